@@ -1,0 +1,9 @@
+//! Pure types and rules of the desk. Nothing here does I/O: values are parsed
+//! at the edge into these types and the rest of the program trusts them.
+
+pub mod id_number;
+pub mod phone;
+pub mod text;
+
+pub use id_number::{IdNumber, IdNumberError, IdType};
+pub use phone::{Phone, PhoneError};

@@ -1,0 +1,653 @@
+//! The inspection report: what a message is, what it asks, and what is
+//! wrong with it. [`examine`] reads one message; [`assess`] judges a
+//! request from its first message and any follow-ups together, so photos
+//! sent in two emails add up.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::classify::{classify, Kind};
+use super::fields::{
+    body_fields, new_text, phone_candidates, subject_has_request_phrase, subject_number, BodyFields,
+};
+use super::mime::{self, Part};
+use super::photos::{self, Fingerprint, Format, PhotoError};
+use super::qr::{self, CardQr};
+use crate::domain::text::{fold, same_name};
+use crate::domain::{IdNumber, IdType, Phone};
+
+/// What inspection needs to know about the world, passed in (no clock here).
+#[derive(Debug, Clone, Copy)]
+pub struct InspectOptions {
+    /// This year: a CCCD may not encode a later birth year.
+    pub current_year: i32,
+}
+
+/// A problem that blocks the request; the citizen is told each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// No number in the subject nor on the body's request line.
+    MissingIdNumber,
+    /// Not 9 or 12 digits, or a future birth year.
+    InvalidIdNumber,
+    /// Subject and body request line name different numbers.
+    ConflictingIdNumbers,
+    /// No `Họ và tên`.
+    MissingFullName,
+    /// No phone number.
+    MissingPhone,
+    /// Not a Vietnamese mobile number.
+    InvalidPhone,
+    /// Fewer than 3 distinct usable photos.
+    TooFewPhotos,
+    /// The same photo twice.
+    DuplicatePhoto,
+    /// An image that does not decode completely.
+    UnreadableAttachment,
+    /// Shorter side under 300 px.
+    PhotoTooSmall,
+    /// Over 50 megapixels or the decoder's memory limit.
+    OversizedImage,
+}
+
+impl Problem {
+    /// Every problem, in report order.
+    pub const ALL: [Problem; 11] = [
+        Problem::MissingIdNumber,
+        Problem::InvalidIdNumber,
+        Problem::ConflictingIdNumbers,
+        Problem::MissingFullName,
+        Problem::MissingPhone,
+        Problem::InvalidPhone,
+        Problem::TooFewPhotos,
+        Problem::DuplicatePhoto,
+        Problem::UnreadableAttachment,
+        Problem::PhotoTooSmall,
+        Problem::OversizedImage,
+    ];
+
+    /// The snake_case code (the key of its sentence in `templates/`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::MissingIdNumber => "missing_id_number",
+            Problem::InvalidIdNumber => "invalid_id_number",
+            Problem::ConflictingIdNumbers => "conflicting_id_numbers",
+            Problem::MissingFullName => "missing_full_name",
+            Problem::MissingPhone => "missing_phone",
+            Problem::InvalidPhone => "invalid_phone",
+            Problem::TooFewPhotos => "too_few_photos",
+            Problem::DuplicatePhoto => "duplicate_photo",
+            Problem::UnreadableAttachment => "unreadable_attachment",
+            Problem::PhotoTooSmall => "photo_too_small",
+            Problem::OversizedImage => "oversized_image",
+        }
+    }
+
+    /// A short English description for the console and the CLI summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Problem::MissingIdNumber => "no ID number in the subject or on the request line",
+            Problem::InvalidIdNumber => {
+                "the ID number is not a valid CCCD (12 digits) or CMND (9 digits)"
+            }
+            Problem::ConflictingIdNumbers => "the subject and the body name different ID numbers",
+            Problem::MissingFullName => "no full name (Họ và tên)",
+            Problem::MissingPhone => "no phone number",
+            Problem::InvalidPhone => "the phone number is not a Vietnamese mobile number",
+            Problem::TooFewPhotos => "fewer than 3 distinct usable photos",
+            Problem::DuplicatePhoto => "the same photo is attached twice",
+            Problem::UnreadableAttachment => "an image attachment does not decode completely",
+            Problem::PhotoTooSmall => "a photo's shorter side is under 300 px",
+            Problem::OversizedImage => "an image is over 50 megapixels",
+        }
+    }
+}
+
+/// Something the operator should see that does not block the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warning {
+    /// No `Lý do`.
+    MissingReason,
+    /// A CCCD whose first 3 digits are not a province code.
+    UnknownIdPrefix,
+    /// A card QR names neither the requested number nor it as old CMND.
+    QrIdMismatch,
+    /// The card QR's name differs from the body's name.
+    QrNameMismatch,
+    /// A non-image file was attached and ignored.
+    UnsupportedAttachment,
+    /// A follow-up came from another address than the request.
+    SenderMismatch,
+}
+
+impl Warning {
+    /// Every warning, in report order.
+    pub const ALL: [Warning; 6] = [
+        Warning::MissingReason,
+        Warning::UnknownIdPrefix,
+        Warning::QrIdMismatch,
+        Warning::QrNameMismatch,
+        Warning::UnsupportedAttachment,
+        Warning::SenderMismatch,
+    ];
+
+    /// The snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Warning::MissingReason => "missing_reason",
+            Warning::UnknownIdPrefix => "unknown_id_prefix",
+            Warning::QrIdMismatch => "qr_id_mismatch",
+            Warning::QrNameMismatch => "qr_name_mismatch",
+            Warning::UnsupportedAttachment => "unsupported_attachment",
+            Warning::SenderMismatch => "sender_mismatch",
+        }
+    }
+
+    /// A short English description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Warning::MissingReason => "no reason given",
+            Warning::UnknownIdPrefix => "the CCCD's first 3 digits are not a province code",
+            Warning::QrIdMismatch => "the card's QR code names another ID number",
+            Warning::QrNameMismatch => "the card's QR code names another person",
+            Warning::UnsupportedAttachment => "a non-image file was attached and ignored",
+            Warning::SenderMismatch => "a follow-up came from another address",
+        }
+    }
+}
+
+/// `complete`, `incomplete` or `ignored`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A request with no problem.
+    Complete,
+    /// A request with problems.
+    Incomplete,
+    /// Not a request.
+    Ignored,
+}
+
+/// What a photo shows, guessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Front of the ID card.
+    IdFront,
+    /// Back of the ID card.
+    IdBack,
+    /// Full-body portrait.
+    Portrait,
+    /// Could not tell.
+    Unknown,
+}
+
+/// One attachment as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentReport {
+    /// The file name as sent.
+    pub filename: Option<String>,
+    /// The image format found by content, or null for other files.
+    pub format: Option<Format>,
+    /// Width after EXIF orientation (declared width if not decoded).
+    pub width: Option<u32>,
+    /// Height after EXIF orientation.
+    pub height: Option<u32>,
+    /// Size of the decoded content.
+    pub bytes: usize,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Guessed role.
+    pub role: Role,
+    /// Decodes completely and is large enough.
+    pub usable: bool,
+    /// This attachment's own problem codes.
+    pub problems: Vec<&'static str>,
+    /// Fingerprint for near-duplicates (usable photos only).
+    #[serde(skip)]
+    pub fingerprint: Option<Fingerprint>,
+    /// The card QR code read from this photo.
+    #[serde(skip)]
+    pub card_qr: Option<CardQr>,
+    /// Role suggested by the file name.
+    #[serde(skip)]
+    name_hint: Option<Role>,
+    /// The kind of problem this attachment raised for the request.
+    #[serde(skip)]
+    raised: Option<Raised>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raised {
+    Problem(Problem),
+    Unsupported,
+}
+
+/// Everything read from one message, before judging.
+#[derive(Debug, Clone)]
+pub struct Examined {
+    /// `Message-ID`.
+    pub message_id: Option<String>,
+    /// `In-Reply-To` + `References`.
+    pub references: Vec<String>,
+    /// Sender address.
+    pub from: Option<String>,
+    /// Subject (NFC).
+    pub subject: String,
+    /// Kind.
+    pub kind: Kind,
+    /// Number after the request phrase in the subject.
+    pub subject_number: Option<String>,
+    /// Fields of the new body text.
+    pub body: BodyFields,
+    /// Attachments, analysed (only for requests).
+    pub attachments: Vec<AttachmentReport>,
+}
+
+/// How many photos count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PhotoCount {
+    /// Decoded completely and large enough.
+    pub usable: usize,
+    /// Usable and not a duplicate of another.
+    pub distinct: usize,
+}
+
+/// The judgement on a request (or on a message that is not one).
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// Kind of the first message.
+    pub kind: Kind,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// The requested number as written (digits only), valid or not.
+    pub id_number: Option<String>,
+    /// CCCD or CMND, when the number is valid.
+    pub id_type: Option<IdType>,
+    /// Full name from the body.
+    pub full_name: Option<String>,
+    /// Phone, E.164.
+    pub phone: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Photo counts.
+    pub photos: PhotoCount,
+    /// Every attachment of every message, in order.
+    pub attachments: Vec<AttachmentReport>,
+    /// The card QR, if any photo carries one.
+    pub qr: Option<CardQr>,
+    /// Problems, in a fixed order.
+    pub problems: Vec<Problem>,
+    /// Warnings, in a fixed order.
+    pub warnings: Vec<Warning>,
+}
+
+/// The `inspect` JSON object (SPEC section 3).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Path as given.
+    pub file: Option<String>,
+    /// `Message-ID`.
+    pub message_id: Option<String>,
+    /// Sender address.
+    pub from: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// The judgement.
+    #[serde(flatten)]
+    pub assessment: Assessment,
+}
+
+/// Reads one raw message. Photos are decoded only for requests.
+pub fn examine(raw: &[u8]) -> Examined {
+    let Some(msg) = mime::parse(raw) else {
+        return Examined {
+            message_id: None,
+            references: Vec::new(),
+            from: None,
+            subject: String::new(),
+            kind: Kind::Other,
+            subject_number: None,
+            body: BodyFields::default(),
+            attachments: Vec::new(),
+        };
+    };
+    let mail = mime::read(&msg);
+    let text = new_text(&mail.body);
+    let body = body_fields(&text);
+    let looks_like_request =
+        subject_has_request_phrase(&mail.subject) || body.request_number.is_some();
+    let kind = classify(
+        &mail.headers,
+        mail.from.as_deref(),
+        &mail.subject,
+        looks_like_request,
+    );
+    let attachments = if kind == Kind::DeletionRequest {
+        mail.parts.iter().map(analyse_part).collect()
+    } else {
+        Vec::new()
+    };
+    Examined {
+        message_id: mail.message_id,
+        references: mail.references,
+        subject_number: subject_number(&mail.subject),
+        from: mail.from,
+        subject: mail.subject,
+        kind,
+        body,
+        attachments,
+    }
+}
+
+fn name_hint(filename: Option<&str>) -> Option<Role> {
+    let f = fold(filename?);
+    let words: String = f
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
+        .collect();
+    let has =
+        |w: &str| words.split_whitespace().any(|x| x == w) || words.replace(' ', "").contains(w);
+    if has("truoc") || has("front") || has("mattruoc") {
+        Some(Role::IdFront)
+    } else if has("matsau") || has("back") || words.split_whitespace().any(|x| x == "sau") {
+        Some(Role::IdBack)
+    } else if has("chandung") || has("portrait") || has("toanthan") || has("selfie") {
+        Some(Role::Portrait)
+    } else {
+        None
+    }
+}
+
+fn analyse_part(part: &Part<'_>) -> AttachmentReport {
+    let mut a = AttachmentReport {
+        filename: part.filename.clone(),
+        format: photos::sniff(part.bytes),
+        width: None,
+        height: None,
+        bytes: part.bytes.len(),
+        sha256: hex::encode(Sha256::digest(part.bytes)),
+        role: Role::Unknown,
+        usable: false,
+        problems: Vec::new(),
+        fingerprint: None,
+        card_qr: None,
+        name_hint: name_hint(part.filename.as_deref()),
+        raised: None,
+    };
+    let Some(format) = a.format else {
+        if photos::looks_like_image(part.filename.as_deref(), &part.declared_type) {
+            a.raised = Some(Raised::Problem(Problem::UnreadableAttachment));
+        } else {
+            a.raised = Some(Raised::Unsupported);
+            a.problems.push(Warning::UnsupportedAttachment.code());
+        }
+        if let Some(Raised::Problem(p)) = a.raised {
+            a.problems.push(p.code());
+        }
+        return a;
+    };
+    if let Some((w, h)) = photos::declared_size(part.bytes, format) {
+        a.width = Some(w);
+        a.height = Some(h);
+    }
+    let decoded = if part.damaged {
+        Err(PhotoError::Unreadable("damaged transfer encoding".into()))
+    } else {
+        photos::decode(part.bytes, format)
+    };
+    match decoded {
+        Err(PhotoError::Oversized { .. }) => {
+            a.raised = Some(Raised::Problem(Problem::OversizedImage))
+        }
+        Err(PhotoError::Unreadable(_)) => {
+            a.raised = Some(Raised::Problem(Problem::UnreadableAttachment))
+        }
+        Ok(g) => {
+            a.width = Some(g.width);
+            a.height = Some(g.height);
+            if g.width.min(g.height) < photos::MIN_SIDE {
+                a.raised = Some(Raised::Problem(Problem::PhotoTooSmall));
+            } else {
+                a.usable = true;
+                a.fingerprint = Some(Fingerprint::of(&g));
+                let quarter = photos::shrink(&g, 4);
+                a.card_qr = qr::find_codes(&g, &quarter)
+                    .iter()
+                    .find_map(|t| qr::parse_card_qr(t));
+            }
+        }
+    }
+    if let Some(Raised::Problem(p)) = a.raised {
+        a.problems.push(p.code());
+    }
+    a
+}
+
+/// The 2024 Căn cước card (QR on the back) is issued from 1 July 2024;
+/// the 2021 chip CCCD carries its QR on the front.
+const CAN_CUOC_2024_FROM: &str = "2024-07-01";
+
+fn assign_roles(attachments: &mut [AttachmentReport]) {
+    for a in attachments.iter_mut().filter(|a| a.usable) {
+        let (w, h) = (a.width.unwrap_or(0), a.height.unwrap_or(0));
+        a.role = if let Some(q) = &a.card_qr {
+            if !q.issue_date.is_empty() && q.issue_date.as_str() >= CAN_CUOC_2024_FROM {
+                Role::IdBack
+            } else {
+                Role::IdFront
+            }
+        } else if let Some(hint) = a.name_hint {
+            hint
+        } else if w > h {
+            // A landscape picture without a QR code: a card side, which one
+            // is settled below.
+            Role::Unknown
+        } else {
+            Role::Portrait
+        };
+    }
+    // A landscape card picture without a QR code is the side opposite the
+    // one that has it.
+    let has = |r: Role, atts: &[AttachmentReport]| atts.iter().any(|a| a.usable && a.role == r);
+    let front = has(Role::IdFront, attachments);
+    let back = has(Role::IdBack, attachments);
+    for a in attachments
+        .iter_mut()
+        .filter(|a| a.usable && a.role == Role::Unknown && a.name_hint.is_none())
+    {
+        let (w, h) = (a.width.unwrap_or(0), a.height.unwrap_or(0));
+        let ratio = w as f32 / h.max(1) as f32;
+        if (1.3..=1.9).contains(&ratio) {
+            a.role = match (front, back) {
+                (true, false) => Role::IdBack,
+                (false, true) => Role::IdFront,
+                _ => Role::Unknown,
+            };
+        }
+    }
+}
+
+/// Judges a request from its first message and its follow-ups, in order.
+/// Later messages fill what earlier ones lacked; photos add up.
+pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
+    let first = messages.first().copied();
+    let kind = first.map_or(Kind::Other, |m| m.kind);
+    let mut out = Assessment {
+        kind,
+        verdict: Verdict::Ignored,
+        id_number: None,
+        id_type: None,
+        full_name: None,
+        phone: None,
+        reason: None,
+        photos: PhotoCount::default(),
+        attachments: Vec::new(),
+        qr: None,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if kind != Kind::DeletionRequest {
+        return out;
+    }
+    let mut problems = std::collections::BTreeSet::new();
+    let mut warnings = std::collections::BTreeSet::new();
+
+    // The number: the latest message that states one wins, the subject
+    // over the body's request line.
+    let mut number: Option<String> = None;
+    for m in messages.iter().rev() {
+        let (s, b) = (m.subject_number.as_ref(), m.body.request_number.as_ref());
+        if s.is_none() && b.is_none() {
+            continue;
+        }
+        if let (Some(s), Some(b)) = (s, b) {
+            if s != b {
+                problems.insert(Problem::ConflictingIdNumbers);
+            }
+        }
+        number = s.or(b).cloned();
+        break;
+    }
+    match &number {
+        None => {
+            problems.insert(Problem::MissingIdNumber);
+        }
+        Some(digits) => match IdNumber::parse(digits, options.current_year) {
+            Ok(id) => {
+                out.id_type = Some(id.id_type());
+                if id.id_type() == IdType::Cccd && !id.has_known_province() {
+                    warnings.insert(Warning::UnknownIdPrefix);
+                }
+            }
+            Err(_) => {
+                problems.insert(Problem::InvalidIdNumber);
+            }
+        },
+    }
+    out.id_number = number;
+
+    let latest = |f: &dyn Fn(&Examined) -> Option<String>| messages.iter().rev().find_map(|m| f(m));
+    out.full_name = latest(&|m| m.body.full_name.clone());
+    if out.full_name.is_none() {
+        problems.insert(Problem::MissingFullName);
+    }
+    out.reason = latest(&|m| m.body.reason.clone());
+    if out.reason.is_none() {
+        warnings.insert(Warning::MissingReason);
+    }
+    match latest(&|m| m.body.phone_written.clone()) {
+        Some(written) => match phone_candidates(&written)
+            .iter()
+            .find_map(|c| Phone::parse(c).ok())
+        {
+            Some(p) => out.phone = Some(p.as_str().to_owned()),
+            None => {
+                problems.insert(Problem::InvalidPhone);
+            }
+        },
+        None => {
+            match latest(&|m| m.body.phone_unlabelled.clone()).and_then(|c| Phone::parse(&c).ok()) {
+                Some(p) => out.phone = Some(p.as_str().to_owned()),
+                None => {
+                    problems.insert(Problem::MissingPhone);
+                }
+            }
+        }
+    }
+
+    if let Some(first_from) = first.and_then(|m| m.from.as_deref()) {
+        if messages[1..]
+            .iter()
+            .any(|m| m.from.as_deref().is_some_and(|f| f != first_from))
+        {
+            warnings.insert(Warning::SenderMismatch);
+        }
+    }
+
+    // Photos of every message, in order; duplicates against all before.
+    let mut atts: Vec<AttachmentReport> = messages
+        .iter()
+        .flat_map(|m| m.attachments.iter().cloned())
+        .collect();
+    for i in 0..atts.len() {
+        match atts[i].raised {
+            Some(Raised::Problem(p)) => {
+                problems.insert(p);
+            }
+            Some(Raised::Unsupported) => {
+                warnings.insert(Warning::UnsupportedAttachment);
+            }
+            None => {}
+        }
+        if !atts[i].usable {
+            continue;
+        }
+        out.photos.usable += 1;
+        let dup = atts[..i].iter().any(|prev| {
+            prev.usable
+                && (prev.sha256 == atts[i].sha256
+                    || match (&prev.fingerprint, &atts[i].fingerprint) {
+                        (Some(a), Some(b)) => a.near_duplicate(b),
+                        _ => false,
+                    })
+        });
+        if dup {
+            problems.insert(Problem::DuplicatePhoto);
+            atts[i].problems.push(Problem::DuplicatePhoto.code());
+        } else {
+            out.photos.distinct += 1;
+        }
+    }
+    if out.photos.distinct < 3 {
+        problems.insert(Problem::TooFewPhotos);
+    }
+    assign_roles(&mut atts);
+
+    // The card QR: prefer one naming the requested number.
+    let cards: Vec<&CardQr> = atts.iter().filter_map(|a| a.card_qr.as_ref()).collect();
+    let matches = |q: &CardQr| {
+        out.id_number
+            .as_deref()
+            .is_some_and(|n| q.id_number == n || q.old_id_number == n)
+    };
+    out.qr = cards
+        .iter()
+        .find(|q| matches(q))
+        .or(cards.first())
+        .map(|q| (*q).clone());
+    if let Some(q) = &out.qr {
+        if out.id_number.is_some() && !matches(q) {
+            warnings.insert(Warning::QrIdMismatch);
+        }
+        if let Some(name) = &out.full_name {
+            if !q.full_name.is_empty() && !same_name(name, &q.full_name) {
+                warnings.insert(Warning::QrNameMismatch);
+            }
+        }
+    }
+    out.attachments = atts;
+    out.problems = problems.into_iter().collect();
+    out.warnings = warnings.into_iter().collect();
+    out.verdict = if out.problems.is_empty() {
+        Verdict::Complete
+    } else {
+        Verdict::Incomplete
+    };
+    out
+}
+
+/// Inspects one raw message exactly as the daemon does.
+pub fn inspect(raw: &[u8], file: Option<&str>, options: &InspectOptions) -> Report {
+    let e = examine(raw);
+    let assessment = assess(&[&e], options);
+    Report {
+        file: file.map(str::to_owned),
+        message_id: e.message_id,
+        from: e.from,
+        subject: e.subject,
+        assessment,
+    }
+}
