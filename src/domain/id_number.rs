@@ -188,7 +188,7 @@ impl IdNumber {
     /// For a CCCD, "Nam" or "Nữ" from the parity of the century digit.
     pub fn sex(&self) -> Option<&'static str> {
         (self.id_type() == IdType::Cccd).then(|| {
-            if self.digit(3) % 2 == 0 {
+            if self.digit(3).is_multiple_of(2) {
                 "Nam"
             } else {
                 "Nữ"

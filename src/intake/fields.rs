@@ -270,20 +270,17 @@ pub fn body_fields(new_text: &str) -> BodyFields {
                 }
             }
             match label {
-                Label::Name if fields.full_name.is_none() => {
-                    if plausible_name(&value) {
-                        fields.full_name = Some(value);
-                    }
+                Label::Name if fields.full_name.is_none() && plausible_name(&value) => {
+                    fields.full_name = Some(value);
                 }
-                Label::Phone if fields.phone_written.is_none() => {
-                    if value.bytes().any(|b| b.is_ascii_digit()) {
-                        fields.phone_written = Some(phone_part(&value));
-                    }
+                Label::Phone
+                    if fields.phone_written.is_none()
+                        && value.bytes().any(|b| b.is_ascii_digit()) =>
+                {
+                    fields.phone_written = Some(phone_part(&value));
                 }
-                Label::Reason if fields.reason.is_none() => {
-                    if !value.is_empty() {
-                        fields.reason = Some(value);
-                    }
+                Label::Reason if fields.reason.is_none() && !value.is_empty() => {
+                    fields.reason = Some(value);
                 }
                 _ => {}
             }

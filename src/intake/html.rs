@@ -220,9 +220,9 @@ pub fn html_to_text(html: &str) -> String {
                 skip_until = Some(name);
                 continue;
             }
-            if BLOCKS.contains(&name.as_str()) && !(at_line_start && name != "br") {
-                newline(&mut out, &mut at_line_start);
-            } else if name == "br" {
+            // A block starts a line unless one is already started; <br>
+            // always ends one (blank lines matter between fields).
+            if name == "br" || (BLOCKS.contains(&name.as_str()) && !at_line_start) {
                 newline(&mut out, &mut at_line_start);
             } else if name == "td" || name == "th" {
                 out.push(' ');

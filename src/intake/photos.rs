@@ -362,34 +362,28 @@ fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
 
 #[cfg(feature = "heic")]
 fn decode_heif(b: &[u8]) -> Result<Gray, PhotoError> {
-    use libheif_rs::{ColorSpace, HeifContext, LibHeif};
+    use libheif_rs::{ColorSpace, HeifContext, LibHeif, RgbChroma};
     let err = |e: libheif_rs::HeifError| PhotoError::Unreadable(e.to_string());
     let lib = LibHeif::new();
     let ctx = HeifContext::read_from_bytes(b).map_err(err)?;
     let handle = ctx.primary_image_handle().map_err(err)?;
     check_size(handle.width(), handle.height())?;
     // libheif applies the file's own rotation and mirroring (irot/imir).
+    // Interleaved RGB is the conversion every libheif build has.
     let img = lib
-        .decode(&handle, ColorSpace::Monochrome, None)
+        .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None)
         .map_err(err)?;
     let planes = img.planes();
-    let y = planes
-        .y
-        .ok_or_else(|| PhotoError::Unreadable("no luma plane".into()))?;
-    let (w, h) = (y.width, y.height);
-    let bytes_per = usize::from(y.storage_bits_per_pixel.div_ceil(8));
-    let shift = y.bits_per_pixel.saturating_sub(8);
+    let rgb = planes
+        .interleaved
+        .ok_or_else(|| PhotoError::Unreadable("no pixel plane".into()))?;
+    let (w, h) = (rgb.width, rgb.height);
     let mut pixels = Vec::with_capacity(w as usize * h as usize);
     for row in 0..h as usize {
-        let line = &y.data[row * y.stride..];
-        for x in 0..w as usize {
-            let v = if bytes_per == 2 {
-                u16::from_le_bytes([line[2 * x], line[2 * x + 1]]) >> shift
-            } else {
-                u16::from(line[x])
-            };
-            pixels.push(v.min(255) as u8);
-        }
+        let line = &rgb.data[row * rgb.stride..][..w as usize * 3];
+        pixels.extend(line.chunks_exact(3).map(|p| {
+            ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8
+        }));
     }
     Ok(Gray {
         width: w,
@@ -441,23 +435,34 @@ pub fn orient(g: Gray, orientation: u32) -> Gray {
     }
 }
 
-/// A picture shrunk by averaging `factor`×`factor` blocks.
+/// A picture shrunk by averaging `factor`×`factor` blocks (edges that do
+/// not fill a block are dropped).
 pub fn shrink(g: &Gray, factor: u32) -> Gray {
-    let (w, h) = (g.width / factor, g.height / factor);
-    let mut sums = vec![0u32; (w * h) as usize];
-    let f = factor as usize;
-    for y in 0..(h as usize * f) {
-        let row = &g.pixels[y * g.width as usize..][..w as usize * f];
-        let out = &mut sums[(y / f) * w as usize..][..w as usize];
-        for (x, chunk) in row.chunks_exact(f).enumerate() {
-            out[x] += chunk.iter().map(|&v| u32::from(v)).sum::<u32>();
+    let f = factor.clamp(1, 16) as usize;
+    let (w, h) = (g.width as usize / f, g.height as usize / f);
+    let gw = g.width as usize;
+    let area = (f * f) as u32;
+    let mut pixels = Vec::with_capacity(w * h);
+    // Rows are summed first (a plain vector add the compiler vectorises),
+    // then each run of `f` columns; u16 holds up to 16 rows of 255.
+    let mut column_sums = vec![0u16; w * f];
+    for by in 0..h {
+        column_sums.fill(0);
+        for row in g.pixels[by * f * gw..].chunks_exact(gw).take(f) {
+            for (acc, &v) in column_sums.iter_mut().zip(&row[..w * f]) {
+                *acc += u16::from(v);
+            }
         }
+        pixels.extend(
+            column_sums
+                .chunks_exact(f)
+                .map(|c| (c.iter().map(|&v| u32::from(v)).sum::<u32>() / area) as u8),
+        );
     }
-    let area = factor * factor;
     Gray {
-        width: w,
-        height: h,
-        pixels: sums.into_iter().map(|s| (s / area) as u8).collect(),
+        width: w as u32,
+        height: h as u32,
+        pixels,
     }
 }
 
@@ -477,19 +482,18 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// Computes the fingerprint of an upright picture.
+    /// Computes the fingerprint of an upright picture (a shrunk copy
+    /// serves as well as the original and costs far less).
     pub fn of(g: &Gray) -> Fingerprint {
         let mut sums = [0f32; THUMB * THUMB];
         let mut counts = [0f32; THUMB * THUMB];
         let (w, h) = (g.width as usize, g.height as usize);
-        // Sample every other pixel: plenty for a 16×16 average.
-        for y in (0..h).step_by(2) {
-            let ty = y * THUMB / h;
-            let row = &g.pixels[y * w..][..w];
-            for x in (0..w).step_by(2) {
-                let i = ty * THUMB + x * THUMB / w;
-                sums[i] += f32::from(row[x]);
-                counts[i] += 1.0;
+        let column_bin: Vec<usize> = (0..w).map(|x| x * THUMB / w).collect();
+        for (y, row) in g.pixels.chunks_exact(w.max(1)).take(h).enumerate() {
+            let base = (y * THUMB / h) * THUMB;
+            for (&v, &bin) in row.iter().zip(&column_bin) {
+                sums[base + bin] += f32::from(v);
+                counts[base + bin] += 1.0;
             }
         }
         let mut cells = [0f32; THUMB * THUMB];

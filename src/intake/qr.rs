@@ -264,8 +264,21 @@ fn otsu(g: &Gray) -> u8 {
     best_t
 }
 
-/// Decodes every QR code rqrr finds in `g`.
-fn decode_all(g: &Gray, binarize: bool) -> Vec<String> {
+/// Decodes the QR codes quirc finds in `g`: fast, and good at small
+/// modules.
+fn quirc_codes(g: &Gray) -> Vec<String> {
+    let mut quirc = quircs::Quirc::default();
+    quirc
+        .identify(g.width as usize, g.height as usize, &g.pixels)
+        .filter_map(|c| c.ok()?.decode().ok())
+        .filter_map(|d| String::from_utf8(d.payload).ok())
+        .collect()
+}
+
+/// Decodes the QR codes rqrr finds in `g`, thresholded by rqrr's adaptive
+/// rule or by Otsu's global one: slower, and it reads some codes quirc
+/// misses (uneven light, blur).
+fn rqrr_codes(g: &Gray, binarize: bool) -> Vec<String> {
     let (w, h) = (g.width as usize, g.height as usize);
     let mut img = if binarize {
         let t = otsu(g);
@@ -282,21 +295,75 @@ fn decode_all(g: &Gray, binarize: bool) -> Vec<String> {
 /// How many candidate patches are tried per photo.
 const MAX_CANDIDATES: usize = 4;
 
+/// Sizes, in pixels, that a candidate patch is scaled to for the slow pass.
+/// rqrr finds finder patterns reliably once modules are ~6 px or more; a
+/// card's code has 41–57 modules, so ~380 px suits it, and a second, larger
+/// try catches denser codes.
+const PATCH_SIDES: [f32; 2] = [380.0, 720.0];
+
+/// Scales a grey picture by `s` with bilinear interpolation.
+pub fn resize(g: &Gray, s: f32) -> Gray {
+    let w = ((g.width as f32 * s).round() as u32).max(1);
+    let h = ((g.height as f32 * s).round() as u32).max(1);
+    let mut pixels = Vec::with_capacity((w * h) as usize);
+    let (gw, gh) = (g.width as usize, g.height as usize);
+    for y in 0..h {
+        let fy = ((y as f32 + 0.5) / s - 0.5).clamp(0.0, (gh - 1) as f32);
+        let y0 = fy as usize;
+        let y1 = (y0 + 1).min(gh - 1);
+        let wy = fy - y0 as f32;
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) / s - 0.5).clamp(0.0, (gw - 1) as f32);
+            let x0 = fx as usize;
+            let x1 = (x0 + 1).min(gw - 1);
+            let wx = fx - x0 as f32;
+            let p = |xx: usize, yy: usize| f32::from(g.pixels[yy * gw + xx]);
+            let top = p(x0, y0) * (1.0 - wx) + p(x1, y0) * wx;
+            let bottom = p(x0, y1) * (1.0 - wx) + p(x1, y1) * wx;
+            pixels.push((top * (1.0 - wy) + bottom * wy + 0.5) as u8);
+        }
+    }
+    Gray {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
 /// Finds and decodes the QR codes of an upright picture; `quarter` is the
 /// same picture shrunk 4×. Returns the decoded texts.
 pub fn find_codes(g: &Gray, quarter: &Gray) -> Vec<String> {
-    for r in candidate_regions(quarter).into_iter().take(MAX_CANDIDATES) {
-        let c = crop(g, r);
-        // Large patches are halved first: modules stay ≥ 3 px for any code
-        // that fills a fair part of the patch, and rqrr runs 4× faster.
-        let tries: Vec<Gray> = if c.width.min(c.height) >= 360 {
-            vec![shrink(&c, 2), c]
+    let regions: Vec<Region> = candidate_regions(quarter)
+        .into_iter()
+        .take(MAX_CANDIDATES)
+        .collect();
+    let crops: Vec<Gray> = regions.iter().map(|r| crop(g, *r)).collect();
+    // Fast pass: quirc on each patch as it is (very large ones halved).
+    for c in &crops {
+        let found = if c.width.min(c.height) > 900 {
+            quirc_codes(&shrink(c, 2))
         } else {
-            vec![c]
+            quirc_codes(c)
         };
-        for t in &tries {
-            for binarize in [true, false] {
-                let found = decode_all(t, binarize);
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    // Slow pass: patches scaled to a module size rqrr reads well.
+    for (r, c) in regions.iter().zip(&crops) {
+        let side = r.w.max(r.h) as f32;
+        for target in PATCH_SIDES {
+            let s = target / side;
+            if s > 4.0 {
+                continue;
+            }
+            let patch = resize(c, s);
+            let found = quirc_codes(&patch);
+            if !found.is_empty() {
+                return found;
+            }
+            for binarize in [false, true] {
+                let found = rqrr_codes(&patch, binarize);
                 if !found.is_empty() {
                     return found;
                 }

@@ -412,8 +412,8 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
                 a.raised = Some(Raised::Problem(Problem::PhotoTooSmall));
             } else {
                 a.usable = true;
-                a.fingerprint = Some(Fingerprint::of(&g));
                 let quarter = photos::shrink(&g, 4);
+                a.fingerprint = Some(Fingerprint::of(&quarter));
                 a.card_qr = qr::find_codes(&g, &quarter)
                     .iter()
                     .find_map(|t| qr::parse_card_qr(t));

@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""Makes request emails with their expected inspection reports.
+
+    gen_corpus.py tests DIR     the test corpus (small photos, every rule of SPEC section 3)
+    gen_corpus.py bench DIR N   N realistic requests for the benchmark (~800 KB each)
+
+Every expected report is written from what this script put into the message,
+never from huytk's output. Photos are drawn: an ID card (2021 chip CCCD with
+the QR on the front, or the 2024 Can cuoc card with it on the back), its
+other side, and a full-body portrait, photographed at slight angles on a
+table, sometimes upside down or sideways, with sensor noise.
+"""
+import io, json, os, random, subprocess, sys, tempfile, unicodedata
+from email.message import EmailMessage
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.mime.image import MIMEImage
+from email.header import Header
+from email import encoders, policy
+from email.utils import formatdate, make_msgid
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFilter
+
+RNG = random.Random(20241)
+
+# ---------------------------------------------------------------- pictures
+
+def noise_layer(size, amount):
+    n = Image.effect_noise(size, amount).convert("L")
+    return n
+
+def add_noise(img, amount=12):
+    n = noise_layer(img.size, amount)
+    rgb = Image.merge("RGB", (n, n, n))
+    return Image.blend(img, rgb, 0.08)
+
+def qr_image(text, module=7):
+    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=module, border=2)
+    q.add_data(text.encode("utf-8"))
+    q.make(fit=True)
+    return q.make_image(fill_color="black", back_color="white").convert("RGB")
+
+def card(side, qr_text, w, corner="tr", tint=(215, 208, 222)):
+    """One card face, w wide (85.6 x 54 mm)."""
+    h = int(w / 1.585)
+    img = Image.new("RGB", (w, h), tint)
+    d = ImageDraw.Draw(img)
+    s = w / 800
+    d.rectangle([10 * s, 10 * s, w - 10 * s, h - 10 * s], outline=(170, 40, 40) if side == "front" else (40, 40, 130), width=max(2, int(3 * s)))
+    if side == "front":
+        d.rectangle([22 * s, 65 * s, 120 * s, 190 * s], fill=(150, 150, 160))
+        for i, ln in enumerate([290, 245, 246, 254, 324, 314, 378]):
+            d.rectangle([135 * s, (70 + i * 17.5) * s, ln * s, (77 + i * 17.5) * s], fill=(50, 50, 65))
+    else:
+        d.rectangle([22 * s, 22 * s, 105 * s, 105 * s], fill=(120, 112, 104))
+        d.rectangle([120 * s, 22 * s, 203 * s, 105 * s], fill=(120, 112, 104))
+        for i in range(3):
+            d.rectangle([22 * s, (188 + i * 17.5) * s, 378 * s, (197 + i * 17.5) * s], fill=(35, 35, 35))
+    if qr_text:
+        q = qr_image(qr_text, module=max(2, int(round(3.4 * s))))
+        side_px = int(86 * s)
+        q = q.resize((side_px * 2, side_px * 2), Image.NEAREST) if q.size[0] < side_px else q
+        qx = {"tr": w - q.size[0] - 22 * s, "tl": 22 * s, "br": w - q.size[0] - 22 * s, "bl": 22 * s}[corner]
+        qy = {"tr": 22 * s, "tl": 22 * s, "br": h - q.size[1] - 22 * s, "bl": h - q.size[1] - 22 * s}[corner]
+        if side == "front" and corner in ("tl", "bl"):
+            # Keep the photo box clear of the code.
+            d.rectangle([22 * s, 65 * s, 120 * s, 190 * s], fill=tint)
+        img.paste(q, (int(qx), int(qy)))
+    return img
+
+def photo_of(face, out_w, out_h, angle=0.0, flip=False, sideways=False, table=(120, 95, 70)):
+    """The card lying on a table, photographed: slight angle, margins, noise."""
+    if flip:
+        face = face.rotate(180)
+    if angle:
+        face = face.rotate(angle, expand=True, fillcolor=table, resample=Image.BICUBIC)
+    bg = Image.new("RGB", (out_w, out_h), table)
+    scale = min(out_w * 0.92 / face.size[0], out_h * 0.92 / face.size[1])
+    face = face.resize((int(face.size[0] * scale), int(face.size[1] * scale)), Image.BILINEAR)
+    bg.paste(face, ((out_w - face.size[0]) // 2, (out_h - face.size[1]) // 2))
+    img = add_noise(bg)
+    if sideways:
+        img = img.rotate(90, expand=True)
+    return img
+
+def portrait(w, h, skin=(214, 164, 108), shirt=(40, 70, 150), bg=(220, 175, 190)):
+    img = Image.new("RGB", (w, h), bg)
+    d = ImageDraw.Draw(img)
+    s = w / 400
+    d.ellipse([163 * s, 40 * s, 237 * s, 124 * s], fill=skin)
+    d.rectangle([126 * s, 126 * s, 274 * s, 350 * s], fill=shirt)
+    d.rectangle([133 * s, 350 * s, 190 * s, 550 * s], fill=(50, 50, 50))
+    d.rectangle([210 * s, 350 * s, 267 * s, 550 * s], fill=(50, 50, 50))
+    return add_noise(img)
+
+def encode(img, fmt, quality=88, exif_orientation=None):
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        kw = {"quality": quality}
+        if exif_orientation:
+            ex = Image.Exif()
+            ex[0x0112] = exif_orientation
+            kw["exif"] = ex.tobytes()
+        img.save(buf, "JPEG", **kw)
+    elif fmt == "png":
+        img.save(buf, "PNG", compress_level=6)
+    elif fmt == "webp":
+        img.save(buf, "WEBP", quality=80)
+    elif fmt == "gif":
+        img.convert("P", palette=Image.ADAPTIVE, colors=64).save(buf, "GIF")
+    elif fmt == "heic":
+        with tempfile.TemporaryDirectory() as t:
+            src, dst = os.path.join(t, "a.png"), os.path.join(t, "a.heic")
+            img.save(src)
+            subprocess.run(["heif-enc", "-q", "60", "-o", dst, src], check=True, capture_output=True)
+            return open(dst, "rb").read()
+    return buf.getvalue()
+
+def stored_for_orientation(img, orientation):
+    """Pixels to store so that applying EXIF `orientation` shows `img` upright."""
+    if orientation == 6:
+        return img.rotate(90, expand=True)   # viewer rotates 90 clockwise
+    if orientation == 8:
+        return img.rotate(-90, expand=True)
+    if orientation == 3:
+        return img.rotate(180)
+    return img
+
+# ---------------------------------------------------------------- people
+
+PEOPLE = [
+    ("Nguyễn Văn An", "079203001234", "12052003", "Nam", "0912345678", "Thôn 3, Xã Hòa Bình, Huyện Yên Thành, Nghệ An"),
+    ("Trần Thị Bình", "001199012345", "01021999", "Nữ", "0987654321", "Số 5 ngõ 12, Phường Láng Hạ, Đống Đa, Hà Nội"),
+    ("Lê Hoàng Long", "040089012345", "23091989", "Nam", "0355111222", "Xóm 2, Xã Diễn Châu, Nghệ An"),
+    ("Võ Thị Hoa", "052189000123", "05061989", "Nữ", "0905123456", "Thôn Phú Hòa, Xã Nhơn Phong, Bình Định"),
+    ("Đặng Trung Dũng", "052089999999", "17111989", "Nam", "0775888999", "Phường Quang Trung, Quy Nhơn, Bình Định"),
+    ("Phạm Thị Thu Hương", "031196004567", "30041996", "Nữ", "0868123456", "Số 8 Lê Lợi, Ngô Quyền, Hải Phòng"),
+    ("Huỳnh Ngọc Ánh", "087301002233", "14022001", "Nữ", "0396222333", "Ấp 3, Xã Tân Thuận, Đồng Tháp"),
+    ("Bùi Quốc Việt", "034078005566", "09081978", "Nam", "0818444555", "Thôn Đông, Xã Vũ Hội, Thái Bình"),
+]
+
+def qr_text(name, id_no, dob, sex, addr, issued="15082021", old=""):
+    return f"{id_no}|{old}|{name}|{dob}|{sex}|{addr}|{issued}"
+
+# ---------------------------------------------------------------- text
+
+def cp1258(text):
+    """Vietnamese in windows-1258: base letters (with â ă ê ô ơ ư đ kept
+    precomposed) followed by combining tone marks."""
+    tones = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
+    out = []
+    for ch in unicodedata.normalize("NFC", text):
+        dec = unicodedata.normalize("NFD", ch)
+        base = "".join(c for c in dec if c not in tones)
+        tone = "".join(c for c in dec if c in tones)
+        out.append(unicodedata.normalize("NFC", base) + tone)
+    return "".join(out).encode("cp1258")
+
+def strip_marks(s):
+    s = s.replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c))
+
+def body_text(name, phone, number, reason="Sai thông tin cá nhân khi đăng nhập bằng tài khoản VNeID", labels="full"):
+    lines = ["Kính gửi Bộ phận hỗ trợ Cổng Dịch vụ công quốc gia,", ""]
+    if labels == "full":
+        if name is not None: lines.append(f"+ Họ và tên: {name}")
+        if phone is not None: lines.append(f"+ Số điện thoại: {phone}")
+        if number is not None: lines.append(f"+ Yêu cầu hủy tài khoản {number}")
+        if reason is not None: lines.append(f"+ Lý do: {reason}")
+    elif labels == "short":
+        if name is not None: lines.append(f"Họ tên: {name}")
+        if phone is not None: lines.append(f"SĐT: {phone}")
+        if number is not None: lines.append(f"Yêu cầu hủy tài khoản: {number}")
+        if reason is not None: lines.append(f"Lý do hủy: {reason}")
+    elif labels == "plain":
+        if name is not None: lines.append(f"Ho va ten: {name}")
+        if phone is not None: lines.append(f"So dien thoai: {phone}")
+        if number is not None: lines.append(f"Yeu cau huy tai khoan {number}")
+        if reason is not None: lines.append(f"Ly do: {reason}")
+    lines += ["+ Gửi đính kèm: ảnh chụp 02 mặt CCCD và 01 ảnh chân dung toàn thân.", "", "Trân trọng."]
+    return "\n".join(lines) + "\n"
+
+# ---------------------------------------------------------------- messages
+
+class Photo:
+    def __init__(self, data, filename, ctype="image/jpeg", inline=False, role=None):
+        self.data, self.filename, self.ctype, self.inline, self.role = data, filename, ctype, inline, role
+
+def photo_set(person, small=True, corner="tr", flip=False, sideways=False, card2024=False, fmt="jpeg",
+              qr_person=None, angle=None, quality=88):
+    """Front, back and portrait of `person` (QR text from `qr_person`)."""
+    name, id_no, dob, sex, phone, addr = person
+    qp = qr_person or person
+    w = 900 if small else 1600
+    cw, ch = (w, int(w / 1.585))
+    issued = "10082024" if card2024 else "15082021"
+    text = qr_text(qp[0], qp[1], qp[2], qp[3], qp[5], issued)
+    angle = RNG.uniform(-4, 4) if angle is None else angle
+    tint = (215, 208, 222)
+    front = card("front", None if card2024 else text, cw, corner, tint)
+    back = card("back", text if card2024 else None, cw, corner, (216, 216, 202))
+    f_img = photo_of(front, cw, ch, angle, flip=flip, sideways=sideways)
+    b_img = photo_of(back, cw, ch, -angle / 2)
+    p_img = portrait(int(w * 0.75), int(w * 1.125))
+    ext = {"jpeg": "jpg"}.get(fmt, fmt)
+    ct = f"image/{fmt}"
+    return [
+        Photo(encode(f_img, fmt, quality), f"mat_truoc.{ext}", ct, role="id_front"),
+        Photo(encode(b_img, fmt, quality), f"mat_sau.{ext}", ct, role="id_back"),
+        Photo(encode(p_img, fmt, quality), f"chan_dung.{ext}", ct, role="portrait"),
+    ]
+
+def build(subject, body=None, html=None, photos=(), files=(), sender=("Nguyễn Văn An", "an.nguyen@gmail.com"),
+          headers=(), charset="utf-8", cte="base64", subject_raw=None, related=False):
+    """A MIME message as bytes."""
+    root = MIMEMultipart("related" if related else "mixed")
+    if subject_raw is not None:
+        root["Subject"] = subject_raw
+    else:
+        root["Subject"] = Header(subject, "utf-8").encode() if any(ord(c) > 127 for c in subject) else subject
+    root["From"] = f"{Header(sender[0], 'utf-8').encode()} <{sender[1]}>" if sender[0] else sender[1]
+    root["To"] = "dichvucong@chinhphu.vn"
+    root["Date"] = formatdate(1721010600 + RNG.randint(0, 10**6), localtime=False)
+    root["Message-ID"] = make_msgid(domain=sender[1].split("@")[1])
+    for k, v in headers:
+        root[k] = v
+    if body is not None and html is not None:
+        alt = MIMEMultipart("alternative")
+        alt.attach(text_part(body, "plain", charset, cte))
+        alt.attach(text_part(html, "html", charset, cte))
+        root.attach(alt)
+    elif body is not None:
+        root.attach(text_part(body, "plain", charset, cte))
+    elif html is not None:
+        root.attach(text_part(html, "html", charset, cte))
+    for p in photos:
+        maintype, subtype = p.ctype.split("/", 1)
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(p.data)
+        encoders.encode_base64(part)
+        disp = "inline" if p.inline else "attachment"
+        if p.filename:
+            part.add_header("Content-Disposition", disp, filename=p.filename)
+        else:
+            part.add_header("Content-Disposition", disp)
+        if p.inline:
+            part.add_header("Content-ID", f"<{RNG.randint(0, 10**9)}@mail>")
+        root.attach(part)
+    for name, ctype, data in files:
+        maintype, subtype = ctype.split("/", 1)
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=name)
+        root.attach(part)
+    return root.as_bytes(policy=policy.SMTP)
+
+def text_part(text, sub, charset, cte):
+    if charset == "windows-1258":
+        part = MIMEBase("text", sub, charset="windows-1258")
+        part.set_payload(cp1258(text))
+        if cte == "base64":
+            encoders.encode_base64(part)
+        else:
+            encoders.encode_quopri(part)
+        return part
+    part = MIMEText(text, sub, charset)
+    if cte == "quoted-printable":
+        from email.charset import Charset, QP
+        del part["Content-Transfer-Encoding"]
+        part.set_payload(text.encode(charset), charset=Charset(charset))
+        cs = Charset(charset); cs.body_encoding = QP
+        part.set_charset(cs)
+    return part
+
+def expect(kind="deletion_request", verdict=None, person=None, problems=(), warnings=(), absent=(), **kw):
+    e = {"kind": kind}
+    if kind != "deletion_request":
+        e["verdict"] = "ignored"
+        return e
+    e["verdict"] = verdict or ("incomplete" if problems else "complete")
+    if person is not None:
+        e["id_number"] = person[1]
+        e["id_type"] = "cccd" if len(person[1]) == 12 else "cmnd"
+        e["phone"] = "+84" + person[4][1:]
+        e["full_name"] = person[0]
+    e.update(kw)
+    e["problems"] = list(problems)
+    e["warnings"] = list(warnings)
+    # What must not be reported: every code this message was not built to raise.
+    all_codes = ["missing_id_number", "invalid_id_number", "conflicting_id_numbers", "missing_full_name",
+                 "missing_phone", "invalid_phone", "too_few_photos", "duplicate_photo", "unreadable_attachment",
+                 "photo_too_small", "oversized_image", "missing_reason", "unknown_id_prefix", "qr_id_mismatch",
+                 "qr_name_mismatch", "unsupported_attachment", "sender_mismatch"]
+    e["absent"] = [c for c in all_codes if c not in problems and c not in warnings and c not in absent] + list(absent)
+    e["absent"] = sorted(set(e["absent"]) - set(problems) - set(warnings))
+    return e
+
+def png_header_only(w, h):
+    import struct, zlib
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+def cases():
+    """Yields (name, raw bytes, expected report)."""
+    P = PEOPLE
+    A, B, L, H, D, T, N, V = P
+    std = lambda p, **k: photo_set(p, **k)
+
+    def req(p, subject=None, body=None, **k):
+        subject = subject if subject is not None else f"Yêu cầu hủy tài khoản + {p[1]}"
+        body = body if body is not None else body_text(p[0], p[4], p[1])
+        return build(subject, body, sender=(p[0], "citizen@gmail.com"), **k)
+
+    qr_of = lambda p: {"id_number": p[1]}
+    # Subjects and encodings.
+    yield "basic_utf8", req(A, photos=std(A)), expect(person=A, qr=qr_of(A))
+    yield "quoted_printable", req(B, photos=std(B), cte="quoted-printable"), expect(person=B, qr=qr_of(B))
+    yield "windows1258_body", req(L, photos=std(L), charset="windows-1258"), expect(person=L, qr=qr_of(L))
+    yield "windows1258_subject", req(H, subject_raw="=?windows-1258?B?" + __import__("base64").b64encode(cp1258(f"Yêu cầu hủy tài khoản + {H[1]}")).decode() + "?=", photos=std(H)), expect(person=H)
+    nfd = lambda s: unicodedata.normalize("NFD", s)
+    yield "nfd_everywhere", req(D, subject=nfd(f"Yêu cầu hủy tài khoản + {D[1]}"), body=nfd(body_text(D[0], D[4], D[1])), photos=std(D)), expect(person=D, full_name=D[0])
+    yield "uppercase_subject", req(T, subject=f"YÊU CẦU HUỶ TÀI KHOẢN + {T[1]}", photos=std(T)), expect(person=T)
+    yield "no_diacritics", req(N, subject=f"Yeu cau huy tai khoan {N[1]}", body=body_text(strip_marks(N[0]), N[4], N[1], "sai thong tin", labels="plain"), photos=std(N)), expect(person=(strip_marks(N[0]),) + N[1:], warnings=["qr_name_mismatch"] if False else [])
+    yield "old_tone_placement", req(V, subject=f"Yêu cầu huỷ tài khoản + {V[1]}", body=body_text(V[0], V[4], V[1]).replace("hủy", "huỷ"), photos=std(V)), expect(person=V)
+    yield "re_prefix", req(A, subject=f"Re: Yêu cầu hủy tài khoản + {A[1]}", photos=std(A)), expect(person=A)
+    yield "fwd_tl_prefix", req(B, subject=f"Fwd: TL: Yêu cầu hủy tài khoản + {B[1]}", photos=std(B)), expect(person=B)
+    yield "chuyen_tiep_prefix", req(L, subject=f"Chuyển tiếp: Yêu cầu hủy tài khoản {L[1]}", photos=std(L)), expect(person=L)
+    yield "bracketed_number", req(H, subject=f"Yêu cầu hủy tài khoản [{H[1]}]", photos=std(H)), expect(person=H)
+    dotted = f"{D[1][:4]}.{D[1][4:8]}.{D[1][8:]}"
+    yield "dotted_number", req(D, subject=f"Yêu cầu hủy tài khoản + {dotted}", body=body_text(D[0], D[4], dotted), photos=std(D)), expect(person=D)
+    spaced = f"{T[1][:3]} {T[1][3:6]} {T[1][6:9]} {T[1][9:]}"
+    yield "spaced_number", req(T, subject=f"Yêu cầu hủy tài khoản + {spaced}", body=body_text(T[0], T[4], spaced), photos=std(T)), expect(person=T)
+    long_subject = f"Yêu cầu hủy tài khoản + {N[1]} - {N[0]} - tài khoản cũ bị sai thông tin khi đăng nhập VNeID"
+    yield "long_folded_subject", req(N, subject=long_subject, photos=std(N)), expect(person=N)
+    cmnd = ("Phan Văn Tuấn", "187389815", "", "", "0868123456", "")
+    yield "cmnd_nine_digits", req(cmnd, photos=std(A)), expect(person=cmnd, warnings=["qr_id_mismatch", "qr_name_mismatch"])
+    a_old = ("Nguyễn Văn An", "187654321") + A[2:]
+    yield "qr_old_cmnd", req(a_old, photos=photo_set(A, qr_person=A[:1] + (A[1],) + A[2:])), expect(person=a_old, warnings=["qr_id_mismatch"])
+    # Body shapes.
+    yield "html_only", req(V, body=None, html="<html><body><p>Kính gửi,</p><p>+ Họ và tên: <b>" + V[0] + "</b><br>+ Số điện thoại: " + V[4] + "<br>+ Yêu cầu hủy tài khoản " + V[1] + "<br>+ Lý do: trùng tài khoản</p></body></html>", photos=std(V)), expect(person=V)
+    yield "alternative_parts", req(A, html="<p>+ Họ và tên: Người Khác</p>", photos=std(A)), expect(person=A)
+    quoted = body_text(B[0], B[4], B[1]) + "\nVào Th 2, 15 thg 7, 2024 lúc 09:30 Hỗ trợ DVC <dichvucong@chinhphu.vn> đã viết:\n> + Họ và tên: Nguyễn Văn Cũ\n> + Số điện thoại: 0911111111\n"
+    yield "quoted_history_ignored", req(B, subject=f"Re: Yêu cầu hủy tài khoản + {B[1]}", body=quoted, photos=std(B)), expect(person=B)
+    only_quoted = "Em gửi lại ạ.\n\nOn Mon, Jul 15, 2024 at 9:30 AM Trần Thị Bình <binh@gmail.com> wrote:\n> + Họ và tên: Trần Thị Bình\n> + Số điện thoại: 0987654321\n> + Lý do: sai\n"
+    yield "fields_only_in_quote", req(B, body=only_quoted, photos=std(B)), expect(person=None, problems=["missing_full_name", "missing_phone"], warnings=["missing_reason"], id_number=B[1])
+    yield "from_relative_address", build(f"Yêu cầu hủy tài khoản + {L[1]}", body_text(L[0], L[4], L[1]), photos=std(L), sender=("Lê Văn Bố", "bo.le@yahoo.com")), expect(person=L)
+    yield "short_labels_one_line", req(H, body=f"Họ tên: {H[0]}, SĐT: {H[4]}, Lý do: trùng tài khoản\nYêu cầu hủy tài khoản: {H[1]}\n", photos=std(H)), expect(person=H)
+    yield "phone_plus84", req(D, body=body_text(D[0], "+84 " + D[4][1:4] + " " + D[4][4:7] + " " + D[4][7:], D[1]), photos=std(D)), expect(person=D)
+    yield "phone_0084_dotted", req(T, body=body_text(T[0], "0084." + T[4][1:], T[1]), photos=std(T)), expect(person=T)
+    yield "body_line_only", req(N, subject="Hỗ trợ giúp tôi", photos=std(N)), expect(person=N)
+    # Problems.
+    yield "missing_number", req(A, subject="Yêu cầu hủy tài khoản", body=body_text(A[0], A[4], None), photos=std(A)), expect(problems=["missing_id_number"], id_number=None, full_name=A[0])
+    yield "invalid_number_11_digits", req(A, subject="Yêu cầu hủy tài khoản + 07920300123", body=body_text(A[0], A[4], "07920300123"), photos=std(A)), expect(problems=["invalid_id_number"], warnings=["qr_id_mismatch"])
+    yield "future_birth_year", req(A, subject="Yêu cầu hủy tài khoản + 079235001234", body=body_text(A[0], A[4], "079235001234"), photos=std(A)), expect(problems=["invalid_id_number"], warnings=["qr_id_mismatch"])
+    yield "conflicting_numbers", req(A, body=body_text(A[0], A[4], "079203001299"), photos=std(A)), expect(problems=["conflicting_id_numbers"], id_number=A[1])
+    yield "missing_name", req(B, body=body_text(None, B[4], B[1]), photos=std(B)), expect(problems=["missing_full_name"], full_name=None)
+    yield "missing_phone", req(L, body=body_text(L[0], None, L[1]), photos=std(L)), expect(problems=["missing_phone"], phone=None)
+    yield "invalid_phone_landline", req(H, body=body_text(H[0], "024 3823 4567", H[1]), photos=std(H)), expect(problems=["invalid_phone"], phone=None)
+    yield "invalid_phone_old_prefix", req(H, body=body_text(H[0], "01669 123 456", H[1]), photos=std(H)), expect(problems=["invalid_phone"], phone=None)
+    yield "two_photos", req(D, photos=std(D)[:2]), expect(problems=["too_few_photos"], id_number=D[1])
+    s = std(T)
+    yield "duplicate_identical", req(T, photos=[s[0], Photo(s[0].data, "anh2.jpg"), s[2]]), expect(problems=["duplicate_photo", "too_few_photos"])
+    front = Image.open(io.BytesIO(s[0].data))
+    re_enc = encode(front.resize((front.size[0] * 3 // 4, front.size[1] * 3 // 4)), "jpeg", 70)
+    yield "duplicate_reencoded_resized", req(T, photos=[s[0], s[1], s[2], Photo(re_enc, "IMG_0002.jpg")]), expect(problems=["duplicate_photo"], photos={"usable": 4, "distinct": 3})
+    s = std(N)
+    yield "truncated_jpeg", req(N, photos=[s[0], Photo(s[1].data[: len(s[1].data) * 2 // 3], "mat_sau.jpg"), s[2]]), expect(problems=["unreadable_attachment", "too_few_photos"])
+    png = encode(Image.open(io.BytesIO(s[1].data)), "png")
+    yield "truncated_png", req(N, photos=[s[0], Photo(png[: len(png) // 2], "mat_sau.png", "image/png"), s[2]]), expect(problems=["unreadable_attachment", "too_few_photos"])
+    yield "garbage_named_jpg", req(N, photos=s + [Photo(b"this is not a picture at all" * 20, "anh4.jpg")]), expect(problems=["unreadable_attachment"])
+    tiny = encode(portrait(200, 300), "jpeg")
+    yield "photo_too_small", req(V, photos=std(V)[:2] + [Photo(tiny, "chan_dung.jpg")]), expect(problems=["photo_too_small", "too_few_photos"])
+    yield "oversized_png_header", req(V, photos=std(V) + [Photo(png_header_only(30000, 30000), "big.png", "image/png")]), expect(problems=["oversized_image"])
+    # Warnings.
+    yield "missing_reason", req(A, body=body_text(A[0], A[4], A[1], reason=None), photos=std(A)), expect(person=A, warnings=["missing_reason"])
+    unk = ("Nguyễn Văn An", "003203001234") + A[2:]
+    yield "unknown_prefix", req(unk, photos=photo_set(unk)), expect(person=unk, warnings=["unknown_id_prefix"])
+    other = P[1]
+    yield "qr_other_person", req(A, photos=photo_set(A, qr_person=other)), expect(person=A, warnings=["qr_id_mismatch", "qr_name_mismatch"])
+    yield "qr_name_differs", req(A, photos=photo_set(A, qr_person=("Nguyễn Văn Ân Khác",) + A[1:])), expect(person=A, warnings=["qr_name_mismatch"])
+    yield "pdf_and_docx_ignored", req(B, photos=std(B), files=[("don.pdf", "application/pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n%%EOF"), ("don.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04" + b"\0" * 40)]), expect(person=B, warnings=["unsupported_attachment"])
+    # Attachment types and placement.
+    yield "png_photos", req(L, photos=std(L, fmt="png")), expect(person=L, qr=qr_of(L))
+    yield "webp_photos", req(H, photos=std(H, fmt="webp")), expect(person=H)
+    yield "gif_photos", req(D, photos=std(D, fmt="gif")), expect(person=D)
+    yield "heic_photos", req(T, photos=std(T, fmt="heic")), expect(person=T, qr=qr_of(T))
+    s = std(N)
+    mixed = [Photo(s[0].data, "scan.dat", "application/octet-stream"), Photo(s[1].data, "IMG_1234.PNG", "image/png"), Photo(s[2].data, None, "image/jpeg")]
+    yield "wrong_declared_types", req(N, photos=mixed), expect(person=N)
+    s = std(V)
+    yield "inline_images", req(V, photos=[Photo(p.data, p.filename, p.ctype, inline=True) for p in s], related=True), expect(person=V)
+    # EXIF orientation: stored sideways, upright once applied.
+    f = Image.open(io.BytesIO(std(A)[0].data))
+    stored = stored_for_orientation(f, 6)
+    exif_front = encode(stored, "jpeg", exif_orientation=6)
+    s = std(A)
+    yield "exif_rotated", req(A, photos=[Photo(exif_front, "IMG_0001.JPG"), s[1], s[2]]), expect(person=A, qr=qr_of(A), attachments_0={"width": f.size[0], "height": f.size[1]})
+    # QR anywhere.
+    for corner in ("tl", "bl", "br"):
+        yield f"qr_corner_{corner}", req(B, photos=photo_set(B, corner=corner)), expect(person=B, qr=qr_of(B))
+    yield "card_upside_down", req(L, photos=photo_set(L, flip=True)), expect(person=L, qr=qr_of(L))
+    yield "card_sideways", req(H, photos=photo_set(H, sideways=True)), expect(person=H, qr=qr_of(H))
+    # Roles from content alone: neutral names; the QR's issue date (after
+    # 1 July 2024) says it is the back of a Can cuoc card.
+    s = photo_set(D, card2024=True)
+    neutral = [Photo(p.data, f"IMG_{i}.jpg") for i, p in enumerate(s)]
+    yield "card_2024_qr_on_back", req(D, photos=neutral), expect(person=D, qr=qr_of(D), roles=["id_front", "id_back", "portrait"])
+    s = photo_set(A)
+    neutral = [Photo(p.data, f"{i}.jpg") for i, p in enumerate([s[2], s[1], s[0]])]
+    yield "roles_from_content", req(A, photos=neutral), expect(person=A, roles=["portrait", "id_back", "id_front"])
+    # Not requests.
+    yield "auto_reply_header", build(f"Automatic reply: Yêu cầu hủy tài khoản + {A[1]}", "Tôi đang nghỉ phép.", headers=[("Auto-Submitted", "auto-replied")]), expect("auto_reply")
+    yield "auto_reply_x_autoreply", build(f"Re: Yêu cầu hủy tài khoản + {A[1]}", body_text(A[0], A[4], A[1]), headers=[("X-Autoreply", "yes")]), expect("auto_reply")
+    yield "auto_reply_precedence", build(f"Yêu cầu hủy tài khoản + {A[1]}", "Cảm ơn bạn đã liên hệ.", headers=[("Precedence", "bulk")]), expect("auto_reply")
+    yield "auto_submitted_no_is_request", req(A, photos=std(A), headers=[("Auto-Submitted", "no")]), expect(person=A)
+    dsn = ("--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; mx.vn\r\n\r\nFinal-Recipient: rfc822; x@y.vn\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n")
+    yield "bounce_report_with_request_subject", (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.vn>\r\nTo: dichvucong@chinhphu.vn\r\n"
+        f"Subject: Undelivered: Yêu cầu hủy tài khoản + {A[1]}\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <b1@mx.vn>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" + dsn).encode("utf-8"), expect("bounce")
+    yield "bounce_postmaster_null_path", (
+        "Return-Path: <>\r\nFrom: postmaster@mx.vn\r\nTo: dichvucong@chinhphu.vn\r\nSubject: Delivery failure\r\n"
+        "Message-ID: <b2@mx.vn>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYêu cầu hủy tài khoản 079203001234 could not be delivered.\r\n").encode("utf-8"), expect("bounce")
+    yield "other_mentions_deleting", build("Hỏi về tài khoản", "Tôi muốn xóa tài khoản cũ thì làm thế nào? Hủy tài khoản có mất dữ liệu không?"), expect("other")
+    yield "other_passport", build("Hỏi về thủ tục cấp hộ chiếu", "Cho tôi hỏi thủ tục cấp hộ chiếu trực tuyến."), expect("other")
+
+def write_tests(out):
+    os.makedirs(out, exist_ok=True)
+    n = 0
+    for name, raw, exp in cases():
+        n += 1
+        base = os.path.join(out, f"{n:02d}_{name}")
+        open(base + ".eml", "wb").write(raw)
+        json.dump(exp, open(base + ".expected.json", "w"), ensure_ascii=False, indent=1)
+    print(f"{n} messages in {out}")
+
+def write_bench(out, count):
+    os.makedirs(out, exist_ok=True)
+    corners = ["tr", "tl", "br", "bl"]
+    for i in range(count):
+        p = PEOPLE[i % len(PEOPLE)]
+        k = i % 10
+        photos = photo_set(p, small=False, corner=corners[i % 4], flip=(k == 3), sideways=(k == 7),
+                           card2024=(k in (5, 8)), quality=93)
+        raw = build(f"Yêu cầu hủy tài khoản + {p[1]}", body_text(p[0], p[4], p[1]), photos=photos,
+                    sender=(p[0], f"citizen{i}@gmail.com"))
+        open(os.path.join(out, f"req_{i:04d}.eml"), "wb").write(raw)
+    print(f"{count} messages in {out}")
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "tests":
+        write_tests(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "bench":
+        write_bench(sys.argv[2], int(sys.argv[3]))
+    else:
+        sys.exit(__doc__)

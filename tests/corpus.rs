@@ -1,0 +1,166 @@
+//! Every message of the corpora gets the report its `.expected.json` says.
+//!
+//! `tests/corpus/` is ours (made by `scripts/gen_corpus.py tests`, covering
+//! every problem and warning code, encoding, subject shape and attachment
+//! type); `tests/corpus/shared/` holds the desk's own samples.
+
+use huytk::intake::{inspect, InspectOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn messages(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Compares a report with its expectation; returns the differences.
+fn differences(report: &Value, expected: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let codes = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (problems, warnings) = (codes("problems"), codes("warnings"));
+    for (key, want) in expected.as_object().expect("expectation is an object") {
+        match key.as_str() {
+            "problems" | "warnings" => {
+                let have = if key == "problems" {
+                    &problems
+                } else {
+                    &warnings
+                };
+                for c in want.as_array().unwrap() {
+                    if !have.iter().any(|h| h == c.as_str().unwrap()) {
+                        bad.push(format!("{key} lacks {c}"));
+                    }
+                }
+            }
+            "absent" => {
+                for c in want.as_array().unwrap() {
+                    let c = c.as_str().unwrap();
+                    if problems.iter().chain(&warnings).any(|h| h == c) {
+                        bad.push(format!("{c} is reported but must not be"));
+                    }
+                }
+            }
+            "qr" => {
+                for (k, v) in want.as_object().unwrap() {
+                    if report["qr"][k] != *v {
+                        bad.push(format!("qr.{k}: {} != {v}", report["qr"][k]));
+                    }
+                }
+            }
+            "roles" => {
+                let roles: Vec<&Value> = report["attachments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| &a["role"])
+                    .collect();
+                let want: Vec<&Value> = want.as_array().unwrap().iter().collect();
+                if roles != want {
+                    bad.push(format!("roles {roles:?} != {want:?}"));
+                }
+            }
+            "attachments_0" => {
+                for (k, v) in want.as_object().unwrap() {
+                    if report["attachments"][0][k] != *v {
+                        bad.push(format!(
+                            "attachments[0].{k}: {} != {v}",
+                            report["attachments"][0][k]
+                        ));
+                    }
+                }
+            }
+            _ => {
+                if report[key] != *want {
+                    bad.push(format!("{key}: {} != {want}", report[key]));
+                }
+            }
+        }
+    }
+    bad
+}
+
+fn check_corpus(dir: &Path, at_least: usize) {
+    let opts = InspectOptions { current_year: 2026 };
+    let files = messages(dir);
+    assert!(
+        files.len() >= at_least,
+        "{} has {} messages",
+        dir.display(),
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        let report =
+            serde_json::to_value(inspect(&raw, Some(&f.to_string_lossy()), &opts)).unwrap();
+        let exp_path = f.with_extension("expected.json");
+        let expected: Value = serde_json::from_slice(&std::fs::read(&exp_path).unwrap()).unwrap();
+        let bad = differences(&report, &expected);
+        if !bad.is_empty() {
+            failures.push(format!("{}:\n    {}", f.display(), bad.join("\n    ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn our_corpus_matches_expectations() {
+    let dir = std::env::var_os("HUYTK_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"));
+    check_corpus(&dir, 40);
+}
+
+#[test]
+fn shared_samples_match_expectations() {
+    check_corpus(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/shared"),
+        16,
+    );
+}
+
+#[test]
+fn every_code_is_exercised_by_our_corpus() {
+    // The corpus must raise every problem and warning code somewhere
+    // (sender_mismatch needs a follow-up and is covered in `followups`).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut seen = std::collections::BTreeSet::new();
+    for f in messages(&dir) {
+        let e: Value =
+            serde_json::from_slice(&std::fs::read(f.with_extension("expected.json")).unwrap())
+                .unwrap();
+        for key in ["problems", "warnings"] {
+            for c in e[key].as_array().into_iter().flatten() {
+                seen.insert(c.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    for p in huytk::intake::Problem::ALL {
+        assert!(seen.contains(p.code()), "no message raises {}", p.code());
+    }
+    for w in huytk::intake::Warning::ALL {
+        if w != huytk::intake::Warning::SenderMismatch {
+            assert!(seen.contains(w.code()), "no message raises {}", w.code());
+        }
+    }
+}
