@@ -429,6 +429,18 @@ def cases():
     yield "other_mentions_deleting", build("Hỏi về tài khoản", "Tôi muốn xóa tài khoản cũ thì làm thế nào? Hủy tài khoản có mất dữ liệu không?"), expect("other")
     yield "other_passport", build("Hỏi về thủ tục cấp hộ chiếu", "Cho tôi hỏi thủ tục cấp hộ chiếu trực tuyến."), expect("other")
 
+def followups():
+    """Yields (name, [raw messages in order], expected combined report)."""
+    A, B, L, H, D, T, N, V = PEOPLE
+    s = photo_set(D)
+    first = build(f"Yêu cầu hủy tài khoản + {D[1]}", body_text(D[0], D[4], D[1]), photos=s[:2], sender=(D[0], "dung.dang@gmail.com"))
+    later = build(f"Re: Yêu cầu hủy tài khoản + {D[1]}", "Em gửi bổ sung ảnh chân dung ạ.\n", photos=s[2:], sender=(D[0], "dung.dang@gmail.com"))
+    yield "photos_add_up", [first, later], expect(person=D, photos={"usable": 3, "distinct": 3})
+    other = build(f"Re: Yêu cầu hủy tài khoản + {D[1]}", "Ảnh của bố tôi.\n", photos=s[2:], sender=("Đặng Văn Con", "con.dang@yahoo.com"))
+    yield "sender_mismatch", [first, other], expect(person=D, warnings=["sender_mismatch"])
+    fix = build(f"Re: Yêu cầu hủy tài khoản + {D[1]}", f"Số điện thoại đúng: 0911222333\n", sender=(D[0], "dung.dang@gmail.com"))
+    yield "later_phone_wins", [first, later, fix], expect(person=D[:4] + ("0911222333",) + D[5:])
+
 def write_tests(out):
     os.makedirs(out, exist_ok=True)
     n = 0
@@ -438,6 +450,12 @@ def write_tests(out):
         open(base + ".eml", "wb").write(raw)
         json.dump(exp, open(base + ".expected.json", "w"), ensure_ascii=False, indent=1)
     print(f"{n} messages in {out}")
+    fdir = os.path.join(out, "followups")
+    os.makedirs(fdir, exist_ok=True)
+    for name, raws, exp in followups():
+        for i, raw in enumerate(raws):
+            open(os.path.join(fdir, f"{name}.{i + 1}.eml"), "wb").write(raw)
+        json.dump(exp, open(os.path.join(fdir, f"{name}.expected.json"), "w"), ensure_ascii=False, indent=1)
 
 def write_bench(out, count):
     os.makedirs(out, exist_ok=True)

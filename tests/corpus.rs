@@ -142,7 +142,7 @@ fn shared_samples_match_expectations() {
 #[test]
 fn every_code_is_exercised_by_our_corpus() {
     // The corpus must raise every problem and warning code somewhere
-    // (sender_mismatch needs a follow-up and is covered in `followups`).
+    // (sender_mismatch needs a follow-up: see `followups_are_judged_together`).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut seen = std::collections::BTreeSet::new();
     for f in messages(&dir) {
@@ -163,4 +163,37 @@ fn every_code_is_exercised_by_our_corpus() {
             assert!(seen.contains(w.code()), "no message raises {}", w.code());
         }
     }
+}
+
+#[test]
+fn followups_are_judged_together() {
+    // Each `NAME.N.eml` series is one request: the first message and its
+    // follow-ups, judged together as the daemon will.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/followups");
+    let opts = InspectOptions { current_year: 2026 };
+    let mut names: Vec<String> = messages(&dir)
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str()?.split('.').next().map(String::from))
+        .collect();
+    names.dedup();
+    assert!(names.len() >= 3, "follow-up series: {names:?}");
+    let mut failures = Vec::new();
+    for name in &names {
+        let examined: Vec<_> = (1..)
+            .map(|i| dir.join(format!("{name}.{i}.eml")))
+            .take_while(|p| p.exists())
+            .map(|p| huytk::intake::examine(&std::fs::read(p).unwrap()))
+            .collect();
+        let refs: Vec<_> = examined.iter().collect();
+        let report = serde_json::to_value(huytk::intake::assess(&refs, &opts)).unwrap();
+        let expected: Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("{name}.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        let bad = differences(&report, &expected);
+        if !bad.is_empty() {
+            failures.push(format!("{name}:\n    {}", bad.join("\n    ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

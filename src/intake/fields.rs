@@ -49,28 +49,22 @@ enum Label {
 
 static LABELS: LazyLock<Vec<(Label, Regex)>> = LazyLock::new(|| {
     // Each pattern matches at a word start of a folded line and ends where
-    // the value begins (separators consumed).
-    let sep = r"\s*(?:[:：=]|-(?:\s|$)|–)?\s*";
+    // the value begins. After the label words, a few more words may come
+    // before a colon ("Lý do hủy tài khoản:", "Số điện thoại liên hệ:");
+    // without a colon, a dash or plain space separates the value.
+    let sep = r"(?:[^:：\d\n]{0,30}?[:：=]|\s*[-–](?:\s|$)|)\s*";
+    let label = |l: Label, words: &str| (l, re(&format!(r"\b(?:{words}){sep}")));
     vec![
-        (
+        label(
             Label::Name,
-            re(&format!(
-                r"\b(?:ho\s*(?:va|&|,|/)?\s*ten(?:\s+(?:day\s+du|nguoi\s+yeu\s+cau|cong\s+dan|chu\s+tai\s+khoan))?|toi\s+ten\s+la|ten\s+toi\s+la|ten\s+day\s+du|full\s*name){sep}"
-            )),
+            r"ho\s*(?:va|&|,|/)?\s*ten|toi\s+ten\s+la|ten\s+toi\s+la|ten\s+day\s+du|full\s*name",
         ),
         (Label::Name, re(r"(?:^|[\s+*•\-])(?:ten|name)\s*[:：]\s*")),
-        (
+        label(
             Label::Phone,
-            re(&format!(
-                r"\b(?:(?:so\s*)?(?:dien\s*thoai|di\s*dong)(?:\s*(?:lien\s*he|di\s*dong|dang\s*ky|ca\s*nhan))?|(?:so\s*)?(?:sdt|sđt|dtdd|dt)|phone(?:\s*number)?|mobile|tel|zalo){sep}"
-            )),
+            r"(?:so\s*)?(?:dien\s*thoai|di\s*dong)|(?:so\s*)?(?:sdt|dtdd|dt)|phone(?:\s*number)?|mobile|tel|zalo",
         ),
-        (
-            Label::Reason,
-            re(&format!(
-                r"\b(?:ly\s*do|li\s*do|nguyen\s*nhan|reason)(?:\s+(?:huy|xin\s+huy|yeu\s+cau))?{sep}"
-            )),
-        ),
+        label(Label::Reason, r"ly\s*do|li\s*do|nguyen\s*nhan|reason"),
         (
             Label::Other,
             re(
@@ -410,6 +404,24 @@ mod tests {
         assert_eq!(f.full_name.as_deref(), Some("Trần Thị Bình"));
         assert_eq!(f.phone_written.as_deref(), Some("0987654321"));
         assert_eq!(f.reason.as_deref(), Some("trùng tài khoản"));
+    }
+
+    #[test]
+    fn words_between_label_and_colon() {
+        let f = body_fields("Họ và tên người yêu cầu: Lê Văn Tám\nSố điện thoại liên hệ của tôi: 0912 345 678\nLý do hủy tài khoản: bị trùng");
+        assert_eq!(f.full_name.as_deref(), Some("Lê Văn Tám"));
+        assert_eq!(f.phone_written.as_deref(), Some("0912 345 678"));
+        assert_eq!(f.reason.as_deref(), Some("bị trùng"));
+    }
+
+    #[test]
+    fn labels_without_colons_and_other_labels() {
+        let f = body_fields("HỌ VÀ TÊN NGUYỄN THỊ MAI\nSĐT/Zalo: 0912345678\nLý do sai ngày sinh");
+        assert_eq!(f.full_name.as_deref(), Some("NGUYỄN THỊ MAI"));
+        assert_eq!(f.phone_written.as_deref(), Some("0912345678"));
+        assert_eq!(f.reason.as_deref(), Some("sai ngày sinh"));
+        let f = body_fields("Họ và tên: Trần Văn Ba Ngày sinh: 01/01/1990");
+        assert_eq!(f.full_name.as_deref(), Some("Trần Văn Ba"));
     }
 
     #[test]

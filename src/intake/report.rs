@@ -396,7 +396,13 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
     let decoded = if part.damaged {
         Err(PhotoError::Unreadable("damaged transfer encoding".into()))
     } else {
-        photos::decode(part.bytes, format)
+        // A decoder bug on a crafted file must cost one attachment, never
+        // the daemon: a panic inside the decoders counts as unreadable.
+        std::panic::catch_unwind(|| photos::decode(part.bytes, format)).unwrap_or_else(|_| {
+            Err(PhotoError::Unreadable(
+                "the decoder failed on this file".into(),
+            ))
+        })
     };
     match decoded {
         Err(PhotoError::Oversized { .. }) => {
@@ -414,9 +420,9 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
                 a.usable = true;
                 let quarter = photos::shrink(&g, 4);
                 a.fingerprint = Some(Fingerprint::of(&quarter));
-                a.card_qr = qr::find_codes(&g, &quarter)
-                    .iter()
-                    .find_map(|t| qr::parse_card_qr(t));
+                let codes =
+                    std::panic::catch_unwind(|| qr::find_codes(&g, &quarter)).unwrap_or_default();
+                a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
             }
         }
     }
