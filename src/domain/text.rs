@@ -165,6 +165,33 @@ mod tests {
         assert_eq!(f.original_slice(start, f.as_str().len()), "Đặng Du");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fold_is_the_same_for_nfc_nfd_and_upper_case(s in "[a-zA-ZàáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđĐ ]{0,40}") {
+            let nfd: String = s.nfd().collect();
+            proptest::prop_assert_eq!(fold(&s), fold(&nfd));
+            proptest::prop_assert_eq!(fold(&s), fold(&s.to_uppercase()));
+        }
+
+        #[test]
+        fn folded_text_has_no_marks_and_is_stable(s in "\\PC{0,60}") {
+            let f = fold(&s);
+            proptest::prop_assert!(!f.chars().any(is_combining_mark));
+            proptest::prop_assert!(!f.contains('đ'));
+            proptest::prop_assert_eq!(fold(&f), f.clone());
+        }
+
+        #[test]
+        fn folded_offsets_stay_on_char_boundaries(s in "\\PC{0,60}") {
+            let f = Folded::new(&s);
+            for i in 0..=f.as_str().len() {
+                let o = f.original_offset(i);
+                proptest::prop_assert!(s.is_char_boundary(o));
+                let _ = f.original_slice(0, i);
+            }
+        }
+    }
+
     #[test]
     fn same_name_ignores_case_marks_and_spacing() {
         assert!(same_name("NGUYỄN  VĂN AN", "Nguyen Van An"));
