@@ -20,6 +20,8 @@ ensure_packages() {
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod +x /usr/sbin/policy-rc.d
     fi
+    # Postfix asks how to configure itself: the tests write their own config.
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
@@ -27,3 +29,6 @@ ensure_packages() {
 # What building huytk needs: libheif is built from source (Debian's is too
 # old for libheif-rs) with cmake; libnuma for its HEVC codec.
 BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
+
+# The real servers the integration tests start on loopback.
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql)

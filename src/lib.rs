@@ -1,11 +1,17 @@
 //! huytk: the account-deletion desk of the national public-service portal.
 //!
 //! The data flows mailbox → intake → store → workflow → notify/accounts.
-//! This crate currently holds the pure layers: [`domain`] (types and rules)
-//! and [`intake`] (one message in, one inspection report out).
+//! [`domain`] and [`intake`] are pure (no I/O); [`mailbox`], [`store`],
+//! [`workflow`] and [`notify`] talk to the world; [`app`] assembles them.
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod bench;
+pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod mailbox;
+pub mod notify;
+pub mod store;
+pub mod workflow;

@@ -7,6 +7,9 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 
+use huytk::app::{self, App};
+use huytk::config::Config;
+use huytk::domain::RequestState;
 use huytk::intake::{inspect, InspectOptions, Report, Verdict};
 
 #[derive(Parser)]
@@ -16,12 +19,59 @@ use huytk::intake::{inspect, InspectOptions, Report, Verdict};
     about = "The account-deletion desk of the national public-service portal"
 )]
 struct Cli {
+    /// Configuration file (default: the embedded default, no file).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the desk: read the inbox, store, inspect, answer.
+    Serve {
+        /// Fill the Maildir spool with sample requests first.
+        #[arg(long)]
+        demo: bool,
+        /// Stop once the inbox is empty and every mail is sent (scripts, tests).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Requests.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Stored messages (all, or those that failed).
+    Messages {
+        /// Only messages whose processing failed.
+        #[arg(long)]
+        failed: bool,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a backlog through the same path as live mail (idempotent).
+    Import {
+        /// mbox or maildir.
+        #[arg(value_parser = ["mbox", "maildir"])]
+        format: String,
+        /// The file or folder.
+        path: PathBuf,
+    },
+    /// Check every configured connection and say what fails.
+    Doctor,
     /// Inspect request emails exactly as the desk does (SPEC section 3).
     Inspect {
         /// Print one JSON object per line and file.
@@ -38,12 +88,295 @@ enum Command {
     Bench(huytk::bench::BenchArgs),
 }
 
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// Requests, oldest due first.
+    List {
+        /// Only this state (needs_info, pending_review, …).
+        #[arg(long)]
+        state: Option<String>,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+    /// One request with its messages and history.
+    Show {
+        /// Reference (HTK-…) or id.
+        request: String,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { json, jobs, files } => run_inspect(json, jobs, &files),
         Command::Bench(args) => huytk::bench::run(&args).map_err(Into::into),
+        command => {
+            init_logs(cli.log_format);
+            let config = Config::load(cli.config.as_deref())?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(run_async(config, command))
+        }
     }
+}
+
+async fn run_async(config: Config, command: Command) -> Result<()> {
+    match command {
+        Command::Serve { demo, once } => {
+            if demo {
+                let n =
+                    app::fill_demo(&config.mailbox.path, &app::demo_dir(&config.templates.dir))?;
+                tracing::info!(messages = n, spool = %config.mailbox.path.display(), "demo requests delivered to the spool");
+            }
+            let app = App::build(config).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal(once).await;
+                let _ = tx.send(true);
+            });
+            if once {
+                app.run_once().await?;
+                return Ok(());
+            }
+            app.serve(rx).await?;
+            tracing::info!("stopped");
+        }
+        Command::Migrate => {
+            huytk::store::Store::connect(&config.database.url).await?;
+            println!("schema up to date: {}", app::redact(&config.database.url));
+        }
+        Command::Requests { command } => {
+            let store = huytk::store::Store::connect(&config.database.url).await?;
+            run_requests(&store, command).await?;
+        }
+        Command::Messages { failed, json } => {
+            let store = huytk::store::Store::connect(&config.database.url).await?;
+            for m in store.messages(failed.then_some("failed"), 500).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&m)?);
+                } else {
+                    println!(
+                        "{} {:9} {:16} {} {:?}{}",
+                        &m.sha256[..12],
+                        m.status,
+                        m.kind.as_deref().unwrap_or("-"),
+                        m.sender.as_deref().unwrap_or("-"),
+                        m.subject.as_deref().unwrap_or(""),
+                        m.error.map(|e| format!("  error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Import { format, path } => {
+            let app = App::build(config).await?;
+            let messages = if format == "mbox" {
+                huytk::mailbox::mbox::read_mbox(&path)?
+            } else {
+                huytk::mailbox::mbox::read_maildir(&path)?
+            };
+            let bar = indicatif::ProgressBar::new(messages.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let (mut new, mut known, mut failed) = (0, 0, 0);
+            for m in messages {
+                match app.desk.ingest(&m.raw, &m.origin).await? {
+                    huytk::workflow::Ingested::Duplicate { .. } => known += 1,
+                    huytk::workflow::Ingested::Failed { .. } => failed += 1,
+                    _ => new += 1,
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            println!("imported {new} new messages, {known} already known, {failed} failed (see `huytk messages --failed`)");
+        }
+        Command::Doctor => doctor(config).await?,
+        Command::Inspect { .. } | Command::Bench(_) => unreachable!("handled without a runtime"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal(once: bool) {
+    if once {
+        std::future::pending::<()>().await;
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing the message in hand"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: finishing the message in hand"),
+    }
+}
+
+async fn run_requests(store: &huytk::store::Store, command: RequestsCommand) -> Result<()> {
+    match command {
+        RequestsCommand::List { state, json, limit } => {
+            let state = state.as_deref().map(RequestState::parse).transpose()?;
+            for r in store.requests(state, limit).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "{:18} {:15} due {}  {:12} {:24} {}{}",
+                        r.reference,
+                        r.state.as_str(),
+                        r.due_date,
+                        r.id_number.as_deref().unwrap_or("—"),
+                        r.full_name.as_deref().unwrap_or("—"),
+                        r.email,
+                        if r.problems.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", r.problems.join(", "))
+                        }
+                    );
+                }
+            }
+        }
+        RequestsCommand::Show { request, json } => {
+            let row = match request.parse::<i64>() {
+                Ok(id) => store.request(id).await?,
+                Err(_) => store.request_by_reference(&request).await?,
+            };
+            let Some(r) = row else {
+                anyhow::bail!("no request {request}");
+            };
+            let audit = store.audit_for(r.id).await?;
+            let messages = store.request_message_shas(r.id).await?;
+            let assessment: Option<serde_json::Value> = store
+                .request_assessment(r.id)
+                .await?
+                .and_then(|a| serde_json::from_str(&a).ok());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"request": r, "messages": messages, "assessment": assessment, "history": audit})
+                );
+            } else {
+                println!("{}  {}  due {}", r.reference, r.state, r.due_date);
+                println!("  from:   {}", r.email);
+                println!(
+                    "  number: {} ({})",
+                    r.id_number.as_deref().unwrap_or("—"),
+                    r.id_type.as_deref().unwrap_or("invalid")
+                );
+                println!("  name:   {}", r.full_name.as_deref().unwrap_or("—"));
+                println!("  phone:  {}", r.phone.as_deref().unwrap_or("—"));
+                println!("  reason: {}", r.reason.as_deref().unwrap_or("—"));
+                println!(
+                    "  problems: {}",
+                    if r.problems.is_empty() {
+                        "none".into()
+                    } else {
+                        r.problems.join(", ")
+                    }
+                );
+                println!(
+                    "  warnings: {}",
+                    if r.warnings.is_empty() {
+                        "none".into()
+                    } else {
+                        r.warnings.join(", ")
+                    }
+                );
+                println!("  messages: {}", messages.len());
+                for a in audit {
+                    println!(
+                        "  {} {} {} {}→{} {}",
+                        chrono::DateTime::from_timestamp_millis(a.at)
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_default(),
+                        a.actor,
+                        a.action,
+                        a.from_state.unwrap_or_default(),
+                        a.to_state.unwrap_or_default(),
+                        a.detail.unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn doctor(config: Config) -> Result<()> {
+    let mut bad = 0;
+    let mut report = |what: &str, r: std::result::Result<String, String>| match r {
+        Ok(ok) => println!("ok    {what}: {ok}"),
+        Err(e) => {
+            bad += 1;
+            println!("FAIL  {what}: {e}");
+        }
+    };
+    report(
+        "templates",
+        huytk::notify::Templates::load(&config.templates.dir)
+            .map(|t| t.dir().display().to_string())
+            .map_err(|e| e.to_string()),
+    );
+    let store = huytk::store::Store::connect(&config.database.url).await;
+    report(
+        "database",
+        match &store {
+            Ok(s) => s
+                .ping()
+                .await
+                .map(|_| app::redact(&config.database.url))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    let inbox = if config.mailbox.kind == "imap" {
+        huytk::mailbox::imap::connect(&config.mailbox)
+            .await
+            .map(|_| {
+                format!(
+                    "{}:{} as {}",
+                    config.mailbox.host, config.mailbox.port, config.mailbox.username
+                )
+            })
+            .map_err(|e| e.to_string())
+    } else {
+        huytk::mailbox::maildir::Spool::open(&config.mailbox.path)
+            .map(|s| format!("maildir {}", s.root().display()))
+            .map_err(|e| e.to_string())
+    };
+    report("inbox", inbox);
+    let out = match huytk::notify::Mailer::from_config(&config.mail_out) {
+        Ok(m) => m
+            .check()
+            .await
+            .map(|_| format!("{:?}", m))
+            .map_err(|e| e.message),
+        Err(e) => Err(e.message),
+    };
+    report("mail out", out);
+    if bad > 0 {
+        anyhow::bail!("{bad} check(s) failed");
+    }
+    Ok(())
 }
 
 fn options() -> InspectOptions {

@@ -1,9 +1,12 @@
 //! Pure types and rules of the desk. Nothing here does I/O: values are parsed
 //! at the edge into these types and the rest of the program trusts them.
 
+pub mod calendar;
 pub mod id_number;
 pub mod phone;
+pub mod request_state;
 pub mod text;
 
 pub use id_number::{IdNumber, IdNumberError, IdType};
 pub use phone::{Phone, PhoneError};
+pub use request_state::RequestState;

@@ -1,0 +1,263 @@
+//! Assembles the desk from its configuration and runs `huytk serve`:
+//! the mailbox loop (fetch → store → inspect → reply queued → archive) and
+//! the outbox worker, until SIGTERM/SIGINT.
+
+use lettre::message::Mailbox;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::domain::calendar::Calendar;
+use crate::mailbox::{self, MailboxError, Source};
+use crate::notify::{Mailer, Templates};
+use crate::store::Store;
+use crate::workflow::{deliver_emails, Desk, RetryPolicy, WorkflowError};
+
+/// Why the desk could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Templates.
+    #[error(transparent)]
+    Template(#[from] crate::notify::TemplateError),
+    /// Calendar additions.
+    #[error(transparent)]
+    Calendar(#[from] crate::domain::calendar::CalendarError),
+    /// Mail source.
+    #[error(transparent)]
+    Mailbox(#[from] MailboxError),
+    /// Workflow.
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// Mail out.
+    #[error("mail out: {0}")]
+    MailOut(String),
+}
+
+/// Everything `serve` runs with.
+pub struct App {
+    /// The configuration.
+    pub config: Config,
+    /// The desk (store, calendar, templates).
+    pub desk: Desk,
+    /// Mail out.
+    pub mailer: Mailer,
+    /// Our sender.
+    pub from: Mailbox,
+}
+
+impl App {
+    /// Connects the database, loads templates and calendar: every error a
+    /// misconfiguration can cause shows here, at start-up.
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        let templates = Templates::load(&config.templates.dir)?;
+        let mut calendar = Calendar::vietnam();
+        calendar.add(
+            &config.calendar.holidays,
+            &config.calendar.working_saturdays,
+        )?;
+        let store = Store::connect(&config.database.url).await?;
+        let mailer =
+            Mailer::from_config(&config.mail_out).map_err(|e| AppError::MailOut(e.message))?;
+        let from = Mailbox::new(
+            Some(config.desk.name.clone()),
+            config.desk.address.parse().map_err(|e| {
+                AppError::MailOut(format!("desk address {:?}: {e}", config.desk.address))
+            })?,
+        );
+        let desk = Desk {
+            store,
+            calendar: Arc::new(calendar),
+            templates: Arc::new(templates),
+            config: config.desk.clone(),
+        };
+        Ok(App {
+            config,
+            desk,
+            mailer,
+            from,
+        })
+    }
+
+    /// How mail delivery retries.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.config.mail_out.max_attempts,
+            base_seconds: self.config.mail_out.retry_base_seconds,
+        }
+    }
+
+    /// The configured mail source.
+    pub fn source(&self) -> Result<Source, AppError> {
+        Ok(match self.config.mailbox.kind.as_str() {
+            "imap" => Source::Imap(Box::new(mailbox::imap::ImapSource::new(
+                self.config.mailbox.clone(),
+                self.desk.store.clone(),
+            ))),
+            _ => Source::Maildir(mailbox::maildir::Spool::open(&self.config.mailbox.path)?),
+        })
+    }
+
+    /// Runs until `stop` turns true: finishes the message in hand, then
+    /// returns (a message not yet committed stays in the inbox).
+    pub async fn serve(&self, mut stop: watch::Receiver<bool>) -> Result<(), AppError> {
+        let recovered = self.desk.recover().await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "processed messages left stored by an earlier run"
+            );
+        }
+        let worker = {
+            let store = self.desk.store.clone();
+            let mailer = self.mailer.clone();
+            let from = self.from.clone();
+            let retry = self.retry();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    match deliver_emails(&store, &mailer, &from, retry, 20).await {
+                        Ok(n) if n > 0 => continue,
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "outbox worker"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+            })
+        };
+        let mut source = self.source()?;
+        let poll = Duration::from_secs(self.config.mailbox.poll_seconds.max(1));
+        tracing::info!(mailbox = %self.config.mailbox.kind, database = %redact(&self.config.database.url), "desk is serving");
+        while !*stop.borrow() {
+            let batch = match source
+                .fetch(self.config.mailbox.batch.max(1) as usize)
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the inbox failed; will retry");
+                    source.wait(Duration::from_secs(2), &mut stop).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                source.wait(poll, &mut stop).await;
+                continue;
+            }
+            for m in batch {
+                if *stop.borrow() {
+                    break;
+                }
+                match self.desk.ingest(&m.raw, &m.origin).await {
+                    Ok(outcome) => {
+                        let folder = if outcome.is_other() {
+                            &self.config.mailbox.other_folder
+                        } else {
+                            &self.config.mailbox.archive_folder
+                        };
+                        tracing::info!(origin = %m.origin, outcome = ?outcome, "message handled");
+                        if let Err(e) = source.archive(&m.key, folder).await {
+                            tracing::warn!(origin = %m.origin, error = %e, "message stored but not archived yet");
+                        }
+                    }
+                    Err(e) => {
+                        // The database is unwell: leave the message in the inbox.
+                        tracing::error!(origin = %m.origin, error = %e, "message not processed; left in the inbox");
+                        source.wait(Duration::from_secs(2), &mut stop).await;
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("stopping: waiting for the outbox worker");
+        let _ = worker.await;
+        Ok(())
+    }
+}
+
+impl App {
+    /// Processes the inbox until it is empty and every due mail is sent,
+    /// then returns (scripts, tests, `serve --once`).
+    pub async fn run_once(&self) -> Result<(), AppError> {
+        let mut source = self.source()?;
+        self.desk.recover().await?;
+        loop {
+            let batch = source
+                .fetch(self.config.mailbox.batch.max(1) as usize)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                let outcome = self.desk.ingest(&m.raw, &m.origin).await?;
+                let folder = if outcome.is_other() {
+                    &self.config.mailbox.other_folder
+                } else {
+                    &self.config.mailbox.archive_folder
+                };
+                source.archive(&m.key, folder).await?;
+            }
+        }
+        while deliver_emails(&self.desk.store, &self.mailer, &self.from, self.retry(), 50).await?
+            > 0
+        {}
+        Ok(())
+    }
+}
+
+/// The database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The shipped demo messages: beside the templates when run from a
+/// checkout.
+pub fn demo_dir(templates: &Path) -> PathBuf {
+    let beside = templates.parent().map(|p| p.join("demo"));
+    match beside {
+        Some(p) if p.is_dir() => p,
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo"),
+    }
+}
+
+/// Fills the Maildir spool with the demo messages (once: names are fixed).
+pub fn fill_demo(spool: &Path, demo: &Path) -> Result<usize, MailboxError> {
+    let s = mailbox::maildir::Spool::open(spool)?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(demo)
+        .map_err(|e| MailboxError::Io(demo.display().to_string(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    let mut n = 0;
+    for p in names {
+        let raw = std::fs::read(&p).map_err(|e| MailboxError::Io(p.display().to_string(), e))?;
+        let name = format!(
+            "demo-{}",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        );
+        s.deliver(&raw, &name)?;
+        n += 1;
+    }
+    Ok(n)
+}

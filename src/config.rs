@@ -1,0 +1,264 @@
+//! Configuration: a TOML file, every key optional. With no file at all,
+//! `huytk serve` runs the embedded default: SQLite, a Maildir spool, and a
+//! Maildir outbox under `./huytk-data`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML of the expected shape.
+    #[error("{0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where state lives.
+    pub database: DatabaseConfig,
+    /// The desk itself.
+    pub desk: DeskConfig,
+    /// Where mail comes from.
+    pub mailbox: MailboxConfig,
+    /// How mail goes out.
+    pub mail_out: MailOutConfig,
+    /// Letters and pages.
+    pub templates: TemplatesConfig,
+    /// Additions to the working-day calendar.
+    pub calendar: CalendarConfig,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://huytk-data/huytk.db".into(),
+        }
+    }
+}
+
+/// `[desk]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeskConfig {
+    /// The support inbox's own address: never answered, used as sender.
+    pub address: String,
+    /// Display name on outgoing mail.
+    pub name: String,
+    /// Working days to handle a request.
+    pub service_level_days: u32,
+    /// At most this many mails to one address per day (no loops with robots).
+    pub max_mails_per_address_per_day: u32,
+    /// Domain of the Message-IDs we send.
+    pub message_id_domain: String,
+    /// The hotline number printed in letters.
+    pub hotline: String,
+    /// Days a needs_info request waits before it is closed.
+    pub needs_info_days: u32,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        DeskConfig {
+            address: "dichvucong@chinhphu.vn".into(),
+            name: "Cổng Dịch vụ công quốc gia".into(),
+            service_level_days: 20,
+            max_mails_per_address_per_day: 5,
+            message_id_domain: "huytk.dichvucong.gov.vn".into(),
+            hotline: "18001096".into(),
+            needs_info_days: 30,
+        }
+    }
+}
+
+/// How a server connection is protected.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    #[default]
+    Tls,
+    /// Plain, then STARTTLS.
+    Starttls,
+    /// No encryption (loopback tests only).
+    Plain,
+}
+
+/// `[mailbox]`: `kind = "maildir"` or `"imap"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailboxConfig {
+    /// `maildir` (embedded default) or `imap`.
+    pub kind: String,
+    /// Maildir spool folder.
+    pub path: PathBuf,
+    /// Folder processed mail is moved to.
+    pub archive_folder: String,
+    /// Folder for mail that is not a request (left for people).
+    pub other_folder: String,
+    /// IMAP host.
+    pub host: String,
+    /// IMAP port (993 TLS, 143 STARTTLS/plain).
+    pub port: u16,
+    /// Connection security.
+    pub security: Security,
+    /// Accept any TLS certificate (self-signed test servers only).
+    pub insecure_tls: bool,
+    /// Login name.
+    pub username: String,
+    /// Password (or use `oauth2_token`).
+    pub password: String,
+    /// XOAUTH2 access token; when set, used instead of the password.
+    pub oauth2_token: String,
+    /// Folder to read.
+    pub folder: String,
+    /// Use IDLE when the server offers it.
+    pub idle: bool,
+    /// Seconds between polls (and the longest IDLE wait).
+    pub poll_seconds: u64,
+    /// Messages fetched per round trip.
+    pub batch: u32,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        MailboxConfig {
+            kind: "maildir".into(),
+            path: "huytk-data/spool".into(),
+            archive_folder: "Archive".into(),
+            other_folder: "Khác".into(),
+            host: String::new(),
+            port: 993,
+            security: Security::Tls,
+            insecure_tls: false,
+            username: String::new(),
+            password: String::new(),
+            oauth2_token: String::new(),
+            folder: "INBOX".into(),
+            idle: true,
+            poll_seconds: 30,
+            batch: 50,
+        }
+    }
+}
+
+/// `[mail_out]`: `kind = "maildir"` or `"smtp"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailOutConfig {
+    /// `maildir` (embedded default) or `smtp`.
+    pub kind: String,
+    /// Maildir outbox folder.
+    pub path: PathBuf,
+    /// SMTP host.
+    pub host: String,
+    /// SMTP port.
+    pub port: u16,
+    /// Connection security.
+    pub security: Security,
+    /// Login name (empty: no authentication).
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Attempts before a mail is marked failed for good.
+    pub max_attempts: u32,
+    /// First retry after this many seconds, doubling up to an hour.
+    pub retry_base_seconds: u64,
+}
+
+impl Default for MailOutConfig {
+    fn default() -> Self {
+        MailOutConfig {
+            kind: "maildir".into(),
+            path: "huytk-data/outbox".into(),
+            host: String::new(),
+            port: 587,
+            security: Security::Starttls,
+            username: String::new(),
+            password: String::new(),
+            max_attempts: 20,
+            retry_base_seconds: 10,
+        }
+    }
+}
+
+/// `[templates]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplatesConfig {
+    /// Folder with `email/`, `sms/`, `web/` and `problems.toml`.
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        TemplatesConfig {
+            dir: default_templates_dir(),
+        }
+    }
+}
+
+/// The shipped templates: beside the binary's source tree when run from a
+/// checkout, else `./templates`.
+fn default_templates_dir() -> PathBuf {
+    let here = PathBuf::from("templates");
+    if here.join("email").is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates")
+}
+
+/// `[calendar]`: days added to the shipped table.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// Extra public holidays, `YYYY-MM-DD`.
+    pub holidays: Vec<String>,
+    /// Extra Saturdays worked in exchange.
+    pub working_saturdays: Vec<String>,
+}
+
+impl Config {
+    /// Reads a file; `None` gives the embedded default.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+                .unwrap();
+        let c: Config = toml::from_str(&text).unwrap();
+        assert_eq!(c.mailbox.kind, "imap");
+        assert_eq!(c.desk.service_level_days, 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[desk]\nservice_days = 3\n").is_err());
+    }
+}

@@ -1,0 +1,411 @@
+//! The support inbox over IMAP: TLS or STARTTLS, password or XOAUTH2,
+//! IDLE with a polling fallback, UIDVALIDITY/UID tracking, batched fetches,
+//! and MOVE (else COPY + \Deleted + EXPUNGE) to the archive folder only
+//! after the database committed. Reconnects with backoff, and says so.
+
+use async_imap::{Client, Session};
+use futures::StreamExt;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::{utf7, Fetched, MailboxError};
+use crate::config::{MailboxConfig, Security};
+use crate::store::Store;
+
+/// Any byte stream a session can run over (plain or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Io for T {}
+
+type ImapSession = Session<Box<dyn Io>>;
+
+fn imap_err(e: impl std::fmt::Display) -> MailboxError {
+    MailboxError::Imap(e.to_string())
+}
+
+struct XOAuth2<'a> {
+    user: &'a str,
+    token: &'a str,
+}
+
+impl async_imap::Authenticator for XOAuth2<'_> {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+    }
+}
+
+/// Accepts any certificate: only for self-signed loopback test servers,
+/// and only when the configuration says `insecure_tls = true`.
+#[derive(Debug)]
+struct AcceptAny(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
+
+impl tokio_rustls::rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        _: &[tokio_rustls::rustls::pki_types::CertificateDer<'_>],
+        _: &tokio_rustls::rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: tokio_rustls::rustls::pki_types::UnixTime,
+    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error>
+    {
+        Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        d: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<
+        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+        tokio_rustls::rustls::Error,
+    > {
+        tokio_rustls::rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
+        d: &tokio_rustls::rustls::DigitallySignedStruct,
+    ) -> Result<
+        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
+        tokio_rustls::rustls::Error,
+    > {
+        tokio_rustls::rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector(insecure: bool) -> Result<tokio_rustls::TlsConnector, MailboxError> {
+    use tokio_rustls::rustls;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MailboxError::Tls(e.to_string()))?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+async fn tls_wrap(
+    stream: TcpStream,
+    host: &str,
+    insecure: bool,
+) -> Result<Box<dyn Io>, MailboxError> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| MailboxError::Tls(e.to_string()))?;
+    let tls = tls_connector(insecure)?
+        .connect(name, stream)
+        .await
+        .map_err(|e| MailboxError::Tls(e.to_string()))?;
+    Ok(Box::new(tls))
+}
+
+/// Opens a logged-in session.
+pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(20),
+        TcpStream::connect((c.host.as_str(), c.port)),
+    )
+    .await
+    .map_err(|_| MailboxError::Imap(format!("connecting to {}:{} timed out", c.host, c.port)))?
+    .map_err(|e| MailboxError::Imap(format!("connecting to {}:{}: {e}", c.host, c.port)))?;
+    let stream: Box<dyn Io> = match c.security {
+        Security::Tls => tls_wrap(tcp, &c.host, c.insecure_tls).await?,
+        Security::Plain => Box::new(tcp),
+        Security::Starttls => {
+            let mut client = Client::new(tcp);
+            client
+                .read_response()
+                .await
+                .ok_or_else(|| imap_err("no greeting"))?
+                .map_err(imap_err)?;
+            client
+                .run_command_and_check_ok("STARTTLS", None)
+                .await
+                .map_err(imap_err)?;
+            tls_wrap(client.into_inner(), &c.host, c.insecure_tls).await?
+        }
+    };
+    let mut client = Client::new(stream);
+    if c.security != Security::Starttls {
+        client
+            .read_response()
+            .await
+            .ok_or_else(|| imap_err("no greeting"))?
+            .map_err(imap_err)?;
+    }
+    let session = if c.oauth2_token.is_empty() {
+        client
+            .login(&c.username, &c.password)
+            .await
+            .map_err(|(e, _)| imap_err(format!("login: {e}")))?
+    } else {
+        client
+            .authenticate(
+                "XOAUTH2",
+                XOAuth2 {
+                    user: &c.username,
+                    token: &c.oauth2_token,
+                },
+            )
+            .await
+            .map_err(|(e, _)| imap_err(format!("XOAUTH2: {e}")))?
+    };
+    Ok(session)
+}
+
+/// An IMAP folder read as the desk's inbox.
+pub struct ImapSource {
+    config: MailboxConfig,
+    store: Store,
+    session: Option<ImapSession>,
+    can_move: bool,
+    can_idle: bool,
+    uidplus: bool,
+    uidvalidity: u32,
+    failures: u32,
+}
+
+impl ImapSource {
+    /// A source that connects on first use.
+    pub fn new(config: MailboxConfig, store: Store) -> ImapSource {
+        ImapSource {
+            config,
+            store,
+            session: None,
+            can_move: false,
+            can_idle: false,
+            uidplus: false,
+            uidvalidity: 0,
+            failures: 0,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!(
+            "imap:{}@{}:{}",
+            self.config.username, self.config.host, self.config.folder
+        )
+    }
+
+    /// Connects if needed, with backoff after failures.
+    async fn session(&mut self) -> Result<&mut ImapSession, MailboxError> {
+        if self.session.is_none() {
+            if self.failures > 0 {
+                let wait = Duration::from_secs((1u64 << self.failures.min(6)).min(60));
+                tracing::warn!(
+                    attempt = self.failures + 1,
+                    wait_s = wait.as_secs(),
+                    "reconnecting to IMAP"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            match self.open().await {
+                Ok(s) => {
+                    if self.failures > 0 {
+                        tracing::info!(host = %self.config.host, "IMAP connection restored");
+                    }
+                    self.failures = 0;
+                    self.session = Some(s);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.session.as_mut().expect("just set"))
+    }
+
+    async fn open(&mut self) -> Result<ImapSession, MailboxError> {
+        let mut s = connect(&self.config).await?;
+        let caps = s.capabilities().await.map_err(imap_err)?;
+        self.can_move = caps.has_str("MOVE");
+        self.can_idle = caps.has_str("IDLE") && self.config.idle;
+        self.uidplus = caps.has_str("UIDPLUS");
+        for folder in [&self.config.archive_folder, &self.config.other_folder] {
+            // Exists already is fine; anything else shows at the first move.
+            let _ = s.create(utf7::encode(folder)).await;
+        }
+        let mailbox = s
+            .select(utf7::encode(&self.config.folder))
+            .await
+            .map_err(imap_err)?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        let key = self.key();
+        match self.store.mailbox_position(&key).await {
+            Ok(Some((v, last))) if v != i64::from(validity) => {
+                tracing::warn!(
+                    old = v,
+                    new = validity,
+                    last_uid = last,
+                    "UIDVALIDITY changed; UIDs start over (content addresses prevent doubles)"
+                );
+            }
+            _ => {}
+        }
+        self.uidvalidity = validity;
+        tracing::info!(host = %self.config.host, folder = %self.config.folder, uidvalidity = validity, idle = self.can_idle, r#move = self.can_move, "IMAP connected");
+        Ok(s)
+    }
+
+    fn drop_session(&mut self, e: &MailboxError) {
+        tracing::warn!(error = %e, "IMAP connection lost");
+        self.session = None;
+        self.failures += 1;
+    }
+
+    /// Up to `limit` messages of the folder, oldest UID first (\Seen ones
+    /// too: a person may have opened them).
+    pub async fn fetch(&mut self, limit: usize) -> Result<Vec<Fetched>, MailboxError> {
+        match self.fetch_inner(limit).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.drop_session(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_inner(&mut self, limit: usize) -> Result<Vec<Fetched>, MailboxError> {
+        let batch = (self.config.batch.max(1) as usize).min(limit);
+        let validity = self.uidvalidity;
+        let folder = self.config.folder.clone();
+        let s = self.session().await?;
+        // NOOP lets the server tell us about new mail.
+        s.noop().await.map_err(imap_err)?;
+        let mut uids: Vec<u32> = s
+            .uid_search("ALL")
+            .await
+            .map_err(imap_err)?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        uids.truncate(batch);
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut out = Vec::new();
+        {
+            let mut stream = s
+                .uid_fetch(&set, "(UID BODY.PEEK[])")
+                .await
+                .map_err(imap_err)?;
+            while let Some(item) = stream.next().await {
+                let f = item.map_err(imap_err)?;
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    out.push(Fetched {
+                        key: uid.to_string(),
+                        origin: format!("imap:{folder}:{validity}:{uid}"),
+                        raw: body.to_vec(),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|f| f.key.parse::<u32>().unwrap_or(0));
+        Ok(out)
+    }
+
+    /// Moves a committed message to `folder` (never deletes one that was
+    /// not copied first).
+    pub async fn archive(&mut self, key: &str, folder: &str) -> Result<(), MailboxError> {
+        let r = self.archive_inner(key, folder).await;
+        if let Err(e) = &r {
+            self.drop_session(e);
+        } else if let Ok(uid) = key.parse::<i64>() {
+            let k = self.key();
+            let _ = self
+                .store
+                .set_mailbox_position(&k, i64::from(self.uidvalidity), uid)
+                .await;
+        }
+        r
+    }
+
+    async fn archive_inner(&mut self, key: &str, folder: &str) -> Result<(), MailboxError> {
+        let (can_move, uidplus) = (self.can_move, self.uidplus);
+        let target = utf7::encode(folder);
+        let s = self.session().await?;
+        if can_move {
+            s.uid_mv(key, &target).await.map_err(imap_err)?;
+        } else {
+            // COPY must succeed before the original is flagged and expunged.
+            s.uid_copy(key, &target).await.map_err(imap_err)?;
+            {
+                let mut st = s
+                    .uid_store(key, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .map_err(imap_err)?;
+                while st.next().await.is_some() {}
+            }
+            if uidplus {
+                let st = s.uid_expunge(key).await.map_err(imap_err)?;
+                st.for_each(|_| async {}).await;
+            } else {
+                let st = s.expunge().await.map_err(imap_err)?;
+                st.for_each(|_| async {}).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for new mail with IDLE (up to `poll`), or sleeps `poll`.
+    pub async fn wait(&mut self, poll: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) {
+        if !self.can_idle || self.session.is_none() {
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => {}
+            }
+            return;
+        }
+        let session = self.session.take().expect("checked");
+        let mut idle = session.idle();
+        if let Err(e) = idle.init().await {
+            self.drop_session(&imap_err(e));
+            return;
+        }
+        let result = {
+            let (fut, interrupt) = idle.wait_with_timeout(poll);
+            tokio::select! {
+                r = fut => r.map(|_| ()),
+                _ = stop.changed() => { drop(interrupt); Ok(()) }
+            }
+        };
+        match (result, idle.done().await) {
+            (Ok(()), Ok(s)) => self.session = Some(s),
+            (Err(e), _) => self.drop_session(&imap_err(e)),
+            (_, Err(e)) => self.drop_session(&imap_err(e)),
+        }
+    }
+}

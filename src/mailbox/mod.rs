@@ -1,0 +1,78 @@
+//! Where messages come from: an IMAP folder (production), a local Maildir
+//! spool (embedded default), or a backlog (`huytk import mbox|maildir`).
+//! A message leaves its source (moved to the archive folder) only after
+//! the database committed it.
+
+pub mod imap;
+pub mod maildir;
+pub mod mbox;
+pub mod utf7;
+
+/// One message read from a source.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// How the source finds it again (file name, UID).
+    pub key: String,
+    /// Where it came from, for the stored row (`imap:INBOX:…`).
+    pub origin: String,
+    /// The raw bytes.
+    pub raw: Vec<u8>,
+}
+
+/// What went wrong reading mail.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    /// A local file or folder.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// The IMAP server.
+    #[error("IMAP: {0}")]
+    Imap(String),
+    /// TLS set-up.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A source of messages.
+pub enum Source {
+    /// Local Maildir spool.
+    Maildir(maildir::Spool),
+    /// IMAP folder.
+    Imap(Box<imap::ImapSource>),
+}
+
+impl Source {
+    /// Up to `limit` messages waiting, oldest first.
+    pub async fn fetch(&mut self, limit: usize) -> Result<Vec<Fetched>, MailboxError> {
+        match self {
+            Source::Maildir(s) => s.fetch(limit),
+            Source::Imap(s) => s.fetch(limit).await,
+        }
+    }
+
+    /// Moves a committed message to `folder`.
+    pub async fn archive(&mut self, key: &str, folder: &str) -> Result<(), MailboxError> {
+        match self {
+            Source::Maildir(s) => s.archive(key, folder),
+            Source::Imap(s) => s.archive(key, folder).await,
+        }
+    }
+
+    /// Waits for new mail: IDLE where the server offers it, else sleeps
+    /// `poll` (a Maildir is polled). Returns early when `stop` fires.
+    pub async fn wait(
+        &mut self,
+        poll: std::time::Duration,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
+        match self {
+            Source::Maildir(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Source::Imap(s) => s.wait(poll, stop).await,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Email (and later SMS) out: letters rendered from `templates/`, delivered
+//! from the outbox by a worker with retries. SMTP down means later, not lost.
+
+pub mod email;
+pub mod templates;
+
+pub use email::{Mailer, OutgoingEmail, SendError};
+pub use templates::{RenderedEmail, TemplateError, Templates};

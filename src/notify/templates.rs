@@ -1,0 +1,188 @@
+//! Letters to citizens, read at run time from the configured folder (the
+//! shipped `templates/` by default) so the desk can reword them without a
+//! rebuild. Every template is rendered once at start-up with sample values:
+//! a broken one is an error then, not when a citizen is waiting.
+
+use minijinja::{context, Environment, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The letters the desk sends: `templates/email/NAME.txt` and `.html`.
+pub const LETTERS: [&str; 2] = ["acknowledgement", "needs_info"];
+
+/// A template that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// A file is missing or unreadable.
+    #[error("template {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// Syntax or rendering error.
+    #[error("template {0}: {1}")]
+    Render(String, minijinja::Error),
+    /// The text template does not start with a `Subject:` line.
+    #[error("template {0}: the first line must be `Subject: …`")]
+    NoSubject(String),
+    /// problems.toml is not a table of code = sentence.
+    #[error("templates/problems.toml: {0}")]
+    Problems(String),
+}
+
+/// A rendered letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+    problems: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
+impl Templates {
+    /// Loads and checks every letter in `dir`.
+    pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        for name in LETTERS {
+            for ext in ["txt", "html"] {
+                let path = dir.join("email").join(format!("{name}.{ext}"));
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| TemplateError::Read(path.clone(), e))?;
+                let key = format!("{name}.{ext}");
+                env.add_template_owned(key.clone(), text)
+                    .map_err(|e| TemplateError::Render(key, e))?;
+            }
+        }
+        // HTML letters escape what they print; text letters do not.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        let path = dir.join("problems.toml");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| TemplateError::Read(path.clone(), e))?;
+        let problems: BTreeMap<String, String> =
+            toml::from_str(&text).map_err(|e| TemplateError::Problems(e.to_string()))?;
+        for p in crate::intake::Problem::ALL {
+            if !problems.contains_key(p.code()) {
+                return Err(TemplateError::Problems(format!(
+                    "no sentence for {}",
+                    p.code()
+                )));
+            }
+        }
+        let t = Templates {
+            env,
+            problems,
+            dir: dir.to_owned(),
+        };
+        // Render every letter once with sample values.
+        let sample = context! {
+            reference => "HTK-240715-1", id_number => "079203001234", full_name => "Nguyễn Văn An",
+            due_date => "12/08/2024", service_level_days => 20, hotline => "18001096",
+            desk_name => "Cổng Dịch vụ công quốc gia", needs_info_days => 30,
+            problems => vec![t.problem_sentence("too_few_photos").to_owned()],
+        };
+        for name in LETTERS {
+            t.render(name, sample.clone())?;
+        }
+        Ok(t)
+    }
+
+    /// The folder they came from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The citizen's sentence for a problem code (the code itself if the
+    /// table lacks it, which `load` prevents).
+    pub fn problem_sentence<'a>(&'a self, code: &'a str) -> &'a str {
+        self.problems.get(code).map_or(code, String::as_str)
+    }
+
+    /// Renders a letter.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<RenderedEmail, TemplateError> {
+        let render = |key: String| {
+            self.env
+                .get_template(&key)
+                .and_then(|t| t.render(ctx.clone()))
+                .map_err(|e| TemplateError::Render(key, e))
+        };
+        let text = render(format!("{name}.txt"))?;
+        let html = render(format!("{name}.html"))?;
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .ok_or_else(|| TemplateError::NoSubject(format!("{name}.txt")))?
+            .trim()
+            .to_owned();
+        Ok(RenderedEmail {
+            subject,
+            text: rest.trim_start_matches('\n').to_owned(),
+            html,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Templates {
+        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap()
+    }
+
+    #[test]
+    fn shipped_letters_render() {
+        let t = shipped();
+        let r = t
+            .render(
+                "needs_info",
+                context! { reference => "HTK-1", id_number => "079203001234", full_name => "<b>An</b>",
+                problems => vec!["Thiếu ảnh"], desk_name => "DVC", needs_info_days => 30 },
+            )
+            .unwrap();
+        assert_eq!(
+            r.subject,
+            "[HTK-1] Yêu cầu hủy tài khoản cần bổ sung thông tin"
+        );
+        assert!(r.text.contains("- Thiếu ảnh"));
+        assert!(r.text.contains("<b>An</b>"), "text is not escaped");
+        assert!(r.html.contains("&lt;b&gt;An&lt;/b&gt;"), "html is escaped");
+    }
+
+    #[test]
+    fn a_broken_template_fails_at_load() {
+        let dir = std::env::temp_dir().join(format!("huytk-tpl-{}", std::process::id()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        std::fs::create_dir_all(dir.join("email")).unwrap();
+        std::fs::copy(src.join("problems.toml"), dir.join("problems.toml")).unwrap();
+        for name in LETTERS {
+            for ext in ["txt", "html"] {
+                std::fs::copy(
+                    src.join("email").join(format!("{name}.{ext}")),
+                    dir.join("email").join(format!("{name}.{ext}")),
+                )
+                .unwrap();
+            }
+        }
+        std::fs::write(
+            dir.join("email/needs_info.html"),
+            "{% for p in problems %}{{ p }",
+        )
+        .unwrap();
+        let err = Templates::load(&dir).unwrap_err();
+        assert!(err.to_string().contains("needs_info.html"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,387 @@
+//! Database access: raw messages, requests, their messages and photos, the
+//! audit log and the outbox of side effects. One schema on SQLite (embedded
+//! default, WAL) and PostgreSQL (production, replicas share it), reached
+//! through sqlx's `Any` driver so both run the same statements.
+
+mod outbox;
+mod requests;
+
+pub use outbox::{enqueue, queued_since, OutboxItem, OutboxKind};
+pub use requests::{
+    add_photo, add_request_message, audit, insert_request, update_request, AuditEntry, NewRequest,
+    PhotoRow, RequestRow, RequestUpdate,
+};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::time::Duration;
+
+/// What went wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no, or could not be reached.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A URL that is neither sqlite:// nor postgres://.
+    #[error("database url {0:?}: use sqlite://PATH or postgres://…")]
+    Url(String),
+    /// A stored value that does not parse (a bug or a hand-edited row).
+    #[error("stored value: {0}")]
+    Corrupt(String),
+    /// Creating the database's folder failed.
+    #[error("creating {0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Which SQL dialect the pool speaks, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: one writer at a time, no row locks.
+    Sqlite,
+    /// PostgreSQL: `FOR UPDATE SKIP LOCKED`, advisory locks.
+    Postgres,
+}
+
+/// The desk's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A transaction: a state change, its audit rows and its side effects
+/// commit together or not at all.
+pub type Tx = Transaction<'static, Any>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Status of a stored raw message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawStatus {
+    /// `stored`, `processed` or `failed`.
+    pub status: String,
+    /// The request it joined, if any.
+    pub request_id: Option<i64>,
+    /// Its kind, once processed.
+    pub kind: Option<String>,
+}
+
+/// A stored message as listed for operators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageRow {
+    /// Content address.
+    pub sha256: String,
+    /// When it was stored (ms).
+    pub received_at: i64,
+    /// Where it was read from.
+    pub source: String,
+    /// Sender.
+    pub sender: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// stored | processed | failed.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Request.
+    pub request_id: Option<i64>,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file and its folder if missing) and
+    /// brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        let url = if dialect == Dialect::Sqlite {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() && path != ":memory:" {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError::Io(dir.display().to_string(), e))?;
+                }
+            }
+            if url.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            }
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL lets readers (console) run beside the writer; a
+                        // busy writer is waited for, not failed.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Store { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations of this dialect.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Dialect::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool, for the few callers that need it directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE` semantics through a no-op write) so two writers
+    /// never deadlock upgrading read locks.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Sqlite {
+            sqlx::query("UPDATE mailbox_state SET last_uid = last_uid WHERE 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Stores a raw message before anything else happens. Returns false
+    /// when the same bytes were stored already (content-addressed).
+    pub async fn put_raw(
+        &self,
+        sha256: &str,
+        raw: &[u8],
+        source: &str,
+        message_id: Option<&str>,
+        sender: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO raw_messages (sha256, received_at, source, size, raw, message_id, sender, subject, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'stored')
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(now_ms())
+        .bind(source)
+        .bind(raw.len() as i64)
+        .bind(raw.to_vec())
+        .bind(message_id)
+        .bind(sender)
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The status of a stored message.
+    pub async fn raw_status(&self, sha256: &str) -> Result<Option<RawStatus>, StoreError> {
+        let row =
+            sqlx::query("SELECT status, request_id, kind FROM raw_messages WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(RawStatus {
+                status: r.try_get("status")?,
+                request_id: r.try_get("request_id")?,
+                kind: r.try_get("kind")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The bytes of a stored message (None once purged).
+    pub async fn raw(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT raw FROM raw_messages WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("raw").ok().flatten()))
+    }
+
+    /// Messages stored but not yet processed (a crash between storing and
+    /// processing leaves them so), oldest first.
+    pub async fn unprocessed(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256 FROM raw_messages WHERE status = 'stored' ORDER BY received_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("sha256")?)).collect()
+    }
+
+    /// Marks a message failed with the reason, for an operator to see.
+    pub async fn mark_failed(&self, sha256: &str, error: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE raw_messages SET status = 'failed', error = $2, processed_at = $3 WHERE sha256 = $1")
+            .bind(sha256)
+            .bind(error)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Lists stored messages, newest first; `status` filters.
+    pub async fn messages(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256, received_at, source, sender, subject, status, error, kind, request_id
+             FROM raw_messages WHERE ($1 = '' OR status = $1) ORDER BY received_at DESC LIMIT $2",
+        )
+        .bind(status.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
+
+    /// Counts rows of a table (tests and `doctor`).
+    pub async fn count(&self, table: &str, filter: &str) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {table}{}",
+            if filter.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {filter}")
+            }
+        );
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    /// The IMAP position of a mailbox: (UIDVALIDITY, last UID processed).
+    pub async fn mailbox_position(&self, mailbox: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query("SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = $1")
+            .bind(mailbox)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("uidvalidity")?, r.try_get("last_uid")?)))
+            .transpose()
+    }
+
+    /// Records the IMAP position of a mailbox.
+    pub async fn set_mailbox_position(
+        &self,
+        mailbox: &str,
+        uidvalidity: i64,
+        last_uid: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid) VALUES ($1, $2, $3)
+             ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+        )
+        .bind(mailbox)
+        .bind(uidvalidity)
+        .bind(last_uid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Checks the connection (for `doctor` and `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn message_row(r: &AnyRow) -> Result<MessageRow, StoreError> {
+    Ok(MessageRow {
+        sha256: r.try_get("sha256")?,
+        received_at: r.try_get("received_at")?,
+        source: r.try_get("source")?,
+        sender: r.try_get("sender")?,
+        subject: r.try_get("subject")?,
+        status: r.try_get("status")?,
+        error: r.try_get("error")?,
+        kind: r.try_get("kind")?,
+        request_id: r.try_get("request_id")?,
+    })
+}
+
+/// Marks a raw message processed inside the transaction that acted on it.
+pub async fn mark_processed(
+    tx: &mut Tx,
+    sha256: &str,
+    kind: &str,
+    request_id: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE raw_messages SET status = 'processed', kind = $2, request_id = $3, processed_at = $4, error = NULL
+         WHERE sha256 = $1",
+    )
+    .bind(sha256)
+    .bind(kind)
+    .bind(request_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Commits a transaction.
+pub async fn commit(tx: Tx) -> Result<(), StoreError> {
+    Ok(tx.commit().await?)
+}
+
+/// Rolls a transaction back.
+pub async fn rollback(tx: Tx) -> Result<(), StoreError> {
+    Ok(tx.rollback().await?)
+}

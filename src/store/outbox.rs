@@ -1,0 +1,160 @@
+//! The outbox: side effects (mail now; SMS and account calls later) written
+//! in the same transaction as the state change that causes them, delivered
+//! by workers that claim rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL) and
+//! retry with backoff. A `dedupe_key` makes each cause produce one row.
+
+use sqlx::Row;
+
+use super::{now_ms, Dialect, Store, StoreError, Tx};
+
+/// What a row asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// An email to a citizen.
+    Email,
+}
+
+impl OutboxKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Email => "email",
+        }
+    }
+}
+
+/// A claimed row.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    /// Row id.
+    pub id: i64,
+    /// Request, if any.
+    pub request_id: Option<i64>,
+    /// Recipient.
+    pub recipient: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// Queues a side effect; false when its dedupe key was queued before.
+pub async fn enqueue(
+    tx: &mut Tx,
+    kind: OutboxKind,
+    request_id: Option<i64>,
+    dedupe_key: &str,
+    recipient: &str,
+    payload: &str,
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "INSERT INTO outbox (kind, request_id, dedupe_key, recipient, payload, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(kind.as_str())
+    .bind(request_id)
+    .bind(dedupe_key)
+    .bind(recipient)
+    .bind(payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many rows of `kind` went to `recipient` since `since_ms`.
+pub async fn queued_since(
+    tx: &mut Tx,
+    kind: OutboxKind,
+    recipient: &str,
+    since_ms: i64,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM outbox WHERE kind = $1 AND recipient = $2 AND created_at >= $3",
+    )
+    .bind(kind.as_str())
+    .bind(recipient)
+    .bind(since_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
+impl Store {
+    /// Claims up to `limit` due rows for `lease_ms`; another worker (or a
+    /// replica) skips them until the lease ends.
+    pub async fn claim(
+        &self,
+        kind: OutboxKind,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let now = now_ms();
+        let lock = if self.dialect() == Dialect::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET locked_until = $1 WHERE id IN (
+                SELECT id FROM outbox WHERE kind = $2 AND state = 'pending' AND next_attempt_at <= $3
+                AND locked_until <= $3 ORDER BY id LIMIT $4 {lock})
+             RETURNING id, request_id, recipient, payload, attempts"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(kind.as_str())
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut items: Vec<OutboxItem> = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: r.try_get("id")?,
+                    request_id: r.try_get("request_id")?,
+                    recipient: r.try_get("recipient")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    /// The side effect happened.
+    pub async fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// It failed; try again at `next_attempt_at`, or never when `permanent`.
+    pub async fn mark_attempt_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: i64,
+        permanent: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, locked_until = 0,
+             state = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(if permanent { "failed" } else { "pending" })
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,395 @@
+//! Requests, their messages and photos, and the audit log.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{now_ms, Store, StoreError, Tx};
+use crate::domain::RequestState;
+
+/// A request as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestRow {
+    /// Row id.
+    pub id: i64,
+    /// The reference the citizen sees (`HTK-240715-12`).
+    pub reference: String,
+    /// Where it stands.
+    pub state: RequestState,
+    /// The citizen's address.
+    pub email: String,
+    /// Requested number (digits, valid or not).
+    pub id_number: Option<String>,
+    /// cccd | cmnd.
+    pub id_type: Option<String>,
+    /// Full name.
+    pub full_name: Option<String>,
+    /// Phone, E.164.
+    pub phone: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Problem codes.
+    pub problems: Vec<String>,
+    /// Warning codes.
+    pub warnings: Vec<String>,
+    /// When the first message came (ms).
+    pub received_at: i64,
+    /// Service-level due date, YYYY-MM-DD.
+    pub due_date: String,
+    /// Last change (ms).
+    pub updated_at: i64,
+    /// How many times a second request for the number joined this one.
+    pub duplicate_submissions: i64,
+    /// Optimistic-lock counter.
+    pub version: i64,
+}
+
+/// A new request's first facts.
+#[derive(Debug, Clone)]
+pub struct NewRequest<'a> {
+    /// The citizen's address.
+    pub email: &'a str,
+    /// When its first message came (ms).
+    pub received_at: i64,
+    /// Due date, YYYY-MM-DD.
+    pub due_date: &'a str,
+    /// Reference date part, YYMMDD.
+    pub reference_day: &'a str,
+}
+
+/// What an inspection changes on a request.
+#[derive(Debug, Clone)]
+pub struct RequestUpdate {
+    /// New state.
+    pub state: RequestState,
+    /// Fields.
+    pub id_number: Option<String>,
+    /// cccd | cmnd.
+    pub id_type: Option<String>,
+    /// Name.
+    pub full_name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Problem codes.
+    pub problems: Vec<String>,
+    /// Warning codes.
+    pub warnings: Vec<String>,
+    /// The inspection report, JSON.
+    pub assessment: String,
+    /// Count a duplicate submission.
+    pub duplicate_submission: bool,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// When (ms).
+    pub at: i64,
+    /// Request, if any.
+    pub request_id: Option<i64>,
+    /// `system` or an operator.
+    pub actor: String,
+    /// What happened.
+    pub action: String,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: Option<String>,
+    /// Details.
+    pub detail: Option<String>,
+}
+
+const REQUEST_COLUMNS: &str =
+    "id, reference, state, email, id_number, id_type, full_name, phone, reason, problems, \
+     warnings, received_at, due_date, updated_at, duplicate_submissions, version";
+
+fn split_codes(s: String) -> Vec<String> {
+    s.split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
+    let state: String = r.try_get("state")?;
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        reference: r
+            .try_get::<Option<String>, _>("reference")?
+            .unwrap_or_default(),
+        state: RequestState::parse(&state).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        email: r.try_get("email")?,
+        id_number: r.try_get("id_number")?,
+        id_type: r.try_get("id_type")?,
+        full_name: r.try_get("full_name")?,
+        phone: r.try_get("phone")?,
+        reason: r.try_get("reason")?,
+        problems: split_codes(r.try_get("problems")?),
+        warnings: split_codes(r.try_get("warnings")?),
+        received_at: r.try_get("received_at")?,
+        due_date: r.try_get("due_date")?,
+        updated_at: r.try_get("updated_at")?,
+        duplicate_submissions: r.try_get("duplicate_submissions")?,
+        version: r.try_get("version")?,
+    })
+}
+
+impl Store {
+    /// A request by id.
+    pub async fn request(&self, id: i64) -> Result<Option<RequestRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// A request by its reference.
+    pub async fn request_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE reference = $1"
+        ))
+        .bind(reference)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// The request one of these Message-IDs belongs to.
+    pub async fn request_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT request_id FROM request_messages WHERE message_id = $1 LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(r) = row {
+                return Ok(Some(r.try_get("request_id")?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The open request for a number, if any (oldest first).
+    pub async fn open_request_for_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id_number = $1
+             AND state IN ('needs_info', 'pending_review', 'grace_period', 'deleting') ORDER BY id LIMIT 1"
+        ))
+        .bind(number)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// Requests, oldest due first; `state` filters.
+    pub async fn requests(
+        &self,
+        state: Option<RequestState>,
+        limit: i64,
+    ) -> Result<Vec<RequestRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE ($1 = '' OR state = $1) ORDER BY due_date, id LIMIT $2"
+        ))
+        .bind(state.map_or("", |s| s.as_str()))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_row).collect()
+    }
+
+    /// The stored messages of a request, in arrival order.
+    pub async fn request_message_shas(&self, request_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256 FROM request_messages WHERE request_id = $1 ORDER BY position",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("sha256")?)).collect()
+    }
+
+    /// The latest inspection report of a request (JSON).
+    pub async fn request_assessment(&self, request_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT assessment FROM requests WHERE id = $1")
+            .bind(request_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<String>, _>("assessment").ok().flatten()))
+    }
+
+    /// The audit log of a request, oldest first.
+    pub async fn audit_for(&self, request_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, request_id, actor, action, from_state, to_state, detail FROM audit_log
+             WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: r.try_get("at")?,
+                    request_id: r.try_get("request_id")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    from_state: r.try_get("from_state")?,
+                    to_state: r.try_get("to_state")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Inserts a new request in `needs_info` (its first inspection sets the
+/// real state in the same transaction) and gives it its reference.
+pub async fn insert_request(
+    tx: &mut Tx,
+    new: &NewRequest<'_>,
+) -> Result<(i64, String), StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO requests (state, email, received_at, due_date, updated_at)
+         VALUES ('needs_info', $1, $2, $3, $4) RETURNING id",
+    )
+    .bind(new.email)
+    .bind(new.received_at)
+    .bind(new.due_date)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await?;
+    let id: i64 = row.try_get("id")?;
+    let reference = format!("HTK-{}-{id}", new.reference_day);
+    sqlx::query("UPDATE requests SET reference = $1 WHERE id = $2")
+        .bind(&reference)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok((id, reference))
+}
+
+/// Applies an inspection's result; false when someone else changed the
+/// request since `version` was read (the caller retries).
+pub async fn update_request(
+    tx: &mut Tx,
+    id: i64,
+    version: i64,
+    u: &RequestUpdate,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE requests SET state = $1, id_number = $2, id_type = $3, full_name = $4, phone = $5, reason = $6,
+         problems = $7, warnings = $8, assessment = $9, updated_at = $10,
+         duplicate_submissions = duplicate_submissions + $11, version = version + 1
+         WHERE id = $12 AND version = $13",
+    )
+    .bind(u.state.as_str())
+    .bind(u.id_number.as_deref())
+    .bind(u.id_type.as_deref())
+    .bind(u.full_name.as_deref())
+    .bind(u.phone.as_deref())
+    .bind(u.reason.as_deref())
+    .bind(u.problems.join(","))
+    .bind(u.warnings.join(","))
+    .bind(&u.assessment)
+    .bind(now_ms())
+    .bind(i64::from(u.duplicate_submission))
+    .bind(id)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Attaches a stored message to a request.
+pub async fn add_request_message(
+    tx: &mut Tx,
+    request_id: i64,
+    sha256: &str,
+    message_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO request_messages (request_id, sha256, message_id, position)
+         VALUES ($1, $2, $3, (SELECT COUNT(*) FROM request_messages WHERE request_id = $1))
+         ON CONFLICT (request_id, sha256) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(sha256)
+    .bind(message_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A photo's facts.
+#[derive(Debug, Clone)]
+pub struct PhotoRow<'a> {
+    /// Content hash.
+    pub sha256: &'a str,
+    /// Message it came in.
+    pub message: &'a str,
+    /// File name.
+    pub filename: Option<&'a str>,
+    /// Format.
+    pub format: Option<&'a str>,
+    /// Width.
+    pub width: Option<i64>,
+    /// Height.
+    pub height: Option<i64>,
+    /// Role.
+    pub role: &'a str,
+    /// Usable.
+    pub usable: bool,
+    /// dHash, hex.
+    pub dhash: Option<String>,
+}
+
+/// Records a photo of a request (once per content).
+pub async fn add_photo(tx: &mut Tx, request_id: i64, p: &PhotoRow<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO photos (request_id, sha256, message, filename, format, width, height, role, usable, dhash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (request_id, sha256) DO UPDATE SET role = excluded.role",
+    )
+    .bind(request_id)
+    .bind(p.sha256)
+    .bind(p.message)
+    .bind(p.filename)
+    .bind(p.format)
+    .bind(p.width)
+    .bind(p.height)
+    .bind(p.role)
+    .bind(i64::from(p.usable))
+    .bind(p.dhash.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends to the audit log.
+pub async fn audit(tx: &mut Tx, e: &AuditEntry) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, request_id, actor, action, from_state, to_state, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.at)
+    .bind(e.request_id)
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(e.from_state.as_deref())
+    .bind(e.to_state.as_deref())
+    .bind(e.detail.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! The state machine up to the operator: every message that reaches the
+//! desk is stored, inspected, and either kept (not a request) or turned into
+//! a request, joined to an earlier one when it follows up, with the reply
+//! queued in the same transaction.
+
+mod ingest;
+mod outbox_worker;
+
+pub use ingest::{Desk, Ingested};
+pub use outbox_worker::{deliver_emails, RetryPolicy};
+
+/// What went wrong in the workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A letter could not be rendered.
+    #[error(transparent)]
+    Template(#[from] crate::notify::TemplateError),
+    /// Another writer changed the request at the same time, three times over.
+    #[error("request {0} kept changing under us; will retry")]
+    Contention(i64),
+    /// A stored message vanished (purged) while it was needed.
+    #[error("stored message {0} has no content")]
+    MissingRaw(String),
+}

@@ -1,0 +1,86 @@
+//! Delivers queued mail: claims due rows, sends, records the outcome, and
+//! backs off on failure. A server that is down means later, not lost.
+
+use lettre::message::Mailbox;
+use std::time::Duration;
+
+use super::WorkflowError;
+use crate::notify::{Mailer, OutgoingEmail};
+use crate::store::{now_ms, OutboxKind, Store};
+
+/// How long a claimed row stays ours before another worker may take it.
+const LEASE_MS: i64 = 120_000;
+
+/// Backoff after `attempts` failures: `base` seconds doubling, at most an
+/// hour.
+pub fn backoff(attempts: i64, base: u64) -> Duration {
+    let secs = base
+        .max(1)
+        .saturating_mul(1u64 << attempts.clamp(0, 12) as u32);
+    Duration::from_secs(secs.min(3600))
+}
+
+/// How delivery retries.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before giving up.
+    pub max_attempts: u32,
+    /// First backoff, seconds.
+    pub base_seconds: u64,
+}
+
+/// Delivers up to `limit` due mails; returns how many were sent.
+pub async fn deliver_emails(
+    store: &Store,
+    mailer: &Mailer,
+    from: &Mailbox,
+    retry: RetryPolicy,
+    limit: i64,
+) -> Result<usize, WorkflowError> {
+    let items = store.claim(OutboxKind::Email, limit, LEASE_MS).await?;
+    let mut sent = 0;
+    for item in items {
+        let mail: OutgoingEmail = match serde_json::from_str(&item.payload) {
+            Ok(m) => m,
+            Err(e) => {
+                store
+                    .mark_attempt_failed(item.id, &format!("bad payload: {e}"), now_ms(), true)
+                    .await?;
+                continue;
+            }
+        };
+        match mailer.send(from, &mail, item.id).await {
+            Ok(()) => {
+                store.mark_sent(item.id).await?;
+                tracing::info!(outbox = item.id, to = %item.recipient, subject = %mail.subject, "mail sent");
+                sent += 1;
+            }
+            Err(e) => {
+                let permanent = e.permanent || item.attempts + 1 >= i64::from(retry.max_attempts);
+                let wait = backoff(item.attempts, retry.base_seconds);
+                let next = now_ms() + wait.as_millis() as i64;
+                store
+                    .mark_attempt_failed(item.id, &e.message, next, permanent)
+                    .await?;
+                if permanent {
+                    tracing::error!(outbox = item.id, to = %item.recipient, error = %e, "mail failed for good");
+                } else {
+                    tracing::warn!(outbox = item.id, to = %item.recipient, error = %e, retry_in_s = wait.as_secs(), "mail not sent; will retry");
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(0, 10), Duration::from_secs(10));
+        assert_eq!(backoff(1, 10), Duration::from_secs(20));
+        assert_eq!(backoff(20, 10), Duration::from_secs(3600));
+    }
+}

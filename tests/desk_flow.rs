@@ -1,0 +1,224 @@
+//! The desk end to end on the embedded default (Maildir spool in, SQLite,
+//! Maildir outbox out) and the same flow on a real PostgreSQL: requests are
+//! created, joined by follow-ups, answered once, and never doubled.
+
+mod support;
+
+use huytk::app::App;
+use huytk::config::Config;
+use huytk::domain::RequestState;
+use huytk::mailbox::maildir::Spool;
+use std::path::{Path, PathBuf};
+use support::TempDir;
+
+fn config(dir: &Path, db_url: Option<String>) -> Config {
+    let mut c = Config::default();
+    c.database.url = db_url.unwrap_or_else(|| format!("sqlite://{}/desk.db", dir.display()));
+    c.mailbox.path = dir.join("spool");
+    c.mail_out.path = dir.join("outbox");
+    c.templates.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+    c
+}
+
+fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo")
+}
+
+fn outbox_mails(dir: &Path) -> Vec<mail_parser::Message<'static>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("outbox/new"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            mail_parser::MessageParser::default()
+                .parse(&std::fs::read(f).unwrap())
+                .unwrap()
+                .into_owned()
+        })
+        .collect()
+}
+
+async fn full_flow(db_url: Option<String>) {
+    let dir = TempDir::new("flow");
+    let app = App::build(config(dir.path(), db_url)).await.unwrap();
+    let n = huytk::app::fill_demo(&app.config.mailbox.path, &demo_dir()).unwrap();
+    assert_eq!(n, 7);
+    app.run_once().await.unwrap();
+
+    let store = &app.desk.store;
+    let requests = store.requests(None, 100).await.unwrap();
+    let by_number = |n: &str| {
+        requests
+            .iter()
+            .find(|r| r.id_number.as_deref() == Some(n))
+            .unwrap()
+    };
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    assert_eq!(by_number("079203001234").state, RequestState::PendingReview);
+    assert_eq!(
+        by_number("034078005566").state,
+        RequestState::PendingReview,
+        "HTML-only request"
+    );
+    let missing_phone = by_number("040089012345");
+    assert_eq!(missing_phone.state, RequestState::NeedsInfo);
+    assert_eq!(missing_phone.problems, vec!["missing_phone"]);
+    // Two photos, then the portrait in a reply: one request, complete.
+    let joined = by_number("052089999999");
+    assert_eq!(joined.state, RequestState::PendingReview);
+    assert_eq!(
+        store.request_message_shas(joined.id).await.unwrap().len(),
+        2
+    );
+    let history: Vec<String> = store
+        .audit_for(joined.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(history, vec!["created", "followup_reply"]);
+
+    // Every message stored, processed, and out of the inbox.
+    assert_eq!(
+        store
+            .count("raw_messages", "status = 'processed'")
+            .await
+            .unwrap(),
+        7
+    );
+    let spool = Spool::open(&app.config.mailbox.path).unwrap();
+    assert!(spool.fetch(100).unwrap().is_empty());
+    assert_eq!(spool.folder_count("Archive"), 6);
+    assert_eq!(spool.folder_count("Khác"), 1);
+
+    // Replies: acknowledgement ×3 (one after the follow-up), needs-info ×2;
+    // none to the auto-reply or the other question.
+    let mails = outbox_mails(dir.path());
+    assert_eq!(
+        mails.len(),
+        5,
+        "{:?}",
+        mails.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    let ack = mails
+        .iter()
+        .find(|m| {
+            m.subject().unwrap().contains("Đã tiếp nhận")
+                && m.to().unwrap().first().unwrap().address() == Some("citizen@gmail.com")
+        })
+        .expect("acknowledgement");
+    let a = by_number("079203001234");
+    assert!(ack.subject().unwrap().contains(&a.reference));
+    assert_eq!(
+        ack.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-replied")
+    );
+    assert!(ack.message_id().unwrap().contains(&a.reference));
+    assert!(ack.body_text(0).unwrap().contains(
+        &chrono::NaiveDate::parse_from_str(&a.due_date, "%Y-%m-%d")
+            .unwrap()
+            .format("%d/%m/%Y")
+            .to_string()
+    ));
+    let original = mail_parser::MessageParser::default()
+        .parse(&std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap())
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ack.in_reply_to().as_text(), Some(original.as_str()));
+    let needs = mails
+        .iter()
+        .find(|m| m.subject().unwrap().contains(&missing_phone.reference))
+        .expect("needs-info reply");
+    assert!(
+        needs
+            .body_text(0)
+            .unwrap()
+            .contains("Thư chưa ghi số điện thoại"),
+        "the problem in plain Vietnamese"
+    );
+
+    // The same mail delivered again: nothing new, nothing sent twice.
+    huytk::app::fill_demo(&app.config.mailbox.path, &demo_dir()).unwrap();
+    app.run_once().await.unwrap();
+    assert_eq!(store.requests(None, 100).await.unwrap().len(), 4);
+    assert_eq!(outbox_mails(dir.path()).len(), 5);
+    assert_eq!(store.count("raw_messages", "").await.unwrap(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_default_flow_on_sqlite() {
+    full_flow(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_flow_on_postgres() {
+    let pg = support::Postgres::start();
+    full_flow(Some(pg.fresh_database("flow"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_before_a_crash_is_processed_on_restart() {
+    let dir = TempDir::new("recover");
+    let app = App::build(config(dir.path(), None)).await.unwrap();
+    let raw = std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap();
+    // Stored, then the process died before inspecting it.
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&raw));
+    assert!(app
+        .desk
+        .store
+        .put_raw(&sha, &raw, "test", None, None, None)
+        .await
+        .unwrap());
+    drop(app);
+    let app = App::build(config(dir.path(), None)).await.unwrap();
+    assert_eq!(app.desk.recover().await.unwrap(), 1);
+    assert_eq!(app.desk.store.requests(None, 10).await.unwrap().len(), 1);
+    assert_eq!(app.desk.recover().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_are_limited_per_address_per_day() {
+    let dir = TempDir::new("limit");
+    let mut c = config(dir.path(), None);
+    c.desk.max_mails_per_address_per_day = 2;
+    let app = App::build(c).await.unwrap();
+    let spool = Spool::open(&app.config.mailbox.path).unwrap();
+    // Five different incomplete requests from one robot-like address.
+    for i in 0..5 {
+        let raw = format!(
+            "From: loop@example.vn\r\nTo: dichvucong@chinhphu.vn\r\nSubject: Yêu cầu hủy tài khoản 07920300{i:04}\r\nMessage-ID: <l{i}@example.vn>\r\n\r\nxin huy\r\n"
+        );
+        spool.deliver(raw.as_bytes(), &format!("m{i}")).unwrap();
+    }
+    app.run_once().await.unwrap();
+    assert_eq!(outbox_mails(dir.path()).len(), 2);
+    assert_eq!(
+        app.desk
+            .store
+            .count("audit_log", "action = 'reply_not_sent'")
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_request_for_the_same_number_joins_the_open_one() {
+    let dir = TempDir::new("dup");
+    let app = App::build(config(dir.path(), None)).await.unwrap();
+    let spool = Spool::open(&app.config.mailbox.path).unwrap();
+    let raw = std::fs::read(demo_dir().join("3-missing-phone.eml")).unwrap();
+    spool.deliver(&raw, "a").unwrap();
+    // The same request sent again as a new mail (new Message-ID, new date).
+    let again = String::from_utf8_lossy(&raw).replace("Message-ID: <", "Message-ID: <again.");
+    spool.deliver(again.as_bytes(), "b").unwrap();
+    app.run_once().await.unwrap();
+    let requests = app.desk.store.requests(None, 10).await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].duplicate_submissions, 1);
+}

@@ -1,0 +1,407 @@
+//! Real servers for the integration tests, started on loopback in a temp
+//! folder and stopped when dropped. Each needs its Debian package, which
+//! `scripts/test` installs; a missing binary is a test failure, not a skip.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Makes one.
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "huytk-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("{what}: {e} (is its package installed? scripts/test installs it)")
+    });
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A PostgreSQL 15 server of our own.
+pub struct Postgres {
+    dir: TempDir,
+    /// Its URL.
+    pub url: String,
+    bin: PathBuf,
+}
+
+fn pg_bin() -> PathBuf {
+    for v in ["17", "16", "15", "14"] {
+        let p = PathBuf::from(format!("/usr/lib/postgresql/{v}/bin"));
+        if p.join("initdb").exists() {
+            return p;
+        }
+    }
+    panic!("PostgreSQL server binaries not found under /usr/lib/postgresql (scripts/test installs postgresql)");
+}
+
+fn as_postgres(cmd: &str) -> Command {
+    // initdb refuses to run as root: run the server as the postgres user.
+    let mut c = if unsafe_is_root() {
+        Command::new("runuser")
+    } else {
+        Command::new("sh")
+    };
+    if unsafe_is_root() {
+        c.args(["-u", "postgres", "--", "sh", "-c", cmd]);
+    } else {
+        c.args(["-c", cmd]);
+    }
+    c
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    /// Starts one (about a second).
+    pub fn start() -> Postgres {
+        let bin = pg_bin();
+        let dir = TempDir::new("pg");
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let data = dir.path().join("data");
+        let sock = dir.path().join("sock");
+        std::fs::create_dir_all(&sock).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        run(
+            &mut as_postgres(&format!(
+                "{}/initdb -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 -N >/dev/null",
+                bin.display(),
+                data.display()
+            )),
+            "initdb",
+        );
+        let port = free_port();
+        run(
+            &mut as_postgres(&format!(
+                "{}/pg_ctl -D {} -l {}/log -w -o \"-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=200\" start >/dev/null",
+                bin.display(),
+                data.display(),
+                dir.path().display(),
+                sock.display()
+            )),
+            "pg_ctl start",
+        );
+        wait_for_port(port, "postgres");
+        Postgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+        }
+    }
+
+    /// A fresh empty database on this server.
+    pub fn fresh_database(&self, name: &str) -> String {
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        run(
+            Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    port,
+                    "-U",
+                    "postgres",
+                    "-c",
+                    &format!("CREATE DATABASE {name}"),
+                ])
+                .stdout(Stdio::null()),
+            "createdb",
+        );
+        format!("postgres://postgres@127.0.0.1:{port}/{name}")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!(
+            "{}/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1",
+            self.bin.display(),
+            self.dir.path().display()
+        ))
+        .status();
+    }
+}
+
+/// A child process killed on drop.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Dovecot IMAP server (with LMTP for delivery) of our own.
+pub struct Dovecot {
+    dir: TempDir,
+    child: Child,
+    /// IMAP port.
+    pub imap_port: u16,
+    /// LMTP port (delivery into mailboxes).
+    pub lmtp_port: u16,
+}
+
+/// Password of every test mailbox.
+pub const PASSWORD: &str = "secret";
+
+impl Dovecot {
+    /// Starts Dovecot with mailboxes for `users` (`name@domain`).
+    pub fn start(users: &[&str]) -> Dovecot {
+        let dir = TempDir::new("dovecot");
+        let d = dir.path();
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let (imap_port, lmtp_port) = (free_port(), free_port());
+        let conf = format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\ninstance_name = huytk-{imap_port}\nlisten = 127.0.0.1\n\
+             ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\nprotocols = imap lmtp\nlog_path = {d}/dovecot.log\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/users\n}}\n\
+             userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n\
+             protocol lmtp {{\n  postmaster_address = postmaster@test\n}}\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let users: String = users
+            .iter()
+            .map(|u| {
+                format!(
+                    "{u}:{{PLAIN}}{PASSWORD}:65534:65534::{}/mail/{u}::\n",
+                    d.display()
+                )
+            })
+            .collect();
+        std::fs::write(d.join("users"), users).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "65534"])
+            .arg(d.join("mail"))
+            .status();
+        let child = Command::new("dovecot")
+            .args(["-F", "-c"])
+            .arg(d.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot (scripts/test installs dovecot-core dovecot-imapd dovecot-lmtpd)");
+        wait_for_port(imap_port, "dovecot imap");
+        wait_for_port(lmtp_port, "dovecot lmtp");
+        Dovecot {
+            dir,
+            child,
+            imap_port,
+            lmtp_port,
+        }
+    }
+
+    /// Its log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// Stops it (to test outages); `restart` brings it back on the same ports.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again after `stop`.
+    pub fn restart(&mut self) {
+        self.child = Command::new("dovecot")
+            .args(["-F", "-c"])
+            .arg(self.dir.path().join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(self.imap_port, "dovecot imap");
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A Postfix MTA of our own, delivering every `@test` address into Dovecot
+/// over LMTP.
+pub struct Postfix {
+    dir: TempDir,
+    /// SMTP port.
+    pub port: u16,
+}
+
+impl Postfix {
+    /// Starts Postfix relaying to `lmtp_port`.
+    pub fn start(lmtp_port: u16) -> Postfix {
+        let dir = TempDir::new("postfix");
+        let d = dir.path();
+        for sub in ["etc", "queue", "data"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let port = free_port();
+        let main = format!(
+            "compatibility_level = 3.6\nqueue_directory = {d}/queue\ndata_directory = {d}/data\nmail_owner = postfix\n\
+             setgid_group = postdrop\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmyhostname = mx.test\n\
+             mydomain = test\nmyorigin = test\nmydestination =\nmynetworks = 127.0.0.0/8\nrelay_domains =\n\
+             virtual_mailbox_domains = test\nvirtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}\n\
+             maillog_file_prefixes = /tmp, /var\nmaillog_file = {d}/maillog\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\nsmtputf8_enable = yes\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("etc/main.cf"), main).unwrap();
+        let template = std::fs::read_to_string("/usr/share/postfix/master.cf.dist")
+            .or_else(|_| std::fs::read_to_string("/etc/postfix/master.cf"))
+            .expect("postfix master.cf (scripts/test installs postfix)");
+        let mut master = String::new();
+        for line in template.lines() {
+            let mut fields: Vec<&str> = line.split_whitespace().collect();
+            let is_service = !line.starts_with('#') && !line.starts_with(' ') && fields.len() >= 8;
+            let listen = format!("127.0.0.1:{port}");
+            if is_service && fields[0] == "smtp" && fields[1] == "inet" {
+                fields[0] = &listen;
+            }
+            if is_service {
+                fields[4] = "n"; // no chroot: the queue is in a temp folder
+                master.push_str(&fields.join(" "));
+            } else {
+                master.push_str(line);
+            }
+            master.push('\n');
+        }
+        if !master.contains("postlogd") {
+            master.push_str("postlog unix-dgram n - n - 1 postlogd\n");
+        }
+        std::fs::write(d.join("etc/master.cf"), master).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postfix"])
+            .arg(d.join("data"))
+            .status();
+        run(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(d.join("etc"))
+                .arg("start"),
+            "postfix start",
+        );
+        wait_for_port(port, "postfix smtpd");
+        Postfix { dir, port }
+    }
+
+    /// Stops it (to test outages).
+    pub fn stop(&self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(self.dir.path().join("etc"))
+            .arg("stop")
+            .output();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts it again.
+    pub fn restart(&self) {
+        run(
+            Command::new("postfix")
+                .arg("-c")
+                .arg(self.dir.path().join("etc"))
+                .arg("start"),
+            "postfix start",
+        );
+        wait_for_port(self.port, "postfix smtpd");
+    }
+
+    /// Its mail log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
