@@ -17,12 +17,14 @@ use support::{Daemon, Dovecot, Postfix, TempDir, PASSWORD};
 type Imap = Session<Box<dyn huytk::mailbox::imap::Io>>;
 
 async fn login(port: u16, user: &str) -> Imap {
-    let mut c = huytk::config::MailboxConfig::default();
-    c.host = "127.0.0.1".into();
-    c.port = port;
-    c.security = huytk::config::Security::Plain;
-    c.username = user.into();
-    c.password = PASSWORD.into();
+    let c = huytk::config::MailboxConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: huytk::config::Security::Plain,
+        username: user.into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    };
     huytk::mailbox::imap::connect(&c).await.unwrap()
 }
 
@@ -261,7 +263,7 @@ async fn scenario(db: Option<String>) {
     assert!(status.success(), "daemon exit {status}: {log_text}");
     assert!(
         log_text.contains("IMAP connection lost") || log_text.contains("reconnecting"),
-        "the log says what happened"
+        "the log says what happened:\n{log_text}"
     );
     assert!(
         log_text.contains("will retry"),

@@ -143,8 +143,8 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
             client
                 .read_response()
                 .await
-                .ok_or_else(|| imap_err("no greeting"))?
-                .map_err(imap_err)?;
+                .map_err(imap_err)?
+                .ok_or_else(|| imap_err("no greeting"))?;
             client
                 .run_command_and_check_ok("STARTTLS", None)
                 .await
@@ -157,8 +157,8 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
         client
             .read_response()
             .await
-            .ok_or_else(|| imap_err("no greeting"))?
-            .map_err(imap_err)?;
+            .map_err(imap_err)?
+            .ok_or_else(|| imap_err("no greeting"))?;
     }
     let session = if c.oauth2_token.is_empty() {
         client
@@ -295,9 +295,10 @@ impl ImapSource {
 
     async fn fetch_inner(&mut self, limit: usize) -> Result<Vec<Fetched>, MailboxError> {
         let batch = (self.config.batch.max(1) as usize).min(limit);
-        let validity = self.uidvalidity;
         let folder = self.config.folder.clone();
-        let s = self.session().await?;
+        self.session().await?;
+        let validity = self.uidvalidity;
+        let s = self.session.as_mut().expect("connected above");
         // NOOP lets the server tell us about new mail.
         s.noop().await.map_err(imap_err)?;
         let mut uids: Vec<u32> = s

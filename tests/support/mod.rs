@@ -205,6 +205,30 @@ impl Drop for Daemon {
     }
 }
 
+/// Process ids whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state, ppid, …
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        if after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+            == Some(pid)
+        {
+            out.push(child);
+        }
+    }
+    out
+}
+
 /// A Dovecot IMAP server (with LMTP for delivery) of our own.
 pub struct Dovecot {
     dir: TempDir,
@@ -235,7 +259,7 @@ impl Dovecot {
              userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
              service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n\
-             protocol lmtp {{\n  postmaster_address = postmaster@test\n}}\n",
+             protocol lmtp {{\n  postmaster_address = postmaster@test\n}}\nshutdown_clients = yes\n",
             d = d.display()
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
@@ -275,12 +299,29 @@ impl Dovecot {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
 
+    /// The master's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it (to test outages); `restart` brings it back on the same ports.
     pub fn stop(&mut self) {
+        // The master's children (imap, lmtp, auth …) serve open connections
+        // for a while after it exits: end them too, as a crash would.
+        let children = children_of(self.child.id());
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
+        for pid in children {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
         let _ = self.child.wait();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.imap_port)).is_ok()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Starts it again after `stop`.
