@@ -108,6 +108,14 @@ impl App {
     /// Runs until `stop` turns true: finishes the message in hand, then
     /// returns (a message not yet committed stays in the inbox).
     pub async fn serve(&self, mut stop: watch::Receiver<bool>) -> Result<(), AppError> {
+        if self.desk.store.dialect() == crate::store::Dialect::Sqlite {
+            // One process owns a SQLite desk: claims left by a killed run
+            // are stale, and their mail is retried now rather than later.
+            let freed = self.desk.store.release_claims().await?;
+            if freed > 0 {
+                tracing::warn!(freed, "mail claimed by an earlier run that stopped abruptly is retried (it may have been sent already: same Message-ID)");
+            }
+        }
         let recovered = self.desk.recover().await?;
         if recovered > 0 {
             tracing::info!(

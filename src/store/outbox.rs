@@ -125,6 +125,17 @@ impl Store {
         Ok(items)
     }
 
+    /// Frees every claim: for a single-process desk (SQLite) at start-up,
+    /// where no other worker can hold one.
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET locked_until = 0 WHERE state = 'pending' AND locked_until > 0",
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The side effect happened.
     pub async fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query(
