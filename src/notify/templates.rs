@@ -158,7 +158,8 @@ mod tests {
         );
         assert!(r.text.contains("- Thiếu ảnh"));
         assert!(r.text.contains("<b>An</b>"), "text is not escaped");
-        assert!(r.html.contains("&lt;b&gt;An&lt;/b&gt;"), "html is escaped");
+        assert!(r.html.contains("&lt;b&gt;An&lt;"), "html is escaped");
+        assert!(!r.html.contains("<b>An"), "no markup from the citizen");
     }
 
     #[test]
