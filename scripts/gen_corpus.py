@@ -3,6 +3,7 @@
 
     gen_corpus.py tests DIR     the test corpus (small photos, every rule of SPEC section 3)
     gen_corpus.py bench DIR N   N realistic requests for the benchmark (~800 KB each)
+    gen_corpus.py bench-fast DIR N   the same, photos reused across messages (daemon benchmark)
 
 Every expected report is written from what this script put into the message,
 never from huytk's output. Photos are drawn: an ID card (2021 chip CCCD with
@@ -470,9 +471,26 @@ def write_bench(out, count):
         open(os.path.join(out, f"req_{i:04d}.eml"), "wb").write(raw)
     print(f"{count} messages in {out}")
 
+def write_bench_fast(out, count, sets=20):
+    """`count` requests with distinct numbers and names, reusing `sets` photo
+    sets (the daemon benchmark measures ingest, not drawing)."""
+    os.makedirs(out, exist_ok=True)
+    corners = ["tr", "tl", "br", "bl"]
+    photo_sets = [photo_set(PEOPLE[k % len(PEOPLE)], small=False, corner=corners[k % 4], quality=93) for k in range(sets)]
+    for i in range(count):
+        p = PEOPLE[i % len(PEOPLE)]
+        number = p[1][:6] + f"{i:06d}"
+        person = (p[0] + f" {i}", number) + p[2:]
+        raw = build(f"Yêu cầu hủy tài khoản + {number}", body_text(person[0], p[4], number),
+                    photos=photo_sets[i % sets], sender=(person[0], f"citizen{i}@test"))
+        open(os.path.join(out, f"req_{i:05d}.eml"), "wb").write(raw)
+    print(f"{count} messages in {out}")
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "tests":
         write_tests(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "bench-fast":
+        write_bench_fast(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "bench":
         write_bench(sys.argv[2], int(sys.argv[3]))
     else:

@@ -165,29 +165,37 @@ impl App {
                 source.wait(poll, &mut stop).await;
                 continue;
             }
-            for m in batch {
-                if *stop.borrow() {
-                    break;
-                }
-                match self.desk.ingest(&m.raw, &m.origin).await {
+            if *stop.borrow() {
+                break;
+            }
+            let items: Vec<(Vec<u8>, String)> = batch
+                .iter()
+                .map(|m| (m.raw.clone(), m.origin.clone()))
+                .collect();
+            let results = self.desk.ingest_batch(&items).await;
+            let mut moves: Vec<(&str, &str)> = Vec::new();
+            for (m, r) in batch.iter().zip(&results) {
+                match r {
                     Ok(outcome) => {
                         let folder = if outcome.is_other() {
-                            &self.config.mailbox.other_folder
+                            self.config.mailbox.other_folder.as_str()
                         } else {
-                            &self.config.mailbox.archive_folder
+                            self.config.mailbox.archive_folder.as_str()
                         };
                         tracing::info!(origin = %m.origin, outcome = ?outcome, "message handled");
-                        if let Err(e) = source.archive(&m.key, folder).await {
-                            tracing::warn!(origin = %m.origin, error = %e, "message stored but not archived yet");
-                        }
+                        moves.push((m.key.as_str(), folder));
                     }
                     Err(e) => {
                         // The database is unwell: leave the message in the inbox.
                         tracing::error!(origin = %m.origin, error = %e, "message not processed; left in the inbox");
-                        source.wait(Duration::from_secs(2), &mut stop).await;
-                        break;
                     }
                 }
+            }
+            if let Err(e) = source.archive_many(&moves).await {
+                tracing::warn!(error = %e, "messages stored but not archived yet");
+            }
+            if results.len() < batch.len() || results.iter().any(Result::is_err) {
+                source.wait(Duration::from_secs(2), &mut stop).await;
             }
         }
         tracing::info!("stopping: waiting for the outbox worker");
@@ -209,15 +217,20 @@ impl App {
             if batch.is_empty() {
                 break;
             }
-            for m in batch {
-                let outcome = self.desk.ingest(&m.raw, &m.origin).await?;
-                let folder = if outcome.is_other() {
-                    &self.config.mailbox.other_folder
+            let items: Vec<(Vec<u8>, String)> = batch
+                .iter()
+                .map(|m| (m.raw.clone(), m.origin.clone()))
+                .collect();
+            let mut moves: Vec<(&str, &str)> = Vec::new();
+            for (m, r) in batch.iter().zip(self.desk.ingest_batch(&items).await) {
+                let folder = if r?.is_other() {
+                    self.config.mailbox.other_folder.as_str()
                 } else {
-                    &self.config.mailbox.archive_folder
+                    self.config.mailbox.archive_folder.as_str()
                 };
-                source.archive(&m.key, folder).await?;
+                moves.push((m.key.as_str(), folder));
             }
+            source.archive_many(&moves).await?;
         }
         while deliver_emails(&self.desk.store, &self.mailer, &self.from, self.retry(), 50).await?
             > 0

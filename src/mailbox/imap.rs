@@ -338,13 +338,13 @@ impl ImapSource {
         Ok(out)
     }
 
-    /// Moves a committed message to `folder` (never deletes one that was
-    /// not copied first).
+    /// Moves committed messages (`key`: one UID or a comma-separated set)
+    /// to `folder` (never deletes one that was not copied first).
     pub async fn archive(&mut self, key: &str, folder: &str) -> Result<(), MailboxError> {
         let r = self.archive_inner(key, folder).await;
         if let Err(e) = &r {
             self.drop_session(e);
-        } else if let Ok(uid) = key.parse::<i64>() {
+        } else if let Some(uid) = key.split(',').filter_map(|k| k.parse::<i64>().ok()).max() {
             let k = self.key();
             let _ = self
                 .store

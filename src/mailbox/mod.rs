@@ -58,6 +58,30 @@ impl Source {
         }
     }
 
+    /// Moves committed messages, `(key, folder)`, grouped by folder so IMAP
+    /// moves them in one command per folder.
+    pub async fn archive_many(&mut self, moves: &[(&str, &str)]) -> Result<(), MailboxError> {
+        let mut folders: Vec<&str> = moves.iter().map(|(_, f)| *f).collect();
+        folders.sort_unstable();
+        folders.dedup();
+        for folder in folders {
+            let keys: Vec<&str> = moves
+                .iter()
+                .filter(|(_, f)| *f == folder)
+                .map(|(k, _)| *k)
+                .collect();
+            match self {
+                Source::Maildir(s) => {
+                    for k in keys {
+                        s.archive(k, folder)?;
+                    }
+                }
+                Source::Imap(s) => s.archive(&keys.join(","), folder).await?,
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for new mail: IDLE where the server offers it, else sleeps
     /// `poll` (a Maildir is polled). Returns early when `stop` fires.
     pub async fn wait(

@@ -108,15 +108,21 @@ fn inspect_options() -> InspectOptions {
     }
 }
 
+/// The message of a caught panic.
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .map_or_else(
+            || "inspection panicked".into(),
+            |m| format!("inspection panicked: {m}"),
+        )
+}
+
 /// Inspects off the async threads; a panic in inspection becomes an error.
 async fn examine_blocking(raw: Vec<u8>) -> Result<Examined, String> {
     tokio::task::spawn_blocking(move || {
-        std::panic::catch_unwind(|| examine(&raw)).map_err(|p| {
-            p.downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "inspection panicked".into())
-        })
+        std::panic::catch_unwind(|| examine(&raw)).map_err(|p| panic_text(&p))
     })
     .await
     .unwrap_or_else(|e| Err(format!("inspection task failed: {e}")))
@@ -190,7 +196,80 @@ impl Desk {
 
     /// Processes a stored message.
     pub async fn process_stored(&self, sha: &str, raw: Vec<u8>) -> Result<Ingested, WorkflowError> {
-        let examined = match examine_blocking(raw).await {
+        let examined = examine_blocking(raw).await;
+        self.process_examined(sha, examined).await
+    }
+
+    /// Stores a batch, inspects it in parallel on all cores, then processes
+    /// each message in order. One result per message, in order; an error
+    /// stops the batch there (later messages stay unprocessed, and stored
+    /// ones are picked up by `recover`).
+    pub async fn ingest_batch(
+        &self,
+        batch: &[(Vec<u8>, String)],
+    ) -> Vec<Result<Ingested, WorkflowError>> {
+        let mut out: Vec<Result<Ingested, WorkflowError>> = Vec::with_capacity(batch.len());
+        // 1. Store every message first.
+        let mut todo: Vec<(usize, String)> = Vec::new();
+        for (i, (raw, origin)) in batch.iter().enumerate() {
+            let sha = sha256_hex(raw);
+            let (message_id, sender, subject) = header_summary(raw);
+            let stored = self
+                .store
+                .put_raw(
+                    &sha,
+                    raw,
+                    origin,
+                    message_id.as_deref(),
+                    sender.as_deref(),
+                    subject.as_deref(),
+                )
+                .await;
+            let fresh = match stored {
+                Ok(true) => true,
+                Ok(false) => {
+                    matches!(self.store.raw_status(&sha).await, Ok(Some(s)) if s.status == "stored")
+                }
+                Err(e) => {
+                    out.push(Err(e.into()));
+                    return out;
+                }
+            };
+            if fresh {
+                todo.push((i, sha.clone()));
+            }
+            out.push(Ok(Ingested::Duplicate { sha256: sha }));
+        }
+        // 2. Inspect in parallel (pure CPU work).
+        let raws: Vec<Vec<u8>> = todo.iter().map(|(i, _)| batch[*i].0.clone()).collect();
+        let examined = tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            raws.par_iter()
+                .map(|raw| std::panic::catch_unwind(|| examine(raw)).map_err(|p| panic_text(&p)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_else(|e| vec![Err(format!("inspection task failed: {e}")); todo.len()]);
+        // 3. Process in arrival order (follow-ups after what they follow).
+        for ((i, sha), e) in todo.into_iter().zip(examined) {
+            let r = self.process_examined(&sha, e).await;
+            let failed = r.is_err();
+            out[i] = r;
+            if failed {
+                out.truncate(i + 1);
+                break;
+            }
+        }
+        out
+    }
+
+    /// Acts on an inspected stored message.
+    async fn process_examined(
+        &self,
+        sha: &str,
+        examined: Result<Examined, String>,
+    ) -> Result<Ingested, WorkflowError> {
+        let examined = match examined {
             Ok(e) => e,
             Err(error) => {
                 self.store.mark_failed(sha, &error).await?;
