@@ -31,4 +31,4 @@ ensure_packages() {
 BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 
 # The real servers the integration tests start on loopback.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql)
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl)

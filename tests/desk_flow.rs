@@ -222,3 +222,107 @@ async fn a_second_request_for_the_same_number_joins_the_open_one() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].duplicate_submissions, 1);
 }
+
+fn huytk(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("huytk.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[mailbox]\npath = \"{d}/spool\"\n[mail_out]\npath = \"{d}/outbox\"\n\
+             [templates]\ndir = \"{t}\"\n{extra}",
+            d = dir.display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn import_of_an_mbox_backlog_is_idempotent() {
+    let dir = TempDir::new("import");
+    let config = write_config(dir.path(), "");
+    // An mbox of the demo messages.
+    let mut mbox = Vec::new();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(demo_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for n in &names {
+        mbox.extend_from_slice(b"From citizen@gmail.com Mon Jul 15 09:30:00 2024\n");
+        let raw = std::fs::read(n).unwrap();
+        // mboxrd quoting of body lines that start with "From ".
+        for line in raw.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b"From ") {
+                mbox.push(b'>');
+            }
+            mbox.extend_from_slice(line);
+        }
+        mbox.extend_from_slice(b"\n");
+    }
+    let path = dir.path().join("backlog.mbox");
+    std::fs::write(&path, mbox).unwrap();
+    let first = huytk(&config, &["import", "mbox", path.to_str().unwrap()]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("imported 7 new messages, 0 already known"),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let again = huytk(&config, &["import", "mbox", path.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("imported 0 new messages, 7 already known"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let list = huytk(&config, &["requests", "list", "--json"]);
+    let lines = String::from_utf8_lossy(&list.stdout).lines().count();
+    assert_eq!(lines, 4, "{}", String::from_utf8_lossy(&list.stdout));
+    let show = huytk(&config, &["requests", "show", "1"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("079203001234"));
+}
+
+#[test]
+fn doctor_says_what_fails() {
+    let dir = TempDir::new("doctor");
+    let ok = huytk(&write_config(dir.path(), ""), &["doctor"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let port = support::free_port();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[mailbox]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             security = \"plain\"\nusername = \"x\"\npassword = \"y\"\n[mail_out]\npath = \"{d}/outbox\"\n[templates]\ndir = \"{t}\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    let out = huytk(&bad, &["doctor"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ok    database"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  inbox") && stdout.contains(&port.to_string()),
+        "{stdout}"
+    );
+}

@@ -237,6 +237,8 @@ pub struct Dovecot {
     pub imap_port: u16,
     /// LMTP port (delivery into mailboxes).
     pub lmtp_port: u16,
+    /// IMAPS port (with `start_with(.., true)`).
+    pub imaps_port: u16,
 }
 
 /// Password of every test mailbox.
@@ -245,22 +247,58 @@ pub const PASSWORD: &str = "secret";
 impl Dovecot {
     /// Starts Dovecot with mailboxes for `users` (`name@domain`).
     pub fn start(users: &[&str]) -> Dovecot {
+        Dovecot::start_with(users, false)
+    }
+
+    /// Starts Dovecot; with `tls`, a self-signed certificate serves
+    /// STARTTLS on the IMAP port and TLS on `imaps_port`.
+    pub fn start_with(users: &[&str], tls: bool) -> Dovecot {
         let dir = TempDir::new("dovecot");
         let d = dir.path();
         for sub in ["run", "state", "mail"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
-        let (imap_port, lmtp_port) = (free_port(), free_port());
+        let (imap_port, lmtp_port, imaps_port) = (free_port(), free_port(), free_port());
+        let ssl = if tls {
+            run(
+                Command::new("openssl")
+                    .args([
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=localhost",
+                    ])
+                    .arg("-keyout")
+                    .arg(d.join("key.pem"))
+                    .arg("-out")
+                    .arg(d.join("cert.pem"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+                "openssl req",
+            );
+            format!(
+                "ssl = yes\nssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem\n",
+                d = d.display()
+            )
+        } else {
+            "ssl = no\n".to_owned()
+        };
         let conf = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\ninstance_name = huytk-{imap_port}\nlisten = 127.0.0.1\n\
-             ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             {ssl}disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\nprotocols = imap lmtp\nlog_path = {d}/dovecot.log\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/users\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = {d}/users\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp_port}\n  }}\n}}\n\
              protocol lmtp {{\n  postmaster_address = postmaster@test\n}}\nshutdown_clients = yes\n",
-            d = d.display()
+            d = d.display(),
+            imaps = if tls { imaps_port } else { 0 },
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
         let users: String = users
@@ -286,11 +324,15 @@ impl Dovecot {
             .expect("dovecot (scripts/test installs dovecot-core dovecot-imapd dovecot-lmtpd)");
         wait_for_port(imap_port, "dovecot imap");
         wait_for_port(lmtp_port, "dovecot lmtp");
+        if tls {
+            wait_for_port(imaps_port, "dovecot imaps");
+        }
         Dovecot {
             dir,
             child,
             imap_port,
             lmtp_port,
+            imaps_port,
         }
     }
 
