@@ -27,15 +27,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn run(label: &str, files: &[PathBuf], db_url: String) {
     let dovecot = Dovecot::start(&["desk@test"]);
     let dir = TempDir::new("bench-daemon");
-    let c = huytk::config::MailboxConfig {
-        host: "127.0.0.1".into(),
-        port: dovecot.imap_port,
-        security: huytk::config::Security::Plain,
-        username: "desk@test".into(),
-        password: PASSWORD.into(),
-        ..Default::default()
-    };
-    let mut s = huytk::mailbox::imap::connect(&c).await.unwrap();
+    let mut s = support::imap_login(dovecot.imap_port, "desk@test").await;
     let t = Instant::now();
     let mut bytes = 0;
     for f in files {

@@ -17,21 +17,9 @@ const MESSAGES: usize = 500;
 const CITIZENS: usize = 5;
 const KILLS: usize = 6;
 
-async fn session(port: u16, user: &str) -> async_imap::Session<Box<dyn huytk::mailbox::imap::Io>> {
-    let c = huytk::config::MailboxConfig {
-        host: "127.0.0.1".into(),
-        port,
-        security: huytk::config::Security::Plain,
-        username: user.into(),
-        password: PASSWORD.into(),
-        ..Default::default()
-    };
-    huytk::mailbox::imap::connect(&c).await.unwrap()
-}
-
 /// Message-IDs in a folder, with how often each occurs.
 async fn message_ids(port: u16, user: &str, folder: &str) -> HashMap<String, usize> {
-    let mut s = session(port, user).await;
+    let mut s = support::imap_login(port, user).await;
     let mut out = HashMap::new();
     if s.select(folder).await.map(|m| m.exists).unwrap_or(0) == 0 {
         return out;
@@ -88,7 +76,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let config = dir.path().join("huytk.toml");
     std::fs::write(&config, conf).unwrap();
 
-    let mut s = session(dovecot.imap_port, "desk@test").await;
+    let mut s = support::imap_login(dovecot.imap_port, "desk@test").await;
     for i in 0..MESSAGES {
         s.append("INBOX", None, None, &request(i)).await.unwrap();
     }

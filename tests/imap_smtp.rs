@@ -7,36 +7,21 @@
 
 mod support;
 
-use async_imap::Session;
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{Daemon, Dovecot, Postfix, TempDir, PASSWORD};
 
-type Imap = Session<Box<dyn huytk::mailbox::imap::Io>>;
-
-async fn login(port: u16, user: &str) -> Imap {
-    let c = huytk::config::MailboxConfig {
-        host: "127.0.0.1".into(),
-        port,
-        security: huytk::config::Security::Plain,
-        username: user.into(),
-        password: PASSWORD.into(),
-        ..Default::default()
-    };
-    huytk::mailbox::imap::connect(&c).await.unwrap()
-}
-
 async fn append(port: u16, user: &str, raw: &[u8]) {
-    let mut s = login(port, user).await;
+    let mut s = support::imap_login(port, user).await;
     s.append("INBOX", None, None, raw).await.unwrap();
     s.logout().await.ok();
 }
 
 /// Messages of a folder: (subject, raw).
 async fn folder(port: u16, user: &str, name: &str) -> Vec<(String, Vec<u8>)> {
-    let mut s = login(port, user).await;
+    let mut s = support::imap_login(port, user).await;
     let mb = s.select(huytk::mailbox::utf7::encode(name)).await;
     if mb.is_err() {
         return Vec::new();

@@ -488,3 +488,19 @@ impl Drop for Postfix {
         self.stop();
     }
 }
+
+/// A logged-in IMAP session on a test Dovecot (plain, loopback).
+pub async fn imap_login(
+    port: u16,
+    user: &str,
+) -> async_imap::Session<Box<dyn huytk::mailbox::imap::Io>> {
+    let c = huytk::config::MailboxConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: huytk::config::Security::Plain,
+        username: user.into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    };
+    huytk::mailbox::imap::connect(&c).await.unwrap()
+}
