@@ -264,8 +264,8 @@ pub fn body_fields(new_text: &str) -> BodyFields {
                 }
             }
             match label {
-                Label::Name if fields.full_name.is_none() && plausible_name(&value) => {
-                    fields.full_name = Some(value);
+                Label::Name if fields.full_name.is_none() && plausible_name(&name_part(&value)) => {
+                    fields.full_name = Some(name_part(&value));
                 }
                 Label::Phone
                     if fields.phone_written.is_none()
@@ -296,6 +296,19 @@ fn clean_value(s: &str) -> String {
             )
     });
     squash_spaces(t)
+}
+
+/// The name itself out of a value that may go on: "Nguyễn Văn An, sinh
+/// năm 1990", "Nguyễn Văn An (chủ tài khoản)", "Nguyễn Văn An - Hà Nội".
+/// Vietnamese names carry no commas, parentheses or dashes.
+fn name_part(v: &str) -> String {
+    let mut end = v.len();
+    for stop in [",", ";", "(", "[", "|", " - ", " – ", ". ", "/"] {
+        if let Some(i) = v.find(stop) {
+            end = end.min(i);
+        }
+    }
+    clean_value(&v[..end])
 }
 
 /// A name has letters, few digits and a sane length.
@@ -422,6 +435,18 @@ mod tests {
         assert_eq!(f.reason.as_deref(), Some("sai ngày sinh"));
         let f = body_fields("Họ và tên: Trần Văn Ba Ngày sinh: 01/01/1990");
         assert_eq!(f.full_name.as_deref(), Some("Trần Văn Ba"));
+    }
+
+    #[test]
+    fn the_name_stops_where_the_sentence_goes_on() {
+        for line in [
+            "Tôi tên là Nguyễn Văn An, sinh năm 1990, ở Hà Nội",
+            "Họ và tên: Nguyễn Văn An (chủ tài khoản)",
+            "Họ và tên: Nguyễn Văn An - Hà Nội",
+            "Họ và tên: Nguyễn Văn An.",
+        ] {
+            assert_eq!(body_fields(line).full_name.as_deref(), Some("Nguyễn Văn An"), "{line}");
+        }
     }
 
     #[test]
