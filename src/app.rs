@@ -149,7 +149,51 @@ impl App {
         let mut source = self.source()?;
         let poll = Duration::from_secs(self.config.mailbox.poll_seconds.max(1));
         tracing::info!(mailbox = %self.config.mailbox.kind, database = %redact(&self.config.database.url), "desk is serving");
+        let lock_key = format!(
+            "{}:{}@{}/{}",
+            self.config.mailbox.kind,
+            self.config.mailbox.username,
+            self.config.mailbox.host,
+            self.config.mailbox.folder
+        );
+        let mut lock: Option<crate::store::MailboxLock> = None;
+        let mut said_waiting = false;
+        let mut last_sweep: Option<std::time::Instant> = None;
         while !*stop.borrow() {
+            if last_sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
+                last_sweep = Some(std::time::Instant::now());
+                if let Err(e) = self.desk.close_silent_requests().await {
+                    tracing::error!(error = %e, "closing silent requests");
+                }
+            }
+            // With PostgreSQL, one replica reads a mailbox at a time; the
+            // others deliver mail and wait to take over.
+            if lock.is_none() {
+                match self.desk.store.try_lock_mailbox(&lock_key).await {
+                    Ok(Some(l)) => {
+                        if said_waiting {
+                            tracing::info!("this replica now reads the inbox");
+                        }
+                        lock = Some(l);
+                    }
+                    Ok(None) => {
+                        if !said_waiting {
+                            tracing::info!("another replica reads the inbox; waiting to take over");
+                            said_waiting = true;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(poll) => {}
+                            _ = stop.changed() => {}
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "taking the mailbox lock");
+                        source.wait(Duration::from_secs(2), &mut stop).await;
+                        continue;
+                    }
+                }
+            }
             let batch = match source
                 .fetch(self.config.mailbox.batch.max(1) as usize)
                 .await

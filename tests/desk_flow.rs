@@ -326,3 +326,86 @@ fn doctor_says_what_fails() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_needs_info_requests_close_after_the_configured_days() {
+    let dir = TempDir::new("silent");
+    let app = App::build(config(dir.path(), None)).await.unwrap();
+    let spool = Spool::open(&app.config.mailbox.path).unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("3-missing-phone.eml")).unwrap(),
+            "a",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap(),
+            "b",
+        )
+        .unwrap();
+    app.run_once().await.unwrap();
+    // Nothing is old yet.
+    assert_eq!(app.desk.close_silent_requests().await.unwrap(), 0);
+    // 31 days without news.
+    let old = huytk::store::now_ms() - 31 * 24 * 3600 * 1000;
+    sqlx::query("UPDATE requests SET updated_at = $1")
+        .bind(old)
+        .execute(app.desk.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.desk.close_silent_requests().await.unwrap(),
+        1,
+        "only the needs_info one"
+    );
+    let rows = app.desk.store.requests(None, 10).await.unwrap();
+    let closed: Vec<_> = rows
+        .iter()
+        .filter(|r| r.state == RequestState::ClosedIncomplete)
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].id_number.as_deref(), Some("040089012345"));
+    let history = app.desk.store.audit_for(closed[0].id).await.unwrap();
+    assert_eq!(history.last().unwrap().action, "closed_silent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_reads_a_mailbox_at_a_time_on_postgres() {
+    let pg = support::Postgres::start();
+    let url = pg.fresh_database("replicas");
+    let a = huytk::store::Store::connect(&url).await.unwrap();
+    let b = huytk::store::Store::connect(&url).await.unwrap();
+    let held = a.try_lock_mailbox("imap:desk@x/INBOX").await.unwrap();
+    assert!(held.is_some());
+    assert!(
+        b.try_lock_mailbox("imap:desk@x/INBOX")
+            .await
+            .unwrap()
+            .is_none(),
+        "taken"
+    );
+    assert!(
+        b.try_lock_mailbox("imap:other@x/INBOX")
+            .await
+            .unwrap()
+            .is_some(),
+        "another mailbox is free"
+    );
+    drop(held); // the holder dies: its session ends, the lock goes
+    let start = std::time::Instant::now();
+    loop {
+        if b.try_lock_mailbox("imap:desk@x/INBOX")
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "lock not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -445,7 +445,11 @@ mod tests {
             "Họ và tên: Nguyễn Văn An - Hà Nội",
             "Họ và tên: Nguyễn Văn An.",
         ] {
-            assert_eq!(body_fields(line).full_name.as_deref(), Some("Nguyễn Văn An"), "{line}");
+            assert_eq!(
+                body_fields(line).full_name.as_deref(),
+                Some("Nguyễn Văn An"),
+                "{line}"
+            );
         }
     }
 

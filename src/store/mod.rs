@@ -376,6 +376,67 @@ pub async fn mark_processed(
     Ok(())
 }
 
+/// The right to read one mailbox: with PostgreSQL, a session advisory lock
+/// held on a connection of its own (released when the holder dies, so a
+/// replica takes over); with SQLite, one process owns the desk anyway.
+pub struct MailboxLock {
+    _conn: Option<sqlx::AnyConnection>,
+}
+
+impl std::fmt::Debug for MailboxLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailboxLock")
+    }
+}
+
+impl Store {
+    /// Takes the mailbox lock if no other replica holds it.
+    pub async fn try_lock_mailbox(&self, mailbox: &str) -> Result<Option<MailboxLock>, StoreError> {
+        if self.dialect == Dialect::Sqlite {
+            return Ok(Some(MailboxLock { _conn: None }));
+        }
+        // A stable 63-bit key from the mailbox name.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(mailbox.as_bytes());
+        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) & i64::MAX;
+        let mut conn = self.pool.acquire().await?.detach();
+        let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        let got: bool = row.try_get("got")?;
+        Ok(got.then_some(MailboxLock { _conn: Some(conn) }))
+    }
+
+    /// Closes requests that waited in `needs_info` without any news since
+    /// `before_ms`; returns their ids.
+    pub async fn silent_needs_info(&self, before_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, version FROM requests WHERE state = 'needs_info' AND updated_at < $1 ORDER BY id")
+            .bind(before_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("version")?)))
+            .collect()
+    }
+}
+
+/// Moves a request to `to` if it is still at `version`; false otherwise.
+pub async fn set_state(
+    tx: &mut Tx,
+    id: i64,
+    version: i64,
+    to: crate::domain::RequestState,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE requests SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
+        .bind(to.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Commits a transaction.
 pub async fn commit(tx: Tx) -> Result<(), StoreError> {
     Ok(tx.commit().await?)
