@@ -409,3 +409,63 @@ async fn one_replica_reads_a_mailbox_at_a_time_on_postgres() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[test]
+fn a_message_that_breaks_inspection_is_kept_marked_and_does_not_stop_the_others() {
+    // No real input makes inspection panic (the fuzzer found none), so this
+    // fault is injected: the daemon is told to panic on a marker text.
+    let dir = TempDir::new("poison");
+    let config = write_config(dir.path(), "");
+    let spool = Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap(),
+            "1",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            b"From: x@y.vn\r\nSubject: Yeu cau huy tai khoan 079203001111\r\n\r\nPOISON-PILL\r\n",
+            "2",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("3-missing-phone.eml")).unwrap(),
+            "3",
+        )
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--once"])
+        .env("HUYTK_TEST_PANIC_MARKER", "POISON-PILL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failed = huytk(&config, &["messages", "--failed", "--json"]);
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("injected fault") && text.contains("079203001111"),
+        "{text}"
+    );
+    let list = huytk(&config, &["requests", "list", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).lines().count(),
+        2,
+        "the others went on"
+    );
+    assert!(
+        Spool::open(&dir.path().join("spool"))
+            .unwrap()
+            .fetch(10)
+            .unwrap()
+            .is_empty(),
+        "none left in the inbox"
+    );
+}
