@@ -171,6 +171,16 @@ impl Desk {
     /// Never fails on a bad message: that is `Ingested::Failed`, stored and
     /// visible. Errors are the database's (retry later).
     pub async fn ingest(&self, raw: &[u8], source: &str) -> Result<Ingested, WorkflowError> {
+        let (sha, fresh) = self.store_raw(raw, source).await?;
+        if !fresh {
+            return Ok(Ingested::Duplicate { sha256: sha });
+        }
+        self.process_stored(&sha, raw.to_vec()).await
+    }
+
+    /// Stores a message; `fresh` is false when it was handled before (the
+    /// same bytes, processed or failed), true when it still needs work.
+    async fn store_raw(&self, raw: &[u8], source: &str) -> Result<(String, bool), WorkflowError> {
         let sha = sha256_hex(raw);
         let (message_id, sender, subject) = header_summary(raw);
         let inserted = self
@@ -184,13 +194,9 @@ impl Desk {
                 subject.as_deref(),
             )
             .await?;
-        if !inserted {
-            match self.store.raw_status(&sha).await? {
-                Some(s) if s.status == "stored" => {}
-                _ => return Ok(Ingested::Duplicate { sha256: sha }),
-            }
-        }
-        self.process_stored(&sha, raw.to_vec()).await
+        let fresh = inserted
+            || matches!(self.store.raw_status(&sha).await?, Some(s) if s.status == "stored");
+        Ok((sha, fresh))
     }
 
     /// Processes messages left stored but unprocessed (after a crash).
@@ -232,33 +238,18 @@ impl Desk {
         // 1. Store every message first.
         let mut todo: Vec<(usize, String)> = Vec::new();
         for (i, (raw, origin)) in batch.iter().enumerate() {
-            let sha = sha256_hex(raw);
-            let (message_id, sender, subject) = header_summary(raw);
-            let stored = self
-                .store
-                .put_raw(
-                    &sha,
-                    raw,
-                    origin,
-                    message_id.as_deref(),
-                    sender.as_deref(),
-                    subject.as_deref(),
-                )
-                .await;
-            let fresh = match stored {
-                Ok(true) => true,
-                Ok(false) => {
-                    matches!(self.store.raw_status(&sha).await, Ok(Some(s)) if s.status == "stored")
+            match self.store_raw(raw, origin).await {
+                Ok((sha, fresh)) => {
+                    if fresh {
+                        todo.push((i, sha.clone()));
+                    }
+                    out.push(Ok(Ingested::Duplicate { sha256: sha }));
                 }
                 Err(e) => {
-                    out.push(Err(e.into()));
+                    out.push(Err(e));
                     return out;
                 }
-            };
-            if fresh {
-                todo.push((i, sha.clone()));
             }
-            out.push(Ok(Ingested::Duplicate { sha256: sha }));
         }
         // 2. Inspect in parallel (pure CPU work).
         let raws: Vec<Vec<u8>> = todo.iter().map(|(i, _)| batch[*i].0.clone()).collect();
