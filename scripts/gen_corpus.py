@@ -429,6 +429,9 @@ def cases():
         "Message-ID: <b2@mx.vn>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYêu cầu hủy tài khoản 079203001234 could not be delivered.\r\n").encode("utf-8"), expect("bounce")
     yield "other_mentions_deleting", build("Hỏi về tài khoản", "Tôi muốn xóa tài khoản cũ thì làm thế nào? Hủy tài khoản có mất dữ liệu không?"), expect("other")
     yield "other_passport", build("Hỏi về thủ tục cấp hộ chiếu", "Cho tôi hỏi thủ tục cấp hộ chiếu trực tuyến."), expect("other")
+    # Cards photographed at a slant (the QR's edges run diagonally).
+    for angle in (30, 45):
+        yield f"card_tilted_{angle}", req(T, photos=photo_set(T, angle=angle)), expect(person=T, qr=qr_of(T))
 
 def followups():
     """Yields (name, [raw messages in order], expected combined report)."""

@@ -137,7 +137,7 @@ pub fn candidate_regions(quarter: &Gray) -> Vec<Region> {
             let range = u32::from(hi - lo);
             let n = CELL * CELL;
             busy[(cy * cw + cx) as usize] =
-                range >= 70 && steps_x >= n * range / 6 && steps_y >= n * range / 6;
+                range >= 48 && steps_x >= n * range / 8 && steps_y >= n * range / 8;
         }
     }
     // Close one-cell gaps (quiet modules inside the code) before grouping.
@@ -159,6 +159,35 @@ pub fn candidate_regions(quarter: &Gray) -> Vec<Region> {
             }
         }
     }
+    // Opening (erode, then dilate): the card's border and other thin
+    // edges, which rotated photos make busy too, vanish and stop merging
+    // with the code; a solid patch of modules survives.
+    let neighbours = |b: &[bool], x: i64, y: i64| {
+        let mut n = 0;
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                if (dx, dy) != (0, 0) && get(b, x + dx, y + dy) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let mut eroded = vec![false; closed.len()];
+    for y in 0..i64::from(ch) {
+        for x in 0..i64::from(cw) {
+            eroded[(y * i64::from(cw) + x) as usize] =
+                get(&closed, x, y) && neighbours(&closed, x, y) >= 5;
+        }
+    }
+    let mut opened = vec![false; closed.len()];
+    for y in 0..i64::from(ch) {
+        for x in 0..i64::from(cw) {
+            opened[(y * i64::from(cw) + x) as usize] =
+                get(&closed, x, y) && (get(&eroded, x, y) || neighbours(&eroded, x, y) > 0);
+        }
+    }
+    let closed = opened;
     // Connected groups of busy cells.
     let mut seen = vec![false; closed.len()];
     let mut regions: Vec<(f32, Region)> = Vec::new();
