@@ -45,7 +45,7 @@ async fn run(label: &str, files: &[PathBuf], db_url: String) {
     let conf = format!(
         "[database]\nurl = \"{db_url}\"\n[desk]\naddress = \"desk@test\"\n\
          [mailbox]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nusername = \"desk@test\"\n\
-         password = \"{PASSWORD}\"\npoll_seconds = 1\nbatch = 50\n[mail_out]\npath = \"{}\"\n[templates]\ndir = \"{}\"\n",
+         password = \"{PASSWORD}\"\npoll_seconds = 1\nbatch = 50\n[mail_out]\npath = \"{}\"\n[templates]\ndir = \"{}\"\n[web]\nbind = \"\"\n",
         dovecot.imap_port,
         dir.path().join("outbox").display(),
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()

@@ -39,6 +39,9 @@ pub enum AppError {
     /// Mail out.
     #[error("mail out: {0}")]
     MailOut(String),
+    /// The HTTP endpoints.
+    #[error("web: {0}")]
+    Web(String),
 }
 
 /// Everything `serve` runs with.
@@ -146,6 +149,27 @@ impl App {
                 }
             })
         };
+        let web = if self.config.web.bind.is_empty() {
+            None
+        } else {
+            let listener = tokio::net::TcpListener::bind(&self.config.web.bind)
+                .await
+                .map_err(|e| AppError::Web(format!("binding {}: {e}", self.config.web.bind)))?;
+            tracing::info!(bind = %self.config.web.bind, "serving /healthz, /readyz, /metrics");
+            let router = crate::web::router(self.desk.store.clone());
+            let mut stop = stop.clone();
+            Some(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %e, "web server");
+                }
+            }))
+        };
         let mut source = self.source()?;
         let poll = Duration::from_secs(self.config.mailbox.poll_seconds.max(1));
         tracing::info!(mailbox = %self.config.mailbox.kind, database = %redact(&self.config.database.url), "desk is serving");
@@ -244,6 +268,9 @@ impl App {
         }
         tracing::info!("stopping: waiting for the outbox worker");
         let _ = worker.await;
+        if let Some(web) = web {
+            let _ = web.await;
+        }
         Ok(())
     }
 }

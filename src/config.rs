@@ -32,6 +32,24 @@ pub struct Config {
     pub templates: TemplatesConfig,
     /// Additions to the working-day calendar.
     pub calendar: CalendarConfig,
+    /// The HTTP endpoints (health, metrics; the console later).
+    pub web: WebConfig,
+}
+
+/// `[web]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address to listen on; empty turns the endpoints off.
+    pub bind: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            bind: "127.0.0.1:8480".into(),
+        }
+    }
 }
 
 /// `[database]`.

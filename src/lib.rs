@@ -14,4 +14,5 @@ pub mod intake;
 pub mod mailbox;
 pub mod notify;
 pub mod store;
+pub mod web;
 pub mod workflow;

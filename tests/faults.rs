@@ -67,7 +67,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
          [mailbox]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nusername = \"desk@test\"\n\
          password = \"{PASSWORD}\"\npoll_seconds = 2\nbatch = 25\n\
          [mail_out]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nretry_base_seconds = 1\n\
-         [templates]\ndir = \"{}\"\n",
+         [templates]\ndir = \"{}\"\n[web]\nbind = \"\"\n",
         db.display(),
         dovecot.imap_port,
         postfix.port,

@@ -66,7 +66,7 @@ fn demo(name: &str, from: &str, to: &str) -> Vec<u8> {
     String::from_utf8_lossy(&raw).replace(from, to).into_bytes()
 }
 
-fn write_config(dir: &Path, dovecot: &Dovecot, smtp_port: u16, db: &str) -> PathBuf {
+fn write_config(dir: &Path, dovecot: &Dovecot, smtp_port: u16, db: &str, web_port: u16) -> PathBuf {
     let conf = format!(
         r#"[database]
 url = "{db}"
@@ -89,7 +89,10 @@ security = "plain"
 retry_base_seconds = 1
 [templates]
 dir = "{templates}"
+[web]
+bind = "127.0.0.1:{web}"
 "#,
+        web = web_port,
         imap = dovecot.imap_port,
         templates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("templates")
@@ -119,7 +122,8 @@ async fn scenario(db: Option<String>) {
     let postfix = Postfix::start(dovecot.lmtp_port);
     let dir = TempDir::new("imap");
     let db = db.unwrap_or_else(|| format!("sqlite://{}/desk.db", dir.path().display()));
-    let config = write_config(dir.path(), &dovecot, postfix.port, &db);
+    let web_port = support::free_port();
+    let config = write_config(dir.path(), &dovecot, postfix.port, &db, web_port);
     let log = dir.path().join("daemon.log");
     let mut daemon = start_daemon(&config, &log);
     let imap = dovecot.imap_port;
@@ -240,6 +244,28 @@ async fn scenario(db: Option<String>) {
         folder(imap, "an@test", "INBOX").await.len() == 2
     })
     .await;
+
+    // Health and metrics, as Prometheus and a load balancer see them.
+    support::wait_for_port(web_port, "huytk web");
+    assert!(support::http_get(web_port, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(support::http_get(web_port, "/readyz").starts_with("HTTP/1.1 200"));
+    let metrics = support::http_get(web_port, "/metrics");
+    assert!(
+        metrics.contains("huytk_requests{state=\"pending_review\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("huytk_requests{state=\"needs_info\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("huytk_messages{status=\"processed\"} 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("huytk_mails{state=\"sent\"} 4"),
+        "{metrics}"
+    );
 
     // SIGTERM: a clean stop.
     let _ = Command::new("kill").arg(daemon.0.id().to_string()).status();

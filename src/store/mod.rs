@@ -335,6 +335,33 @@ impl Store {
         Ok(())
     }
 
+    /// Row counts grouped by one column (metrics). `table` and `column`
+    /// are ours, never a caller's input.
+    pub async fn group_counts(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT {column} AS k, COUNT(*) AS n FROM {table} GROUP BY {column} ORDER BY {column}"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("k")?, r.try_get::<i64, _>("n")?)))
+            .collect()
+    }
+
+    /// When the oldest request still waiting (needs_info, pending_review)
+    /// came in (ms).
+    pub async fn oldest_open_request_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(received_at) AS t FROM requests WHERE state IN ('needs_info', 'pending_review')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("t")?)
+    }
+
     /// Checks the connection (for `doctor` and `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

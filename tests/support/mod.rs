@@ -504,3 +504,17 @@ pub async fn imap_login(
     };
     huytk::mailbox::imap::connect(&c).await.unwrap()
 }
+
+/// A plain HTTP/1.1 GET on loopback; the whole response as text.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
