@@ -32,6 +32,8 @@ pub enum Ingested {
     Duplicate {
         /// Content address.
         sha256: String,
+        /// It was mail for people (goes to the "other" folder again).
+        other: bool,
     },
     /// Not a request: kept for people (other) or ignored (auto-reply, bounce).
     NotRequest {
@@ -66,7 +68,7 @@ impl Ingested {
     /// The message's content address.
     pub fn sha256(&self) -> &str {
         match self {
-            Ingested::Duplicate { sha256 }
+            Ingested::Duplicate { sha256, .. }
             | Ingested::NotRequest { sha256, .. }
             | Ingested::Request { sha256, .. }
             | Ingested::Failed { sha256, .. } => sha256,
@@ -80,7 +82,7 @@ impl Ingested {
             Ingested::NotRequest {
                 kind: Kind::Other,
                 ..
-            }
+            } | Ingested::Duplicate { other: true, .. }
         )
     }
 }
@@ -173,9 +175,22 @@ impl Desk {
     pub async fn ingest(&self, raw: &[u8], source: &str) -> Result<Ingested, WorkflowError> {
         let (sha, fresh) = self.store_raw(raw, source).await?;
         if !fresh {
-            return Ok(Ingested::Duplicate { sha256: sha });
+            return self.duplicate(sha).await;
         }
         self.process_stored(&sha, raw.to_vec()).await
+    }
+
+    /// What a message handled before was: a copy of mail for people goes
+    /// to the "other" folder like the first.
+    async fn duplicate(&self, sha: String) -> Result<Ingested, WorkflowError> {
+        let other = self
+            .store
+            .raw_status(&sha)
+            .await?
+            .and_then(|s| s.kind)
+            .as_deref()
+            == Some(Kind::Other.as_str());
+        Ok(Ingested::Duplicate { sha256: sha, other })
     }
 
     /// Stores a message; `fresh` is false when it was handled before (the
@@ -243,7 +258,14 @@ impl Desk {
                     if fresh {
                         todo.push((i, sha.clone()));
                     }
-                    out.push(Ok(Ingested::Duplicate { sha256: sha }));
+                    out.push(if fresh {
+                        Ok(Ingested::Duplicate {
+                            sha256: sha,
+                            other: false,
+                        })
+                    } else {
+                        self.duplicate(sha).await
+                    });
                 }
                 Err(e) => {
                     out.push(Err(e));
