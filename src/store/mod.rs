@@ -12,8 +12,8 @@ pub use requests::{
     PhotoRow, RequestRow, RequestUpdate,
 };
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
 use std::time::Duration;
 
 /// What went wrong talking to the database.
@@ -73,7 +73,7 @@ pub struct RawStatus {
 }
 
 /// A stored message as listed for operators.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct MessageRow {
     /// Content address.
     pub sha256: String,
@@ -289,7 +289,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(message_row).collect()
+        rows.iter().map(|r| Ok(MessageRow::from_row(r)?)).collect()
     }
 
     /// Counts rows of a table (tests and `doctor`).
@@ -367,20 +367,6 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-}
-
-fn message_row(r: &AnyRow) -> Result<MessageRow, StoreError> {
-    Ok(MessageRow {
-        sha256: r.try_get("sha256")?,
-        received_at: r.try_get("received_at")?,
-        source: r.try_get("source")?,
-        sender: r.try_get("sender")?,
-        subject: r.try_get("subject")?,
-        status: r.try_get("status")?,
-        error: r.try_get("error")?,
-        kind: r.try_get("kind")?,
-        request_id: r.try_get("request_id")?,
-    })
 }
 
 /// Marks a raw message processed inside the transaction that acted on it.

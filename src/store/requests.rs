@@ -1,7 +1,7 @@
 //! Requests, their messages and photos, and the audit log.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::{now_ms, Store, StoreError, Tx};
 use crate::domain::RequestState;
@@ -82,7 +82,7 @@ pub struct RequestUpdate {
 }
 
 /// One line of the audit log.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// When (ms).
     pub at: i64,
@@ -237,19 +237,7 @@ impl Store {
         .bind(request_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    at: r.try_get("at")?,
-                    request_id: r.try_get("request_id")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    from_state: r.try_get("from_state")?,
-                    to_state: r.try_get("to_state")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(AuditEntry::from_row(r)?)).collect()
     }
 }
 
