@@ -218,7 +218,7 @@ impl App {
                     }
                 }
             }
-            let batch = match source
+            let mut batch = match source
                 .fetch(self.config.mailbox.batch.max(1) as usize)
                 .await
             {
@@ -236,22 +236,13 @@ impl App {
             if *stop.borrow() {
                 break;
             }
-            let items: Vec<(Vec<u8>, String)> = batch
-                .iter()
-                .map(|m| (m.raw.clone(), m.origin.clone()))
-                .collect();
-            let results = self.desk.ingest_batch(&items).await;
+            let results = self.desk.ingest_batch(take_raws(&mut batch)).await;
             let mut moves: Vec<(&str, &str)> = Vec::new();
             for (m, r) in batch.iter().zip(&results) {
                 match r {
                     Ok(outcome) => {
-                        let folder = if outcome.is_other() {
-                            self.config.mailbox.other_folder.as_str()
-                        } else {
-                            self.config.mailbox.archive_folder.as_str()
-                        };
                         tracing::info!(origin = %m.origin, outcome = ?outcome, "message handled");
-                        moves.push((m.key.as_str(), folder));
+                        moves.push((m.key.as_str(), self.folder_for(outcome)));
                     }
                     Err(e) => {
                         // The database is unwell: leave the message in the inbox.
@@ -275,31 +266,42 @@ impl App {
     }
 }
 
+/// The bytes of fetched messages with their origins, moved out (the
+/// messages keep their keys for archiving).
+fn take_raws(batch: &mut [mailbox::Fetched]) -> Vec<(Vec<u8>, String)> {
+    batch
+        .iter_mut()
+        .map(|m| (std::mem::take(&mut m.raw), m.origin.clone()))
+        .collect()
+}
+
 impl App {
+    /// The folder a handled message moves to: mail for people to "other",
+    /// everything else to the archive.
+    fn folder_for(&self, outcome: &crate::workflow::Ingested) -> &str {
+        if outcome.is_other() {
+            &self.config.mailbox.other_folder
+        } else {
+            &self.config.mailbox.archive_folder
+        }
+    }
+
     /// Processes the inbox until it is empty and every due mail is sent,
     /// then returns (scripts, tests, `serve --once`).
     pub async fn run_once(&self) -> Result<(), AppError> {
         let mut source = self.source()?;
         self.desk.recover().await?;
         loop {
-            let batch = source
+            let mut batch = source
                 .fetch(self.config.mailbox.batch.max(1) as usize)
                 .await?;
             if batch.is_empty() {
                 break;
             }
-            let items: Vec<(Vec<u8>, String)> = batch
-                .iter()
-                .map(|m| (m.raw.clone(), m.origin.clone()))
-                .collect();
+            let results = self.desk.ingest_batch(take_raws(&mut batch)).await;
             let mut moves: Vec<(&str, &str)> = Vec::new();
-            for (m, r) in batch.iter().zip(self.desk.ingest_batch(&items).await) {
-                let folder = if r?.is_other() {
-                    self.config.mailbox.other_folder.as_str()
-                } else {
-                    self.config.mailbox.archive_folder.as_str()
-                };
-                moves.push((m.key.as_str(), folder));
+            for (m, r) in batch.iter().zip(results) {
+                moves.push((m.key.as_str(), self.folder_for(&r?)));
             }
             source.archive_many(&moves).await?;
         }

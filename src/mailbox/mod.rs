@@ -50,14 +50,6 @@ impl Source {
         }
     }
 
-    /// Moves a committed message to `folder`.
-    pub async fn archive(&mut self, key: &str, folder: &str) -> Result<(), MailboxError> {
-        match self {
-            Source::Maildir(s) => s.archive(key, folder),
-            Source::Imap(s) => s.archive(key, folder).await,
-        }
-    }
-
     /// Moves committed messages, `(key, folder)`, grouped by folder so IMAP
     /// moves them in one command per folder.
     pub async fn archive_many(&mut self, moves: &[(&str, &str)]) -> Result<(), MailboxError> {

@@ -65,16 +65,6 @@ pub enum Ingested {
 }
 
 impl Ingested {
-    /// The message's content address.
-    pub fn sha256(&self) -> &str {
-        match self {
-            Ingested::Duplicate { sha256, .. }
-            | Ingested::NotRequest { sha256, .. }
-            | Ingested::Request { sha256, .. }
-            | Ingested::Failed { sha256, .. } => sha256,
-        }
-    }
-
     /// Whether the message is not a request (goes to the "other" folder).
     pub fn is_other(&self) -> bool {
         matches!(
@@ -247,7 +237,7 @@ impl Desk {
     /// ones are picked up by `recover`).
     pub async fn ingest_batch(
         &self,
-        batch: &[(Vec<u8>, String)],
+        mut batch: Vec<(Vec<u8>, String)>,
     ) -> Vec<Result<Ingested, WorkflowError>> {
         let mut out: Vec<Result<Ingested, WorkflowError>> = Vec::with_capacity(batch.len());
         // 1. Store every message first.
@@ -274,7 +264,12 @@ impl Desk {
             }
         }
         // 2. Inspect in parallel (pure CPU work).
-        let raws: Vec<Vec<u8>> = todo.iter().map(|(i, _)| batch[*i].0.clone()).collect();
+        // The stored bytes move to the inspection task: nothing after it
+        // needs them, and messages run to several hundred kilobytes.
+        let raws: Vec<Vec<u8>> = todo
+            .iter()
+            .map(|(i, _)| std::mem::take(&mut batch[*i].0))
+            .collect();
         let examined = tokio::task::spawn_blocking(move || {
             use rayon::prelude::*;
             raws.par_iter()
