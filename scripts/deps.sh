@@ -30,5 +30,6 @@ ensure_packages() {
 # old for libheif-rs) with cmake; libnuma for its HEVC codec.
 BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 
-# The real servers the integration tests start on loopback.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl)
+# The real servers the integration tests start on loopback, and the browser
+# the console tests drive.
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core)

@@ -190,14 +190,14 @@ class Photo:
         self.data, self.filename, self.ctype, self.inline, self.role = data, filename, ctype, inline, role
 
 def photo_set(person, small=True, corner="tr", flip=False, sideways=False, card2024=False, fmt="jpeg",
-              qr_person=None, angle=None, quality=88):
+              qr_person=None, angle=None, quality=88, old=""):
     """Front, back and portrait of `person` (QR text from `qr_person`)."""
     name, id_no, dob, sex, phone, addr = person
     qp = qr_person or person
     w = 900 if small else 1600
     cw, ch = (w, int(w / 1.585))
     issued = "10082024" if card2024 else "15082021"
-    text = qr_text(qp[0], qp[1], qp[2], qp[3], qp[5], issued)
+    text = qr_text(qp[0], qp[1], qp[2], qp[3], qp[5], issued, old)
     angle = RNG.uniform(-4, 4) if angle is None else angle
     tint = (215, 208, 222)
     front = card("front", None if card2024 else text, cw, corner, tint)
@@ -489,7 +489,34 @@ def write_bench_fast(out, count, sets=20):
         open(os.path.join(out, f"req_{i:05d}.eml"), "wb").write(raw)
     print(f"{count} messages in {out}")
 
+def write_console(out):
+    """Messages for the console tests: a CCCD request whose card QR carries
+    the holder's old CMND (the console shows the CMND account beside the
+    CCCD one), and a hostile request whose every field carries markup."""
+    os.makedirs(out, exist_ok=True)
+    p = PEOPLE[0]
+    raw = build(f"Yêu cầu hủy tài khoản + {p[1]}", body_text(p[0], p[4], p[1]),
+                photos=photo_set(p, old="025123456"), sender=(p[0], "an@test"))
+    open(os.path.join(out, "cccd_with_old_cmnd.eml"), "wb").write(raw)
+    h = PEOPLE[1]
+    script_name = h[0] + ' <script>window.__pwned="name"</script><img src=x onerror="window.__pwned=\'img\'">'
+    body = body_text(script_name, h[4], h[1], reason='</pre><script>window.__pwned="reason"</script><style>body{display:none}</style>') \
+        + '\n<iframe src="javascript:window.top.__pwned=\'iframe\'"></iframe>\n<a href="javascript:window.__pwned=1">bấm</a>\n'
+    photos = photo_set(h)
+    photos[0].filename = 'mat_truoc"><svg onload="window.__pwned=\'file\'">.jpg'
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="900" height="600"><script>window.__pwned="svg"</script><rect width="900" height="600"/></svg>'
+    page = b'<html><body><script>window.__pwned="html"</script>trang</body></html>'
+    photos.append(Photo(svg, "anh_the.jpg", "image/jpeg"))
+    photos.append(Photo(page, "anh_chan_dung.png", "image/png"))
+    raw = build(f'Yêu cầu hủy tài khoản + {h[1]} <script>window.__pwned="subject"</script><b style="color:red">', body,
+                photos=photos, sender=(h[0], "hostile@test"))
+    open(os.path.join(out, "hostile.eml"), "wb").write(raw)
+    print(f"console messages in {out}")
+
 if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "console":
+        write_console(sys.argv[2])
+        sys.exit(0)
     if len(sys.argv) >= 3 and sys.argv[1] == "tests":
         write_tests(sys.argv[2])
     elif len(sys.argv) >= 4 and sys.argv[1] == "bench-fast":

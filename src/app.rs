@@ -152,17 +152,23 @@ impl App {
         let web = if self.config.web.bind.is_empty() {
             None
         } else {
+            // The first admin is created (and its password printed) before
+            // the console listens, so whoever sees it up can log in.
+            self.first_admin().await?;
             let listener = tokio::net::TcpListener::bind(&self.config.web.bind)
                 .await
                 .map_err(|e| AppError::Web(format!("binding {}: {e}", self.config.web.bind)))?;
-            tracing::info!(bind = %self.config.web.bind, "serving /healthz, /readyz, /metrics");
-            let router = crate::web::router(self.desk.store.clone());
+            let console = crate::web::Console::new(self.desk.clone(), self.config.web.clone())
+                .map_err(|e| AppError::Web(e.to_string()))?;
+            tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
+            let router = crate::web::router(console);
             let mut stop = stop.clone();
             Some(tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(e) = axum::serve(listener, router)
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(e) = axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
                     .await
                 {
@@ -266,6 +272,35 @@ impl App {
     }
 }
 
+impl App {
+    /// On the first start, with no operator at all, creates `admin` with a
+    /// one-time password printed once on standard output; it must be
+    /// changed at the first login.
+    pub async fn first_admin(&self) -> Result<(), AppError> {
+        let store = &self.desk.store;
+        if store.operator_count().await? > 0 {
+            return Ok(());
+        }
+        let login = crate::domain::Login::parse("admin").expect("valid login");
+        let password = crate::web::auth::random_password();
+        let hash = crate::web::auth::hash_password(&password);
+        if store
+            .add_operator(&login, "Quản trị", crate::domain::Role::Admin, &hash, true)
+            .await?
+        {
+            println!(
+                "No operator existed: created \"admin\" with the one-time password {password}\n\
+                 Log in at http://{}/ and choose a new password. This is shown only once.",
+                self.config.web.bind
+            );
+            tracing::warn!(
+                "created the first admin with a one-time password (printed on standard output)"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The bytes of fetched messages with their origins, moved out (the
 /// messages keep their keys for archiving).
 fn take_raws(batch: &mut [mailbox::Fetched]) -> Vec<(Vec<u8>, String)> {
@@ -354,4 +389,23 @@ pub fn fill_demo(spool: &Path, demo: &Path) -> Result<usize, MailboxError> {
         n += 1;
     }
     Ok(n)
+}
+
+/// The demo directory of portal accounts (`demo/accounts.toml`).
+#[derive(Debug, serde::Deserialize)]
+struct DemoAccounts {
+    account: Vec<crate::store::PortalAccount>,
+}
+
+/// Reads a TOML list of portal accounts (`[[account]]` tables) and puts
+/// them in the embedded directory. Returns how many.
+pub async fn load_accounts(store: &Store, path: &Path) -> Result<usize, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Web(format!("reading {}: {e}", path.display())))?;
+    let list: DemoAccounts =
+        toml::from_str(&text).map_err(|e| AppError::Web(format!("{}: {e}", path.display())))?;
+    for a in &list.account {
+        store.put_portal_account(a).await?;
+    }
+    Ok(list.account.len())
 }

@@ -40,14 +40,34 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
-    /// Address to listen on; empty turns the endpoints off.
+    /// Address to listen on; empty turns the console and endpoints off.
     pub bind: String,
+    /// Mark cookies `Secure` (set when the console is reached over TLS,
+    /// through a reverse proxy).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub idle_minutes: u64,
+    /// Failed logins for one login name within the window before it is
+    /// refused for the rest of the window.
+    pub max_failed_logins: u32,
+    /// Failed logins from one client within the window before it is refused.
+    pub max_failed_logins_per_client: u32,
+    /// The window of the two limits above.
+    pub login_window_minutes: u64,
+    /// Rows per queue page.
+    pub page_size: u32,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             bind: "127.0.0.1:8480".into(),
+            secure_cookies: false,
+            idle_minutes: 30,
+            max_failed_logins: 5,
+            max_failed_logins_per_client: 30,
+            login_window_minutes: 15,
+            page_size: 50,
         }
     }
 }
@@ -86,6 +106,8 @@ pub struct DeskConfig {
     pub hotline: String,
     /// Days a needs_info request waits before it is closed.
     pub needs_info_days: u32,
+    /// Every approval needs a second operator (four-eyes).
+    pub four_eyes: bool,
 }
 
 impl Default for DeskConfig {
@@ -98,6 +120,7 @@ impl Default for DeskConfig {
             message_id_domain: "huytk.dichvucong.gov.vn".into(),
             hotline: "18001096".into(),
             needs_info_days: 30,
+            four_eyes: false,
         }
     }
 }

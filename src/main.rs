@@ -72,6 +72,17 @@ enum Command {
     },
     /// Check every configured connection and say what fails.
     Doctor,
+    /// Console operators: add, disable, enable, set a password, list, API tokens.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// The embedded directory of portal accounts (the embedded default's
+    /// account store).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
     /// Inspect request emails exactly as the desk does (SPEC section 3).
     Inspect {
         /// Print one JSON object per line and file.
@@ -112,6 +123,68 @@ enum RequestsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator. The password is read from standard input with
+    /// --password-stdin, else a random one is printed.
+    Add {
+        /// Login name.
+        login: String,
+        /// operator, supervisor or admin.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Name shown in the console (default: the login).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an operator: their sessions end and their API tokens stop working.
+    Disable {
+        /// Login name.
+        login: String,
+    },
+    /// Enable a disabled operator.
+    Enable {
+        /// Login name.
+        login: String,
+    },
+    /// Set a password (read from standard input with --password-stdin, else
+    /// a random one-time password is printed and must be changed at login).
+    Passwd {
+        /// Login name.
+        login: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List operators.
+    List,
+    /// Create an API token for an operator and print it (shown once).
+    Token {
+        /// Login name.
+        login: String,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Load accounts from a TOML file of `[[account]]` tables (as `demo/accounts.toml`).
+    Load {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Accounts with a CCCD/CMND number.
+    Find {
+        /// The number.
+        number: String,
+    },
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -149,7 +222,15 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
                     app::fill_demo(&config.mailbox.path, &app::demo_dir(&config.templates.dir))?;
                 tracing::info!(messages = n, spool = %config.mailbox.path.display(), "demo requests delivered to the spool");
             }
+            let demo_accounts = app::demo_dir(&config.templates.dir).join("accounts.toml");
             let app = App::build(config).await?;
+            if demo {
+                let n = app::load_accounts(&app.desk.store, &demo_accounts).await?;
+                tracing::info!(
+                    accounts = n,
+                    "demo portal accounts in the embedded directory"
+                );
+            }
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal(once).await;
@@ -213,7 +294,141 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             println!("imported {new} new messages, {known} already known, {failed} failed (see `huytk messages --failed`)");
         }
         Command::Doctor => doctor(config).await?,
+        Command::Operator { command } => {
+            let store = huytk::store::Store::connect(&config.database.url).await?;
+            run_operator(&store, command).await?;
+        }
+        Command::Accounts { command } => {
+            let store = huytk::store::Store::connect(&config.database.url).await?;
+            match command {
+                AccountsCommand::Load { path } => {
+                    let n = app::load_accounts(&store, &path).await?;
+                    println!("{n} accounts loaded");
+                }
+                AccountsCommand::Find { number } => {
+                    for a in store.portal_accounts(&[number]).await? {
+                        println!("{}", serde_json::to_string(&a)?);
+                    }
+                }
+            }
+        }
         Command::Inspect { .. } | Command::Bench(_) => unreachable!("handled without a runtime"),
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let p = line.trim_end_matches(['\r', '\n']).to_owned();
+        Ok((p, false))
+    } else {
+        Ok((huytk::web::auth::random_password(), true))
+    }
+}
+
+async fn run_operator(store: &huytk::store::Store, command: OperatorCommand) -> Result<()> {
+    use huytk::domain::{Login, Role};
+    use huytk::web::auth;
+    match command {
+        OperatorCommand::Add {
+            login,
+            role,
+            name,
+            password_stdin,
+        } => {
+            let login = Login::parse(&login)?;
+            let role = Role::parse(&role)?;
+            let (password, generated) = read_password(password_stdin)?;
+            if let Some(p) = auth::password_problem(&password, login.as_str()) {
+                anyhow::bail!("{p}");
+            }
+            let name = name.unwrap_or_else(|| login.to_string());
+            if !store
+                .add_operator(
+                    &login,
+                    &name,
+                    role,
+                    &auth::hash_password(&password),
+                    generated,
+                )
+                .await?
+            {
+                anyhow::bail!("an operator {login} exists already");
+            }
+            if generated {
+                println!("added {login} ({role}) with the one-time password {password} (to be changed at first login)");
+            } else {
+                println!("added {login} ({role})");
+            }
+        }
+        OperatorCommand::Disable { login } => {
+            let login = Login::parse(&login)?;
+            if !store.set_disabled(&login, true).await? {
+                anyhow::bail!("no operator {login}");
+            }
+            println!("{login} disabled: sessions ended, API tokens revoked");
+        }
+        OperatorCommand::Enable { login } => {
+            let login = Login::parse(&login)?;
+            if !store.set_disabled(&login, false).await? {
+                anyhow::bail!("no operator {login}");
+            }
+            println!("{login} enabled");
+        }
+        OperatorCommand::Passwd {
+            login,
+            password_stdin,
+        } => {
+            let login = Login::parse(&login)?;
+            let (password, generated) = read_password(password_stdin)?;
+            if let Some(p) = auth::password_problem(&password, login.as_str()) {
+                anyhow::bail!("{p}");
+            }
+            if !store
+                .set_password(&login, &auth::hash_password(&password), generated)
+                .await?
+            {
+                anyhow::bail!("no operator {login}");
+            }
+            if let Some(op) = store.operator(&login).await? {
+                store.end_sessions_of(op.id).await?;
+            }
+            if generated {
+                println!("{login}: one-time password {password} (to be changed at next login)");
+            } else {
+                println!("{login}: password set; their sessions ended");
+            }
+        }
+        OperatorCommand::List => {
+            for o in store.operators().await? {
+                println!(
+                    "{:20} {:10} {}{}",
+                    o.login,
+                    o.role,
+                    o.display_name,
+                    if o.disabled { "  (disabled)" } else { "" }
+                );
+            }
+        }
+        OperatorCommand::Token { login, name } => {
+            let login = Login::parse(&login)?;
+            let op = store
+                .operator(&login)
+                .await?
+                .with_context(|| format!("no operator {login}"))?;
+            if op.disabled {
+                anyhow::bail!("{login} is disabled");
+            }
+            let token = format!("htk_{}", auth::random_secret());
+            store
+                .add_api_token(&auth::secret_hash(&token), op.id, &name)
+                .await?;
+            println!("{token}");
+        }
     }
     Ok(())
 }

@@ -7,115 +7,11 @@
 
 mod support;
 
-use futures::StreamExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{Daemon, Dovecot, Postfix, TempDir, PASSWORD};
-
-async fn append(port: u16, user: &str, raw: &[u8]) {
-    let mut s = support::imap_login(port, user).await;
-    s.append("INBOX", None, None, raw).await.unwrap();
-    s.logout().await.ok();
-}
-
-/// Messages of a folder: (subject, raw).
-async fn folder(port: u16, user: &str, name: &str) -> Vec<(String, Vec<u8>)> {
-    let mut s = support::imap_login(port, user).await;
-    let mb = s.select(huytk::mailbox::utf7::encode(name)).await;
-    if mb.is_err() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    {
-        let mut st = s.fetch("1:*", "(BODY.PEEK[])").await.unwrap();
-        while let Some(f) = st.next().await {
-            let f = f.unwrap();
-            if let Some(b) = f.body() {
-                let m = mail_parser::MessageParser::default().parse(b).unwrap();
-                out.push((m.subject().unwrap_or("").to_owned(), b.to_vec()));
-            }
-        }
-    }
-    s.logout().await.ok();
-    out
-}
-
-async fn wait_until<F, Fut>(what: &str, secs: u64, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn demo(name: &str, from: &str, to: &str) -> Vec<u8> {
-    let raw = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("demo")
-            .join(name),
-    )
-    .unwrap();
-    String::from_utf8_lossy(&raw).replace(from, to).into_bytes()
-}
-
-fn write_config(dir: &Path, dovecot: &Dovecot, smtp_port: u16, db: &str, web_port: u16) -> PathBuf {
-    let conf = format!(
-        r#"[database]
-url = "{db}"
-[desk]
-address = "desk@test"
-message_id_domain = "desk.test"
-[mailbox]
-kind = "imap"
-host = "127.0.0.1"
-port = {imap}
-security = "plain"
-username = "desk@test"
-password = "{PASSWORD}"
-poll_seconds = 5
-[mail_out]
-kind = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-retry_base_seconds = 1
-[templates]
-dir = "{templates}"
-[web]
-bind = "127.0.0.1:{web}"
-"#,
-        web = web_port,
-        imap = dovecot.imap_port,
-        templates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("templates")
-            .display(),
-    );
-    let path = dir.join("huytk.toml");
-    std::fs::write(&path, conf).unwrap();
-    path
-}
-
-fn start_daemon(config: &Path, log: &Path) -> Daemon {
-    let log = std::fs::File::create(log).unwrap();
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_huytk"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
+use std::process::Command;
+use std::time::Duration;
+use support::{
+    append, demo, folder, imap_config, start_daemon, wait_until, Dovecot, Postfix, TempDir,
+};
 
 async fn scenario(db: Option<String>) {
     let mut dovecot = Dovecot::start(&["desk@test", "an@test", "dung@test"]);
@@ -123,7 +19,7 @@ async fn scenario(db: Option<String>) {
     let dir = TempDir::new("imap");
     let db = db.unwrap_or_else(|| format!("sqlite://{}/desk.db", dir.path().display()));
     let web_port = support::free_port();
-    let config = write_config(dir.path(), &dovecot, postfix.port, &db, web_port);
+    let config = imap_config(dir.path(), &dovecot, postfix.port, &db, web_port, "");
     let log = dir.path().join("daemon.log");
     let mut daemon = start_daemon(&config, &log);
     let imap = dovecot.imap_port;

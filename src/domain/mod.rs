@@ -3,10 +3,12 @@
 
 pub mod calendar;
 pub mod id_number;
+pub mod operator;
 pub mod phone;
 pub mod request_state;
 pub mod text;
 
 pub use id_number::{IdNumber, IdNumberError, IdType};
+pub use operator::{Login, Role};
 pub use phone::{Phone, PhoneError};
 pub use request_state::RequestState;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The letters the desk sends: `templates/email/NAME.txt` and `.html`.
-pub const LETTERS: [&str; 2] = ["acknowledgement", "needs_info"];
+pub const LETTERS: [&str; 4] = ["acknowledgement", "needs_info", "rejected", "more_info"];
 
 /// A template that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,9 @@ pub enum TemplateError {
     /// The text template does not start with a `Subject:` line.
     #[error("template {0}: the first line must be `Subject: …`")]
     NoSubject(String),
+    /// reject_reasons.toml is not a table of code = text.
+    #[error("templates/reject_reasons.toml: {0}")]
+    Reasons(String),
     /// problems.toml is not a table of code = sentence.
     #[error("templates/problems.toml: {0}")]
     Problems(String),
@@ -43,6 +46,7 @@ pub struct RenderedEmail {
 pub struct Templates {
     env: Environment<'static>,
     problems: BTreeMap<String, String>,
+    reject_reasons: Vec<(String, String)>,
     dir: PathBuf,
 }
 
@@ -81,9 +85,22 @@ impl Templates {
                 )));
             }
         }
+        let path = dir.join("reject_reasons.toml");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| TemplateError::Read(path.clone(), e))?;
+        let reasons: toml::Table =
+            toml::from_str(&text).map_err(|e| TemplateError::Reasons(e.to_string()))?;
+        let mut reject_reasons = Vec::new();
+        for (code, v) in reasons {
+            let text = v
+                .as_str()
+                .ok_or_else(|| TemplateError::Reasons(format!("{code} is not a string")))?;
+            reject_reasons.push((code, text.to_owned()));
+        }
         let t = Templates {
             env,
             problems,
+            reject_reasons,
             dir: dir.to_owned(),
         };
         // Render every letter once with sample values.
@@ -92,6 +109,7 @@ impl Templates {
             due_date => "12/08/2024", service_level_days => 20, hotline => "18001096",
             desk_name => "Cổng Dịch vụ công quốc gia", needs_info_days => 30,
             problems => vec![t.problem_sentence("too_few_photos").to_owned()],
+            reason => "Họ tên không khớp.", message => "Xin gửi lại ảnh mặt sau thẻ.",
         };
         for name in LETTERS {
             t.render(name, sample.clone())?;
@@ -108,6 +126,12 @@ impl Templates {
     /// table lacks it, which `load` prevents).
     pub fn problem_sentence<'a>(&'a self, code: &'a str) -> &'a str {
         self.problems.get(code).map_or(code, String::as_str)
+    }
+
+    /// The reasons an operator can pick when rejecting: (code, text), in
+    /// the order of `templates/reject_reasons.toml`'s keys (sorted).
+    pub fn reject_reasons(&self) -> &[(String, String)] {
+        &self.reject_reasons
     }
 
     /// Renders a letter.

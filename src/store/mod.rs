@@ -3,13 +3,21 @@
 //! default, WAL) and PostgreSQL (production, replicas share it), reached
 //! through sqlx's `Any` driver so both run the same statements.
 
+mod console;
+mod operators;
 mod outbox;
 mod requests;
+
+pub use console::{
+    clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
+    Search,
+};
+pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 
 pub use outbox::{enqueue, queued_since, OutboxItem, OutboxKind};
 pub use requests::{
     add_photo, add_request_message, audit, insert_request, update_request, AuditEntry, NewRequest,
-    PhotoRow, RequestRow, RequestUpdate,
+    PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
 };
 
 use sqlx::any::AnyPoolOptions;
@@ -275,6 +283,20 @@ impl Store {
         Ok(())
     }
 
+    /// One stored message's facts.
+    pub async fn message(&self, sha256: &str) -> Result<Option<MessageRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, received_at, source, sender, subject, status, error, kind, request_id
+             FROM raw_messages WHERE sha256 = $1",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok(MessageRow::from_row(r)?))
+            .transpose()
+    }
+
     /// Lists stored messages, newest first; `status` filters.
     pub async fn messages(
         &self,
@@ -447,6 +469,20 @@ pub async fn set_state(
         .bind(version)
         .execute(&mut **tx)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Bumps a request's version if it is still at `version` (a change that
+/// is not a state change, such as a note or a first approval).
+pub async fn bump_version(tx: &mut Tx, id: i64, version: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE requests SET updated_at = $1, version = version + 1 WHERE id = $2 AND version = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -41,6 +41,45 @@ pub struct RequestRow {
     pub duplicate_submissions: i64,
     /// Optimistic-lock counter.
     pub version: i64,
+    /// The operator holding it, while `claimed_until` is in the future.
+    pub claimed_by: Option<String>,
+    /// When the claim lapses (ms).
+    pub claimed_until: Option<i64>,
+    /// The portal account an approval chose.
+    pub approved_account: Option<String>,
+    /// With four-eyes approval: who approved first, awaiting a second.
+    pub first_approver: Option<String>,
+}
+
+impl RequestRow {
+    /// Who holds the request at `now`, if anyone.
+    pub fn holder(&self, now: i64) -> Option<&str> {
+        match (&self.claimed_by, self.claimed_until) {
+            (Some(who), Some(until)) if until > now => Some(who),
+            _ => None,
+        }
+    }
+}
+
+/// A photo of a request as stored.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct StoredPhoto {
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// The raw message it came in.
+    pub message: String,
+    /// File name as sent.
+    pub filename: Option<String>,
+    /// Format found by content.
+    pub format: Option<String>,
+    /// Width.
+    pub width: Option<i64>,
+    /// Height.
+    pub height: Option<i64>,
+    /// id_front | id_back | portrait | unknown.
+    pub role: String,
+    /// Decodes and is large enough (0/1).
+    pub usable: i64,
 }
 
 /// A new request's first facts.
@@ -100,9 +139,10 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-const REQUEST_COLUMNS: &str =
+pub(super) const REQUEST_COLUMNS: &str =
     "id, reference, state, email, id_number, id_type, full_name, phone, reason, problems, \
-     warnings, received_at, due_date, updated_at, duplicate_submissions, version";
+     warnings, received_at, due_date, updated_at, duplicate_submissions, version, claimed_by, \
+     claimed_until, approved_account, first_approver";
 
 fn split_codes(s: String) -> Vec<String> {
     s.split(',')
@@ -111,7 +151,7 @@ fn split_codes(s: String) -> Vec<String> {
         .collect()
 }
 
-fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
+pub(super) fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
     let state: String = r.try_get("state")?;
     Ok(RequestRow {
         id: r.try_get("id")?,
@@ -132,6 +172,10 @@ fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
         updated_at: r.try_get("updated_at")?,
         duplicate_submissions: r.try_get("duplicate_submissions")?,
         version: r.try_get("version")?,
+        claimed_by: r.try_get("claimed_by")?,
+        claimed_until: r.try_get("claimed_until")?,
+        approved_account: r.try_get("approved_account")?,
+        first_approver: r.try_get("first_approver")?,
     })
 }
 
@@ -217,6 +261,31 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|r| Ok(r.try_get("sha256")?)).collect()
+    }
+
+    /// The Message-IDs of a request's messages, in arrival order (a letter
+    /// about it answers the latest).
+    pub async fn request_thread_ids(&self, request_id: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT message_id FROM request_messages WHERE request_id = $1 AND message_id IS NOT NULL ORDER BY position",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("message_id")?)).collect()
+    }
+
+    /// The photos (and other attachments) of a request, in arrival order.
+    pub async fn photos_of(&self, request_id: i64) -> Result<Vec<StoredPhoto>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.sha256, p.message, p.filename, p.format, p.width, p.height, p.role, p.usable
+             FROM photos p JOIN request_messages m ON m.request_id = p.request_id AND m.sha256 = p.message
+             WHERE p.request_id = $1 ORDER BY m.position, p.sha256",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(StoredPhoto::from_row(r)?)).collect()
     }
 
     /// The latest inspection report of a request (JSON).

@@ -1,41 +1,344 @@
-//! HTTP endpoints served by `huytk serve`: `/healthz` (the process runs),
-//! `/readyz` (the database answers), `/metrics` (Prometheus text). The
-//! operator console and the JSON API will live here too (issue 4).
+//! The operator console and its JSON API, on axum: server-rendered pages
+//! from `templates/web/`, sessions in the database, CSRF tokens on every
+//! form, a strict Content-Security-Policy, and `/api/v1` with bearer tokens.
+//! Also `/healthz`, `/readyz` and `/metrics` (Prometheus).
+//!
+//! Every byte of a request was written by a stranger: the page templates
+//! escape everything they print (minijinja's HTML auto-escaping), photos are
+//! re-encoded before they are served, and the CSP forbids inline script.
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
+pub mod api;
+pub mod auth;
+pub mod pages;
+pub mod photos;
+pub mod views;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use minijinja::Environment;
+use std::path::Path;
+use std::sync::Arc;
 
-use crate::store::{Store, StoreError};
+use crate::config::WebConfig;
+use crate::store::{now_ms, OperatorRow, SessionRow, Store, StoreError};
+use crate::workflow::{Desk, WorkflowError};
 
-/// The routes.
-pub fn router(store: Store) -> Router {
+/// The page templates, read at start-up.
+pub const PAGES: [&str; 9] = [
+    "base.html",
+    "login.html",
+    "queue.html",
+    "request.html",
+    "dashboard.html",
+    "audit.html",
+    "account.html",
+    "error.html",
+    "password.html",
+];
+
+/// What the web layer can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The workflow (including a refused decision).
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    /// A page template.
+    #[error("page template {0}: {1}")]
+    Template(String, minijinja::Error),
+    /// A template file could not be read.
+    #[error("reading {0}: {1}")]
+    Read(String, std::io::Error),
+    /// Not found.
+    #[error("not found")]
+    NotFound,
+    /// Not allowed for this role.
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// Bad input from the client.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl WebError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        use crate::workflow::Refusal;
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Forbidden => StatusCode::FORBIDDEN,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Workflow(WorkflowError::Refused(r)) => match r {
+                Refusal::NotFound => StatusCode::NOT_FOUND,
+                Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+                Refusal::BadText(_) | Refusal::UnknownAccount(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                _ => StatusCode::CONFLICT,
+            },
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    desk: Desk,
+    pages: Environment<'static>,
+    css: String,
+    js: String,
+    web: WebConfig,
+    four_eyes: bool,
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "huytk_session";
+
+/// The Content-Security-Policy of every response: our own script and style
+/// files only, no inline code, no framing, forms post only to us.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+impl Console {
+    /// Loads the page templates from `templates/web` and checks they parse.
+    pub fn new(desk: Desk, web: WebConfig) -> Result<Console, WebError> {
+        let dir = desk.templates.dir().join("web");
+        let mut env = Environment::new();
+        for name in PAGES {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| WebError::Read(path.display().to_string(), e))?;
+            env.add_template_owned(name, text)
+                .map_err(|e| WebError::Template(name.to_owned(), e))?;
+        }
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.add_filter("when", format_ms);
+        env.add_filter("state_vi", |s: String| state_label(&s).to_owned());
+        let read = |name: &str| -> Result<String, WebError> {
+            let p = dir.join("static").join(name);
+            std::fs::read_to_string(&p).map_err(|e| WebError::Read(p.display().to_string(), e))
+        };
+        let (css, js) = (read("console.css")?, read("console.js")?);
+        let four_eyes = desk.config.four_eyes;
+        Ok(Console {
+            inner: Arc::new(Inner {
+                desk,
+                pages: env,
+                css,
+                js,
+                web,
+                four_eyes,
+            }),
+        })
+    }
+
+    /// The desk.
+    pub fn desk(&self) -> &Desk {
+        &self.inner.desk
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.desk.store
+    }
+
+    /// Web settings.
+    pub fn web(&self) -> &WebConfig {
+        &self.inner.web
+    }
+
+    /// Whether approvals need two operators.
+    pub fn four_eyes(&self) -> bool {
+        self.inner.four_eyes
+    }
+
+    /// Renders a page.
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, WebError> {
+        self.inner
+            .pages
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| WebError::Template(name.to_owned(), e))
+    }
+
+    /// The session named by the request's cookie, if live. Touches it at
+    /// most once a minute (one write per operator-minute, not per click).
+    pub async fn session(&self, headers: &HeaderMap) -> Result<Option<SessionRow>, WebError> {
+        let Some(token) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let hash = auth::secret_hash(&token);
+        let idle = self.inner.web.idle_minutes.max(1) as i64 * 60_000;
+        let s = self.store().session(&hash, now_ms() - idle).await?;
+        if let Some(s) = &s {
+            if now_ms() - s.last_seen > 60_000 {
+                self.store().touch_session(&hash).await?;
+            }
+        }
+        Ok(s)
+    }
+
+    /// The operator an `Authorization: Bearer` token belongs to.
+    pub async fn bearer(&self, headers: &HeaderMap) -> Result<Option<OperatorRow>, WebError> {
+        let Some(v) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(None);
+        };
+        let Some(token) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store()
+            .api_token_operator(&auth::secret_hash(token.trim()))
+            .await?)
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Milliseconds as a Vietnamese date and time (UTC+7).
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&crate::workflow::vietnam())
+                .format("%d/%m/%Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// The Vietnamese name of a state, as operators read it.
+pub fn state_label(s: &str) -> &'static str {
+    match s {
+        "needs_info" => "Chờ bổ sung",
+        "pending_review" => "Chờ duyệt",
+        "rejected" => "Từ chối",
+        "grace_period" => "Trong 3 ngày chờ",
+        "cancelled" => "Đã hủy yêu cầu",
+        "deleting" => "Đang xóa",
+        "deleted" => "Đã xóa",
+        "closed_incomplete" => "Đóng (thiếu hồ sơ)",
+        _ => "?",
+    }
+}
+
+/// The routes: console pages, `/api/v1`, health and metrics.
+pub fn router(console: Console) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(store)
+        .route("/static/console.css", get(css))
+        .route("/static/console.js", get(js))
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_page).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/logout-everywhere", post(pages::logout_everywhere))
+        .route("/password", get(pages::password_page).post(pages::password))
+        .route("/account", get(pages::account))
+        .route("/account/tokens", post(pages::create_token))
+        .route("/account/tokens/revoke", post(pages::revoke_token))
+        .route("/queue", get(pages::queue))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/audit", get(pages::audit))
+        .route("/audit.csv", get(pages::audit_csv))
+        .route("/requests/{reference}", get(pages::request))
+        .route("/requests/{reference}/photos/{sha}", get(pages::photo))
+        .route("/requests/{reference}/{action}", post(pages::act))
+        .nest("/api/v1", api::routes())
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(console)
 }
 
-async fn readyz(State(store): State<Store>) -> impl IntoResponse {
-    match store.ping().await {
+/// Headers on every response: CSP, no sniffing, no framing, no referrer
+/// to other sites,
+/// and no caching of pages and API answers (they carry personal data).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        // not no-referrer: with it, browsers send `Origin: null` on our own
+        // form posts, and the same-origin check could not tell them apart.
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+async fn css(State(c): State<Console>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        c.inner.css.clone(),
+    )
+        .into_response()
+}
+
+async fn js(State(c): State<Console>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        c.inner.js.clone(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(c): State<Console>) -> impl IntoResponse {
+    match c.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")),
     }
 }
 
-async fn metrics(State(store): State<Store>) -> impl IntoResponse {
-    match render_metrics(&store).await {
-        Ok(text) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            text,
-        ),
+async fn metrics(State(c): State<Console>) -> impl IntoResponse {
+    let ct = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+    match render_metrics(c.store()).await {
+        Ok(text) => (StatusCode::OK, ct, text),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            ct,
             format!("# database: {e}\n"),
         ),
     }
@@ -62,7 +365,14 @@ pub async fn render_metrics(store: &Store) -> Result<String, StoreError> {
     out.push_str("# HELP huytk_queue_age_seconds Age of the oldest request waiting for the desk or the citizen.\n# TYPE huytk_queue_age_seconds gauge\n");
     out.push_str(&format!(
         "huytk_queue_age_seconds {}\n",
-        oldest.map_or(0, |ms| (crate::store::now_ms() - ms).max(0) / 1000)
+        oldest.map_or(0, |ms| (now_ms() - ms).max(0) / 1000)
     ));
     Ok(out)
+}
+
+/// Whether a templates folder has the console's pages (for `doctor`).
+pub fn has_pages(templates: &Path) -> bool {
+    PAGES
+        .iter()
+        .all(|p| templates.join("web").join(p).is_file())
 }

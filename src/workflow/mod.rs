@@ -3,10 +3,13 @@
 //! a request, joined to an earlier one when it follows up, with the reply
 //! queued in the same transaction.
 
+mod decide;
 mod ingest;
 mod outbox_worker;
 
-pub use ingest::{Desk, Ingested};
+pub use crate::domain::request_state::ALL_STATES;
+pub use decide::{account_numbers, stored_qr, Decided, Decision, Refusal, StoredQr, CLAIM_MS};
+pub use ingest::{vietnam, Desk, Ingested};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.
@@ -21,6 +24,9 @@ pub enum WorkflowError {
     /// Another writer changed the request at the same time, three times over.
     #[error("request {0} kept changing under us; will retry")]
     Contention(i64),
+    /// An operator's decision was refused.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// A stored message vanished (purged) while it was needed.
     #[error("stored message {0} has no content")]
     MissingRaw(String),

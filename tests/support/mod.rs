@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use futures::StreamExt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -517,4 +518,315 @@ pub fn http_get(port: u16, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
+}
+
+/// Appends a message to a user's INBOX.
+pub async fn append(port: u16, user: &str, raw: &[u8]) {
+    let mut s = imap_login(port, user).await;
+    s.append("INBOX", None, None, raw).await.unwrap();
+    s.logout().await.ok();
+}
+
+/// Messages of a folder: (subject, raw).
+pub async fn folder(port: u16, user: &str, name: &str) -> Vec<(String, Vec<u8>)> {
+    let mut s = imap_login(port, user).await;
+    let mb = s.select(huytk::mailbox::utf7::encode(name)).await;
+    if mb.is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    {
+        let mut st = s.fetch("1:*", "(BODY.PEEK[])").await.unwrap();
+        while let Some(f) = st.next().await {
+            let f = f.unwrap();
+            if let Some(b) = f.body() {
+                let m = mail_parser::MessageParser::default().parse(b).unwrap();
+                out.push((m.subject().unwrap_or("").to_owned(), b.to_vec()));
+            }
+        }
+    }
+    s.logout().await.ok();
+    out
+}
+
+/// Polls `f` until it holds, failing after `secs` seconds.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A shipped demo message with its sender replaced.
+pub fn demo(name: &str, from: &str, to: &str) -> Vec<u8> {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("demo")
+            .join(name),
+    )
+    .unwrap();
+    String::from_utf8_lossy(&raw).replace(from, to).into_bytes()
+}
+
+/// An HTTP response as the tests read it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's first value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One HTTP/1.1 request on loopback (Connection: close), for API and
+/// page checks that need no browser.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete HTTP response");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16)
+                .unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+            rest = &rest[eol + 2 + n + 2..];
+        }
+        body = out;
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Runs the huytk binary with a config; panics with its output on failure.
+pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "huytk {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// ChromeDriver driving Debian's headless Chromium.
+pub struct ChromeDriver {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    profiles: TempDir,
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver on a free loopback port.
+    pub fn start() -> ChromeDriver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver; scripts/test installs it)");
+        wait_for_port(port, "chromedriver");
+        ChromeDriver {
+            child,
+            port,
+            profiles: TempDir::new("chrome"),
+        }
+    }
+
+    /// A new browser with an empty profile.
+    pub async fn browser(&self) -> fantoccini::Client {
+        let profile = self.profiles.path().join(format!("p{}", free_port()));
+        std::fs::create_dir_all(&profile).unwrap();
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1400,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            },
+            "unhandledPromptBehavior": "ignore"
+        });
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        // Plain HTTP to chromedriver on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        fantoccini::ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session through chromedriver")
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where tests leave files for people to look at (screenshots).
+pub fn artifacts(sub: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("test-artifacts")
+        .join(sub);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// A daemon configuration reading `desk@test` on a test Dovecot and
+/// sending through a test Postfix; `extra` adds keys to `[desk]`.
+pub fn imap_config(
+    dir: &Path,
+    dovecot: &Dovecot,
+    smtp_port: u16,
+    db: &str,
+    web_port: u16,
+    extra: &str,
+) -> PathBuf {
+    let conf = format!(
+        r#"[database]
+url = "{db}"
+[desk]
+address = "desk@test"
+message_id_domain = "desk.test"
+{extra}
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "desk@test"
+password = "{PASSWORD}"
+poll_seconds = 5
+[mail_out]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+retry_base_seconds = 1
+[templates]
+dir = "{templates}"
+[web]
+bind = "127.0.0.1:{web}"
+"#,
+        web = web_port,
+        imap = dovecot.imap_port,
+        templates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .display(),
+    );
+    let path = dir.join("huytk.toml");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Starts `huytk serve` with a config, logging to a file.
+pub fn start_daemon(config: &Path, log: &Path) -> Daemon {
+    let log = std::fs::File::create(log).unwrap();
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_huytk"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }

@@ -1,0 +1,405 @@
+//! What the console reads: the queue with its filters, dashboard counts,
+//! the audit log, claims on requests, and the embedded directory of portal
+//! accounts.
+
+use sqlx::{FromRow, Row};
+
+use super::requests::{request_row, REQUEST_COLUMNS};
+use super::{now_ms, AuditEntry, RequestRow, Store, StoreError, Tx};
+use crate::domain::RequestState;
+
+/// What the queue is searched by, parsed from the operator's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search {
+    /// A CCCD/CMND number (digits).
+    IdNumber(String),
+    /// A phone in E.164.
+    Phone(String),
+    /// An email address (lower case).
+    Email(String),
+    /// A request reference (`HTK-…`).
+    Reference(String),
+}
+
+/// Which requests the queue lists.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// One state, or every state.
+    pub state: Option<RequestState>,
+    /// Only these due dates: on or before this day (YYYY-MM-DD).
+    pub due_by: Option<String>,
+    /// Only open requests (with `due_by`: "due soon" and "overdue").
+    pub open_only: bool,
+    /// A search.
+    pub search: Option<Search>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
+}
+
+const OPEN_STATES: &str = "('needs_info', 'pending_review', 'grace_period', 'deleting')";
+
+/// An audit line with its request's reference.
+#[derive(Debug, Clone, serde::Serialize, FromRow)]
+pub struct AuditLine {
+    /// Row id.
+    pub id: i64,
+    /// When (ms).
+    pub at: i64,
+    /// Request.
+    pub request_id: Option<i64>,
+    /// Its reference.
+    pub reference: Option<String>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: Option<String>,
+    /// Details.
+    pub detail: Option<String>,
+}
+
+/// Which audit lines to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Exact action.
+    pub action: Option<String>,
+    /// Request reference.
+    pub reference: Option<String>,
+    /// From this time (ms, inclusive).
+    pub from_ms: Option<i64>,
+    /// Before this time (ms).
+    pub until_ms: Option<i64>,
+    /// Lines before this id (paging backwards).
+    pub before_id: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A portal account in the embedded directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, FromRow)]
+pub struct PortalAccount {
+    /// The portal's account id.
+    pub account_id: String,
+    /// CCCD (12 digits) or CMND (9 digits).
+    pub id_number: String,
+    /// Name on the account.
+    pub full_name: String,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// E.164.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Linked to VNeID (0/1).
+    #[serde(default)]
+    pub vneid_linked: i64,
+    /// active | locked | deleted.
+    #[serde(default = "active")]
+    pub state: String,
+}
+
+fn active() -> String {
+    "active".into()
+}
+
+/// Why a claim was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds it now.
+    Held,
+    /// Someone else holds it.
+    HeldBy(String),
+    /// No such request.
+    Missing,
+}
+
+fn bind_filter<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    f: &'q QueueFilter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    if let Some(s) = f.state {
+        q = q.bind(s.as_str());
+    }
+    if let Some(d) = &f.due_by {
+        q = q.bind(d.as_str());
+    }
+    if let Some(s) = &f.search {
+        q = q.bind(match s {
+            Search::IdNumber(v) | Search::Phone(v) | Search::Email(v) | Search::Reference(v) => {
+                v.as_str()
+            }
+        });
+    }
+    q
+}
+
+fn where_clause(f: &QueueFilter) -> String {
+    let mut conds: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if f.state.is_some() {
+        conds.push(format!("state = {}", next()));
+    }
+    if f.due_by.is_some() {
+        conds.push(format!("due_date <= {}", next()));
+    }
+    if f.open_only {
+        conds.push(format!("state IN {OPEN_STATES}"));
+    }
+    if let Some(s) = &f.search {
+        let col = match s {
+            Search::IdNumber(_) => "id_number",
+            Search::Phone(_) => "phone",
+            Search::Email(_) => "email",
+            Search::Reference(_) => "reference",
+        };
+        conds.push(format!("{col} = {}", next()));
+    }
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    }
+}
+
+impl Store {
+    /// A page of the queue, oldest due first, and how many match in all.
+    pub async fn queue(&self, f: &QueueFilter) -> Result<(Vec<RequestRow>, i64), StoreError> {
+        let w = where_clause(f);
+        let n = bind_count(f);
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests {w} ORDER BY due_date, received_at, id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let rows = bind_filter(sqlx::query(&sql), f)
+            .bind(f.limit)
+            .bind(f.offset)
+            .fetch_all(self.pool())
+            .await?;
+        let count_sql = format!("SELECT COUNT(*) AS n FROM requests {w}");
+        let total: i64 = bind_filter(sqlx::query(&count_sql), f)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let rows = rows.iter().map(request_row).collect::<Result<_, _>>()?;
+        Ok((rows, total))
+    }
+
+    /// Open requests due on or before `day` (YYYY-MM-DD) and those due
+    /// before `today` (overdue).
+    pub async fn due_counts(&self, day: &str, today: &str) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query(&format!(
+            "SELECT
+               (SELECT COUNT(*) FROM requests WHERE state IN {OPEN_STATES} AND due_date <= $1 AND due_date >= $2) AS soon,
+               (SELECT COUNT(*) FROM requests WHERE state IN {OPEN_STATES} AND due_date < $2) AS overdue"
+        ))
+        .bind(day)
+        .bind(today)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((r.try_get("soon")?, r.try_get("overdue")?))
+    }
+
+    /// Audit lines, newest first.
+    pub async fn audit_lines(&self, f: &AuditFilter) -> Result<Vec<AuditLine>, StoreError> {
+        let mut conds = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if f.actor.is_some() {
+            conds.push(format!("a.actor = {}", next()));
+        }
+        if f.action.is_some() {
+            conds.push(format!("a.action = {}", next()));
+        }
+        if f.reference.is_some() {
+            conds.push(format!("r.reference = {}", next()));
+        }
+        if f.from_ms.is_some() {
+            conds.push(format!("a.at >= {}", next()));
+        }
+        if f.until_ms.is_some() {
+            conds.push(format!("a.at < {}", next()));
+        }
+        if f.before_id.is_some() {
+            conds.push(format!("a.id < {}", next()));
+        }
+        let limit = next();
+        let w = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT a.id, a.at, a.request_id, r.reference, a.actor, a.action, a.from_state, a.to_state, a.detail
+             FROM audit_log a LEFT JOIN requests r ON r.id = a.request_id {w} ORDER BY a.id DESC LIMIT {limit}"
+        );
+        let mut q = sqlx::query(&sql);
+        for v in [&f.actor, &f.action, &f.reference].into_iter().flatten() {
+            q = q.bind(v.as_str());
+        }
+        for v in [f.from_ms, f.until_ms, f.before_id].into_iter().flatten() {
+            q = q.bind(v);
+        }
+        let rows = q.bind(f.limit).fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok(AuditLine::from_row(r)?)).collect()
+    }
+
+    /// Claims a request for `login` until `until` (ms); `take_over` takes
+    /// it from another holder (supervisors).
+    pub async fn claim_request(
+        &self,
+        id: i64,
+        login: &str,
+        until: i64,
+        take_over: bool,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT claimed_by, claimed_until FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(ClaimOutcome::Missing);
+        };
+        let by: Option<String> = row.try_get("claimed_by")?;
+        let till: Option<i64> = row.try_get("claimed_until")?;
+        let now = now_ms();
+        if let (Some(by), Some(till)) = (&by, till) {
+            if till > now && by != login && !take_over {
+                tx.rollback().await?;
+                return Ok(ClaimOutcome::HeldBy(by.clone()));
+            }
+        }
+        sqlx::query("UPDATE requests SET claimed_by = $1, claimed_until = $2 WHERE id = $3")
+            .bind(login)
+            .bind(until)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let taken_from = by.filter(|b| b != login && till.is_some_and(|t| t > now));
+        if taken_from.is_some() {
+            super::audit(
+                &mut tx,
+                &AuditEntry {
+                    at: now,
+                    request_id: Some(id),
+                    actor: login.to_owned(),
+                    action: "claim_taken_over".into(),
+                    from_state: None,
+                    to_state: None,
+                    detail: taken_from,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ClaimOutcome::Held)
+    }
+
+    /// Lets go of a request held by `login`.
+    pub async fn release_request(&self, id: i64, login: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE requests SET claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(id)
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Accounts in the embedded directory with any of these numbers.
+    pub async fn portal_accounts(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<PortalAccount>, StoreError> {
+        let mut out: Vec<PortalAccount> = Vec::new();
+        for n in numbers {
+            let rows = sqlx::query(
+                "SELECT account_id, id_number, full_name, birth_date, phone, email, vneid_linked, state
+                 FROM portal_accounts WHERE id_number = $1 ORDER BY account_id",
+            )
+            .bind(n)
+            .fetch_all(self.pool())
+            .await?;
+            for r in &rows {
+                let a = PortalAccount::from_row(r)?;
+                if !out.iter().any(|o| o.account_id == a.account_id) {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces an account in the embedded directory.
+    pub async fn put_portal_account(&self, a: &PortalAccount) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO portal_accounts (account_id, id_number, full_name, birth_date, phone, email, vneid_linked, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (account_id) DO UPDATE SET id_number = excluded.id_number, full_name = excluded.full_name,
+               birth_date = excluded.birth_date, phone = excluded.phone, email = excluded.email,
+               vneid_linked = excluded.vneid_linked, state = excluded.state",
+        )
+        .bind(&a.account_id)
+        .bind(&a.id_number)
+        .bind(&a.full_name)
+        .bind(&a.birth_date)
+        .bind(&a.phone)
+        .bind(&a.email)
+        .bind(a.vneid_linked)
+        .bind(&a.state)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+fn bind_count(f: &QueueFilter) -> usize {
+    usize::from(f.state.is_some())
+        + usize::from(f.due_by.is_some())
+        + usize::from(f.search.is_some())
+}
+
+/// Sets the decision columns of a request inside a state change.
+pub async fn set_decision(
+    tx: &mut Tx,
+    id: i64,
+    approved_account: Option<&str>,
+    first_approver: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET approved_account = $1, first_approver = $2 WHERE id = $3")
+        .bind(approved_account)
+        .bind(first_approver)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Ends any claim on a request (it was decided).
+pub async fn clear_claim(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET claimed_by = NULL, claimed_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

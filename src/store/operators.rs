@@ -1,0 +1,376 @@
+//! Operators, their sessions and API tokens, and failed logins. Secrets
+//! (session cookies, API tokens) are stored as SHA-256 only: a copy of the
+//! database does not let anyone in.
+
+use sqlx::Row;
+
+use super::{now_ms, Store, StoreError};
+use crate::domain::{Login, Role};
+
+/// An operator as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OperatorRow {
+    /// Row id.
+    pub id: i64,
+    /// Login name.
+    pub login: Login,
+    /// Name shown in the console.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Cannot log in.
+    pub disabled: bool,
+    /// Logged in with a one-time password and must choose a new one.
+    pub must_change: bool,
+}
+
+const OPERATOR_COLUMNS: &str =
+    "o.id, o.login, o.display_name, o.role, o.password_hash, o.disabled, o.must_change";
+
+fn operator_row(r: &sqlx::any::AnyRow) -> Result<OperatorRow, StoreError> {
+    let login: String = r.try_get("login")?;
+    let role: String = r.try_get("role")?;
+    Ok(OperatorRow {
+        id: r.try_get("id")?,
+        login: Login::parse(&login).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        display_name: r.try_get("display_name")?,
+        role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        password_hash: r.try_get("password_hash")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        must_change: r.try_get::<i64, _>("must_change")? != 0,
+    })
+}
+
+/// A live session and who it belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// The operator.
+    pub operator: OperatorRow,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+    /// Last request seen (ms).
+    pub last_seen: i64,
+}
+
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiTokenInfo {
+    /// Its label.
+    pub name: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last used (ms).
+    pub last_used: Option<i64>,
+    /// First 12 hex digits of its hash, to tell tokens apart.
+    pub id: String,
+}
+
+impl Store {
+    /// How many operators exist (disabled ones included).
+    pub async fn operator_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM operators")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    /// Adds an operator; false when the login is taken.
+    pub async fn add_operator(
+        &self,
+        login: &Login,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO operators (login, display_name, role, password_hash, must_change, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
+        )
+        .bind(login.as_str())
+        .bind(display_name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(i64::from(must_change))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An operator by login.
+    pub async fn operator(&self, login: &Login) -> Result<Option<OperatorRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators o WHERE o.login = $1"
+        ))
+        .bind(login.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(operator_row).transpose()
+    }
+
+    /// Every operator, by login.
+    pub async fn operators(&self) -> Result<Vec<OperatorRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators o ORDER BY o.login"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operator_row).collect()
+    }
+
+    /// Sets a password; false when there is no such operator.
+    pub async fn set_password(
+        &self,
+        login: &Login,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operators SET password_hash = $1, must_change = $2 WHERE login = $3",
+        )
+        .bind(password_hash)
+        .bind(i64::from(must_change))
+        .bind(login.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disables or enables an operator; disabling ends their sessions and
+    /// revokes their API tokens. False when there is no such operator.
+    pub async fn set_disabled(&self, login: &Login, disabled: bool) -> Result<bool, StoreError> {
+        let Some(op) = self.operator(login).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE operators SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(op.id)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE operator_id = $1")
+                .bind(op.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE operator_id = $1")
+                .bind(op.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Opens a session.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        operator_id: i64,
+        csrf: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, operator_id, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(token_hash)
+        .bind(operator_id)
+        .bind(csrf)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A session of an enabled operator, if it was seen after `idle_since`.
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        idle_since: i64,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLUMNS}, s.csrf, s.last_seen FROM sessions s
+             JOIN operators o ON o.id = s.operator_id
+             WHERE s.token_hash = $1 AND s.last_seen > $2 AND o.disabled = 0"
+        ))
+        .bind(token_hash)
+        .bind(idle_since)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SessionRow {
+            operator: operator_row(&r)?,
+            csrf: r.try_get("csrf")?,
+            last_seen: r.try_get("last_seen")?,
+        }))
+    }
+
+    /// Marks a session as used now.
+    pub async fn touch_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
+            .bind(now_ms())
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends one session.
+    pub async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of an operator ("log out everywhere").
+    pub async fn end_sessions_of(&self, operator_id: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE operator_id = $1")
+            .bind(operator_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Deletes sessions idle since before `idle_since`.
+    pub async fn purge_sessions(&self, idle_since: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE last_seen <= $1")
+            .bind(idle_since)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Stores a new API token.
+    pub async fn add_api_token(
+        &self,
+        token_hash: &str,
+        operator_id: i64,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, operator_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(operator_id)
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The enabled operator an unrevoked API token belongs to.
+    pub async fn api_token_operator(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<OperatorRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLUMNS}, t.last_used FROM api_tokens t
+             JOIN operators o ON o.id = t.operator_id
+             WHERE t.token_hash = $1 AND t.revoked = 0 AND o.disabled = 0"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let last: Option<i64> = r.try_get("last_used")?;
+        // One write a minute at most: the API is read far more than written.
+        if last.is_none_or(|t| now_ms() - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used = $1 WHERE token_hash = $2")
+                .bind(now_ms())
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Some(operator_row(&r)?))
+    }
+
+    /// An operator's tokens.
+    pub async fn api_tokens_of(&self, operator_id: i64) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, name, created_at, last_used FROM api_tokens
+             WHERE operator_id = $1 AND revoked = 0 ORDER BY created_at",
+        )
+        .bind(operator_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let h: String = r.try_get("token_hash")?;
+                Ok(ApiTokenInfo {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used: r.try_get("last_used")?,
+                    id: h.chars().take(12).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes an operator's token by the start of its hash.
+    pub async fn revoke_api_token(&self, operator_id: i64, id: &str) -> Result<bool, StoreError> {
+        if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked = 1 WHERE operator_id = $1 AND token_hash LIKE $2",
+        )
+        .bind(operator_id)
+        .bind(format!("{id}%"))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a failed login.
+    pub async fn record_login_failure(&self, login: &str, client: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO login_failures (login, client, at) VALUES ($1, $2, $3)")
+            .bind(login)
+            .bind(client)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Failed logins since `since` for this login and for this client, and
+    /// the oldest of them (to tell when the block lifts).
+    pub async fn login_failures(
+        &self,
+        login: &str,
+        client: &str,
+        since: i64,
+    ) -> Result<(i64, i64, Option<i64>), StoreError> {
+        let r = sqlx::query(
+            "SELECT
+               (SELECT COUNT(*) FROM login_failures WHERE login = $1 AND at > $3) AS by_login,
+               (SELECT COUNT(*) FROM login_failures WHERE client = $2 AND at > $3) AS by_client,
+               (SELECT MIN(at) FROM login_failures WHERE (login = $1 OR client = $2) AND at > $3) AS oldest",
+        )
+        .bind(login)
+        .bind(client)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            r.try_get("by_login")?,
+            r.try_get("by_client")?,
+            r.try_get("oldest")?,
+        ))
+    }
+
+    /// Forgets a login's failures after it succeeded.
+    pub async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE login = $1")
+            .bind(login)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

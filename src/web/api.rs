@@ -1,0 +1,334 @@
+//! `/api/v1`: the console's reads and actions as JSON, for scripts and
+//! other desks' tools. Authenticated by per-operator API tokens
+//! (`Authorization: Bearer …`), never by the session cookie, so no
+//! cross-site form can reach it. Roles apply exactly as in the pages.
+//! The contract is `/api/v1/openapi.json` (kept in `docs/openapi.json`).
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+use super::pages::{self, ActInput, AuditParams, QueueParams, QueueRow};
+use super::views::{self, request_view};
+use super::{auth, Console, WebError};
+use crate::domain::Role;
+use crate::store::{now_ms, OperatorRow};
+use crate::workflow::WorkflowError;
+
+/// The OpenAPI document.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// The routes under `/api/v1`.
+pub fn routes() -> Router<Console> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/requests", get(requests))
+        .route("/requests/{reference}", get(request))
+        .route("/requests/{reference}/photos/{sha}", get(photo))
+        .route("/requests/{reference}/{action}", post(act))
+        .route("/dashboard", get(dashboard))
+        .route("/audit", get(audit))
+        .route("/reject-reasons", get(reject_reasons))
+}
+
+/// An API error: `{"error": code, "message": text}`.
+fn error(e: &WebError) -> Response {
+    let status = e.status();
+    if status.is_server_error() {
+        tracing::error!(error = %e, "API call failed");
+    }
+    let (code, extra) = match e {
+        WebError::Workflow(WorkflowError::Refused(r)) => (
+            r.code(),
+            match r {
+                crate::workflow::Refusal::HeldBy(h) => json!({ "holder": h }),
+                _ => json!({}),
+            },
+        ),
+        WebError::NotFound => ("not_found", json!({})),
+        WebError::Forbidden => ("forbidden", json!({})),
+        WebError::BadRequest(_) => ("bad_request", json!({})),
+        _ => ("internal", json!({})),
+    };
+    let message = if status.is_server_error() {
+        "internal error; see the server log".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut body = json!({ "error": code, "message": message });
+    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(x.clone());
+    }
+    (status, Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({ "error": "unauthorized", "message": "an API token is required: Authorization: Bearer …" })),
+    )
+        .into_response()
+}
+
+async fn operator(c: &Console, headers: &HeaderMap) -> Result<OperatorRow, Response> {
+    match c.bearer(headers).await {
+        Ok(Some(op)) => Ok(op),
+        Ok(None) => Err(unauthorized()),
+        Err(e) => Err(error(&e)),
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `POST /login` body.
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    login: String,
+    password: String,
+    /// Label of the new token.
+    name: Option<String>,
+}
+
+/// Exchanges a login and password for a new API token (same failure
+/// limits as the login page).
+async fn login(
+    State(c): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(b): Json<LoginBody>,
+) -> Response {
+    match pages::try_login(&c, &b.login, &b.password, &peer.ip().to_string()).await {
+        Ok(pages::LoginResult::Ok(op)) => {
+            if op.must_change {
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "error": "must_change_password", "message": "log in to the console once and choose a new password" })),
+                )
+                    .into_response();
+            }
+            let token = format!("htk_{}", auth::random_secret());
+            let name: String = b.name.as_deref().unwrap_or("api login").chars().take(80).collect();
+            match c.store().add_api_token(&auth::secret_hash(&token), op.id, &name).await {
+                Ok(()) => Json(json!({ "token": token, "login": op.login, "role": op.role })).into_response(),
+                Err(e) => error(&e.into()),
+            }
+        }
+        Ok(pages::LoginResult::Wrong) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "wrong_login", "message": "wrong login or password" })),
+        )
+            .into_response(),
+        Ok(pages::LoginResult::Blocked(m)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, (m * 60).to_string())],
+            Json(json!({ "error": "too_many_failures", "message": format!("too many failed logins; try again in {m} minutes") })),
+        )
+            .into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn me(State(c): State<Console>, headers: HeaderMap) -> Response {
+    match operator(&c, &headers).await {
+        Ok(op) => Json(op).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn requests(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Query(p): Query<QueueParams>,
+) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    let run = async {
+        let f = pages::queue_filter(&c, &p)?;
+        let (rows, total) = c.store().queue(&f).await?;
+        let now = now_ms();
+        let items: Vec<QueueRow> = rows
+            .into_iter()
+            .map(|r| QueueRow {
+                working_days_left: views::days_left(c.desk(), &r.due_date),
+                holder: r.holder(now).map(str::to_owned),
+                request: r,
+            })
+            .collect();
+        Ok::<_, WebError>(json!({
+            "total": total, "page": f.offset / f.limit + 1, "limit": f.limit, "items": items,
+        }))
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn request(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    let run = async {
+        let r = c
+            .store()
+            .request_by_reference(&reference)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        Ok::<_, WebError>(request_view(c.desk(), r).await?)
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn photo(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path((reference, sha)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    match pages::photo_response(&c, &reference, &sha).await {
+        Ok(r) => r,
+        Err(e) => error(&e),
+    }
+}
+
+/// An action's JSON body.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ActBody {
+    version: Option<i64>,
+    account: String,
+    reason: String,
+    /// Reject: a reason code from `/reject-reasons` instead of a text.
+    reason_code: Option<String>,
+    message: String,
+    text: String,
+}
+
+async fn act(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path((reference, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    // claim, release and take-over need no body.
+    let b: ActBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return error(&WebError::BadRequest(format!("request body: {e}"))),
+        }
+    };
+    let run = async {
+        let r = c
+            .store()
+            .request_by_reference(&reference)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        let reason = match &b.reason_code {
+            Some(code) => c
+                .desk()
+                .templates
+                .reject_reasons()
+                .iter()
+                .find(|(k, _)| k == code)
+                .map(|(_, t)| t.clone())
+                .ok_or_else(|| WebError::BadRequest(format!("unknown reason_code {code:?}")))?,
+            None => b.reason.clone(),
+        };
+        let input = ActInput {
+            // Without a version the API acts on the request as it is now.
+            version: b.version.unwrap_or(r.version),
+            account: b.account.clone(),
+            reason,
+            message: b.message.clone(),
+            text: b.text.clone(),
+        };
+        let done = pages::perform(&c, &op, r.id, &action, input).await?;
+        let now = c.store().request(r.id).await?.ok_or(WebError::NotFound)?;
+        Ok::<_, WebError>(json!({ "result": done, "state": now.state, "version": now.version }))
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn dashboard(State(c): State<Console>, headers: HeaderMap) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    match pages::dashboard_numbers(&c).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn audit(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Response {
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    if !op.role.allows(Role::Supervisor) {
+        return error(&WebError::Forbidden);
+    }
+    let run = async {
+        let f = pages::audit_filter(&p, 200)?;
+        Ok::<_, WebError>(c.store().audit_lines(&f).await?)
+    };
+    match run.await {
+        Ok(lines) => {
+            if headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/csv"))
+            {
+                pages::audit_csv_response(&lines)
+            } else {
+                Json(lines).into_response()
+            }
+        }
+        Err(e) => error(&e),
+    }
+}
+
+async fn reject_reasons(State(c): State<Console>, headers: HeaderMap) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    let v: Vec<_> = c
+        .desk()
+        .templates
+        .reject_reasons()
+        .iter()
+        .map(|(code, text)| json!({ "code": code, "text": text }))
+        .collect();
+    Json(v).into_response()
+}

@@ -1,0 +1,108 @@
+//! Passwords (argon2id), random secrets, and the rules of logging in:
+//! sessions in the database, CSRF tokens, and a limit on failed logins.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .expect("argon2 with default parameters cannot fail")
+}
+
+/// Checks a password against a stored PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash to verify against when the login does not exist, so a wrong
+/// login takes as long as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| hash_password("not a password of anyone"))
+}
+
+/// A random secret, URL-safe base64 of 32 bytes.
+pub fn random_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A password easy to type from a printout: 4 groups of 5 letters and digits
+/// without look-alikes (about 100 bits).
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut b = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let chars: Vec<char> = b
+        .iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect();
+    chars
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// SHA-256 of a secret, hex: what the database keeps.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two strings in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The smallest password we accept.
+pub const MIN_PASSWORD: usize = 10;
+
+/// Why a new password is refused.
+pub fn password_problem(password: &str, login: &str) -> Option<&'static str> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Some("Mật khẩu cần ít nhất 10 ký tự.");
+    }
+    if password.to_lowercase().contains(&login.to_lowercase()) {
+        return Some("Mật khẩu không được chứa tên đăng nhập.");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_are_salted() {
+        let a = hash_password("một mật khẩu dài");
+        let b = hash_password("một mật khẩu dài");
+        assert!(a.starts_with("$argon2id$"));
+        assert_ne!(a, b);
+        assert!(verify_password("một mật khẩu dài", &a));
+        assert!(!verify_password("một mật khẩu dai", &a));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn secrets_are_random_and_compared_whole() {
+        assert_ne!(random_secret(), random_secret());
+        assert_eq!(random_password().len(), 23);
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}

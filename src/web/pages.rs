@@ -1,0 +1,1047 @@
+//! The console's pages: login, queue, request, dashboard, audit log,
+//! account. Every page needs a live session; every form post needs the
+//! session's CSRF token and a same-origin `Origin`.
+
+// Handlers return a finished response (a redirect or an error page) as
+// their error: that is axum's way, and it is built once per request.
+#![allow(clippy::result_large_err)]
+
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+use super::auth::{self, same_secret};
+use super::views::{self, request_view};
+use super::{Console, WebError, SESSION_COOKIE};
+use crate::domain::{Phone, RequestState, Role};
+use crate::store::{now_ms, AuditFilter, QueueFilter, Search, SessionRow};
+use crate::workflow::{Decided, Decision, WorkflowError, ALL_STATES};
+
+/// A page or a redirect.
+type Page = Result<Response, Response>;
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders the error page (or plain text if even that fails).
+fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
+    let status = e.status();
+    if status.is_server_error() {
+        tracing::error!(error = %e, "console page failed");
+    }
+    let code = match e {
+        WebError::Workflow(WorkflowError::Refused(r)) => r.code(),
+        WebError::NotFound => "not_found",
+        WebError::Forbidden => "forbidden",
+        WebError::BadRequest(_) => "bad_request",
+        _ => "internal",
+    };
+    let detail = match e {
+        WebError::Workflow(WorkflowError::Refused(r)) => r.to_string(),
+        WebError::BadRequest(m) => m.clone(),
+        _ => String::new(),
+    };
+    let ctx = context! { me => who.map(me), csrf => who.map(|s| s.csrf.clone()), code, detail, status => status.as_u16() };
+    match c.render("error.html", ctx) {
+        Ok(body) => html(status, body),
+        Err(_) => (status, e.to_string()).into_response(),
+    }
+}
+
+fn me(s: &SessionRow) -> minijinja::Value {
+    context! {
+        login => s.operator.login.as_str(), name => s.operator.display_name,
+        role => s.operator.role.as_str(),
+        supervisor => s.operator.role.allows(Role::Supervisor),
+    }
+}
+
+/// The logged-in operator, or a redirect to the login page.
+async fn session(c: &Console, headers: &HeaderMap, uri: &Uri) -> Result<SessionRow, Response> {
+    match c.session(headers).await {
+        Ok(Some(s)) => {
+            if s.operator.must_change && uri.path() != "/password" {
+                return Err(Redirect::to("/password").into_response());
+            }
+            Ok(s)
+        }
+        Ok(None) => {
+            let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/queue");
+            Err(Redirect::to(&format!("/login?next={}", urlencode(next))).into_response())
+        }
+        Err(e) => Err(error_page(c, None, &e)),
+    }
+}
+
+/// A form post must come from our own pages: same origin, right token.
+fn check_post(
+    c: &Console,
+    s: &SessionRow,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(), Response> {
+    if !same_origin(headers) || !same_secret(csrf, &s.csrf) {
+        tracing::warn!(operator = %s.operator.login, "refused a form post without a valid CSRF token or from another origin");
+        let e = WebError::BadRequest(
+            "Biểu mẫu không hợp lệ hoặc đã hết hạn. Tải lại trang rồi thử lại.".into(),
+        );
+        let mut r = error_page(c, Some(s), &e);
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return Err(r);
+    }
+    Ok(())
+}
+
+/// `Origin` (when the browser sends it) names this host; a cross-site
+/// fetch is refused whatever the token says.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    // Browsers that send Fetch Metadata say it directly; another port on
+    // the same host is "same-site", and refused too.
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    !host.is_empty() && origin_host == host
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Only our own paths are followed after login.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/queue",
+    }
+}
+
+fn session_cookie(c: &Console, value: &str, max_age: Option<i64>) -> String {
+    let mut s = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if c.web().secure_cookies {
+        s.push_str("; Secure");
+    }
+    if let Some(a) = max_age {
+        s.push_str(&format!("; Max-Age={a}"));
+    }
+    s
+}
+
+/// `/`: the queue, or the login page.
+pub async fn home(State(c): State<Console>, headers: HeaderMap) -> Response {
+    match c.session(&headers).await {
+        Ok(Some(_)) => Redirect::to("/queue").into_response(),
+        _ => Redirect::to("/login").into_response(),
+    }
+}
+
+/// Query of the login page.
+#[derive(Debug, Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+    bye: Option<String>,
+}
+
+/// The login page.
+pub async fn login_page(State(c): State<Console>, Query(q): Query<LoginQuery>) -> Response {
+    let ctx = context! { next => safe_next(q.next.as_deref()), bye => q.bye.is_some() };
+    match c.render("login.html", ctx) {
+        Ok(b) => html(StatusCode::OK, b),
+        Err(e) => error_page(&c, None, &e),
+    }
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// What a login attempt came to.
+pub enum LoginResult {
+    /// Logged in.
+    Ok(crate::store::OperatorRow),
+    /// Wrong login or password.
+    Wrong,
+    /// Too many failures: minutes until the next try.
+    Blocked(i64),
+}
+
+/// Checks a login, counting failures per login and per client.
+pub async fn try_login(
+    c: &Console,
+    login: &str,
+    password: &str,
+    client: &str,
+) -> Result<LoginResult, WebError> {
+    let login_key = login.trim().to_ascii_lowercase();
+    let window = c.web().login_window_minutes.max(1) as i64 * 60_000;
+    let (by_login, by_client, oldest) = c
+        .store()
+        .login_failures(&login_key, client, now_ms() - window)
+        .await?;
+    if by_login >= i64::from(c.web().max_failed_logins)
+        || by_client >= i64::from(c.web().max_failed_logins_per_client)
+    {
+        let lifts = oldest.unwrap_or_else(now_ms) + window;
+        let minutes = ((lifts - now_ms()) as f64 / 60_000.0).ceil().max(1.0) as i64;
+        tracing::warn!(login = %login_key, client, "login refused: too many failures");
+        return Ok(LoginResult::Blocked(minutes));
+    }
+    let op = match crate::domain::Login::parse(login) {
+        Ok(l) => c.store().operator(&l).await?,
+        Err(_) => None,
+    };
+    let hash = op
+        .as_ref()
+        .map_or(auth::dummy_hash().to_owned(), |o| o.password_hash.clone());
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    match op {
+        Some(op) if ok && !op.disabled => {
+            c.store().clear_login_failures(&login_key).await?;
+            Ok(LoginResult::Ok(op))
+        }
+        _ => {
+            c.store().record_login_failure(&login_key, client).await?;
+            Ok(LoginResult::Wrong)
+        }
+    }
+}
+
+/// Logs in.
+pub async fn login(
+    State(c): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return error_page(&c, None, &WebError::Forbidden);
+    }
+    let next = safe_next(f.next.as_deref()).to_owned();
+    let again = |error: &str, minutes: i64, status: StatusCode| {
+        let ctx = context! { next, error, minutes, login => f.login.clone() };
+        match c.render("login.html", ctx) {
+            Ok(b) => html(status, b),
+            Err(e) => error_page(&c, None, &e),
+        }
+    };
+    match try_login(&c, &f.login, &f.password, &peer.ip().to_string()).await {
+        Ok(LoginResult::Ok(op)) => {
+            let token = auth::random_secret();
+            let csrf = auth::random_secret();
+            if let Err(e) = c
+                .store()
+                .create_session(&auth::secret_hash(&token), op.id, &csrf)
+                .await
+            {
+                return error_page(&c, None, &e.into());
+            }
+            tracing::info!(operator = %op.login, "logged in");
+            let to = if op.must_change { "/password" } else { &next };
+            (
+                [(header::SET_COOKIE, session_cookie(&c, &token, None))],
+                Redirect::to(to),
+            )
+                .into_response()
+        }
+        Ok(LoginResult::Wrong) => again("wrong", 0, StatusCode::UNAUTHORIZED),
+        Ok(LoginResult::Blocked(m)) => again("blocked", m, StatusCode::TOO_MANY_REQUESTS),
+        Err(e) => error_page(&c, None, &e),
+    }
+}
+
+/// A form with only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// Logs out of this browser.
+pub async fn logout(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<CsrfForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    if let Some(token) = super::cookie(&headers, SESSION_COOKIE) {
+        c.store()
+            .end_session(&auth::secret_hash(&token))
+            .await
+            .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    }
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&c, "", Some(0)))],
+        Redirect::to("/login?bye=1"),
+    )
+        .into_response())
+}
+
+/// Ends every session of the operator.
+pub async fn logout_everywhere(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<CsrfForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    let n = c
+        .store()
+        .end_sessions_of(s.operator.id)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    tracing::info!(operator = %s.operator.login, sessions = n, "logged out everywhere");
+    Ok((
+        [(header::SET_COOKIE, session_cookie(&c, "", Some(0)))],
+        Redirect::to("/login?bye=1"),
+    )
+        .into_response())
+}
+
+/// The page to change one's password.
+pub async fn password_page(State(c): State<Console>, headers: HeaderMap, uri: Uri) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    let ctx = context! { me => me(&s), csrf => s.csrf, must_change => s.operator.must_change };
+    c.render("password.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+/// Changes one's password; other sessions end.
+pub async fn password(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<PasswordForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    let problem = if !auth::verify_password(&f.current, &s.operator.password_hash) {
+        Some("Mật khẩu hiện tại không đúng.")
+    } else if f.new != f.confirm {
+        Some("Hai lần nhập mật khẩu mới không giống nhau.")
+    } else {
+        auth::password_problem(&f.new, s.operator.login.as_str())
+    };
+    if let Some(error) = problem {
+        let ctx =
+            context! { me => me(&s), csrf => s.csrf, must_change => s.operator.must_change, error };
+        return c
+            .render("password.html", ctx)
+            .map(|b| html(StatusCode::UNPROCESSABLE_ENTITY, b))
+            .map_err(|e| error_page(&c, Some(&s), &e));
+    }
+    let hash = auth::hash_password(&f.new);
+    let store = c.store();
+    let done = async {
+        store.set_password(&s.operator.login, &hash, false).await?;
+        store.end_sessions_of(s.operator.id).await?;
+        let token = auth::random_secret();
+        store
+            .create_session(
+                &auth::secret_hash(&token),
+                s.operator.id,
+                &auth::random_secret(),
+            )
+            .await?;
+        Ok::<_, crate::store::StoreError>(token)
+    }
+    .await;
+    match done {
+        Ok(token) => Ok((
+            [(header::SET_COOKIE, session_cookie(&c, &token, None))],
+            Redirect::to("/queue?done=password"),
+        )
+            .into_response()),
+        Err(e) => Err(error_page(&c, Some(&s), &e.into())),
+    }
+}
+
+/// The account page: API tokens, log out everywhere.
+pub async fn account(State(c): State<Console>, headers: HeaderMap, uri: Uri) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    account_page(&c, &s, None).await
+}
+
+async fn account_page(c: &Console, s: &SessionRow, new_token: Option<String>) -> Page {
+    let tokens = c
+        .store()
+        .api_tokens_of(s.operator.id)
+        .await
+        .map_err(|e| error_page(c, Some(s), &e.into()))?;
+    let ctx = context! { me => me(s), csrf => s.csrf, tokens, new_token };
+    c.render("account.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(c, Some(s), &e))
+}
+
+/// The new-token form.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    name: Option<String>,
+    id: Option<String>,
+}
+
+/// Creates an API token and shows it once.
+pub async fn create_token(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<TokenForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    let token = format!("htk_{}", auth::random_secret());
+    let name = f
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("token");
+    let name: String = name.chars().take(80).collect();
+    c.store()
+        .add_api_token(&auth::secret_hash(&token), s.operator.id, &name)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    account_page(&c, &s, Some(token)).await
+}
+
+/// Revokes an API token.
+pub async fn revoke_token(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<TokenForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    c.store()
+        .revoke_api_token(s.operator.id, f.id.as_deref().unwrap_or(""))
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// Queue filters from the query string.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct QueueParams {
+    /// A state name, `open`, or `all`.
+    pub state: Option<String>,
+    /// `soon` (within 3 working days) or `overdue`.
+    pub due: Option<String>,
+    /// ID number, phone, email or reference.
+    pub q: Option<String>,
+    /// Page number from 1.
+    pub page: Option<i64>,
+    /// Rows per page (API).
+    pub limit: Option<i64>,
+    /// A message after an action.
+    pub done: Option<String>,
+    /// Its request.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// Reads the operator's search words.
+pub fn parse_search(q: &str) -> Option<Search> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    if q.contains('@') {
+        return Some(Search::Email(q.to_lowercase()));
+    }
+    if q.to_ascii_uppercase().starts_with("HTK-") {
+        return Some(Search::Reference(q.to_ascii_uppercase()));
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    if q.starts_with('+') || (digits.len() == 10 && digits.starts_with('0')) {
+        if let Ok(p) = Phone::parse(q) {
+            return Some(Search::Phone(p.as_str().to_owned()));
+        }
+    }
+    Some(Search::IdNumber(digits))
+}
+
+/// Turns query parameters into a queue filter.
+pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebError> {
+    let (state, open_only) = match p.state.as_deref().unwrap_or("pending_review") {
+        "" | "all" => (None, false),
+        "open" => (None, true),
+        s => (
+            Some(RequestState::parse(s).map_err(|e| WebError::BadRequest(e.to_string()))?),
+            false,
+        ),
+    };
+    let today = views::today();
+    let (due_by, open_only) = match p.due.as_deref() {
+        Some("soon") => (
+            Some(c.desk().calendar.add_working_days(today, 3).to_string()),
+            true,
+        ),
+        Some("overdue") => (Some((today - chrono::Days::new(1)).to_string()), true),
+        _ => (None, open_only),
+    };
+    let limit = p
+        .limit
+        .unwrap_or(i64::from(c.web().page_size))
+        .clamp(1, 500);
+    let page = p.page.unwrap_or(1).clamp(1, 1_000_000);
+    Ok(QueueFilter {
+        state,
+        due_by,
+        open_only,
+        search: p.q.as_deref().and_then(parse_search),
+        limit,
+        offset: (page - 1) * limit,
+    })
+}
+
+/// One queue row as shown.
+#[derive(Debug, serde::Serialize)]
+pub struct QueueRow {
+    /// The request.
+    #[serde(flatten)]
+    pub request: crate::store::RequestRow,
+    /// Working days left.
+    pub working_days_left: i64,
+    /// Who holds it.
+    pub holder: Option<String>,
+}
+
+/// The queue page.
+pub async fn queue(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(p): Query<QueueParams>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    let f = queue_filter(&c, &p).map_err(|e| error_page(&c, Some(&s), &e))?;
+    let (rows, total) = c
+        .store()
+        .queue(&f)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    let now = now_ms();
+    let rows: Vec<QueueRow> = rows
+        .into_iter()
+        .map(|r| QueueRow {
+            working_days_left: views::days_left(c.desk(), &r.due_date),
+            holder: r.holder(now).map(str::to_owned),
+            request: r,
+        })
+        .collect();
+    let page = f.offset / f.limit + 1;
+    let pages = (total + f.limit - 1) / f.limit;
+    let states: Vec<(&str, &str)> = ALL_STATES
+        .iter()
+        .map(|s| (s.as_str(), super::state_label(s.as_str())))
+        .collect();
+    let ctx = context! {
+        me => me(&s), csrf => s.csrf, rows, total, page, pages,
+        state => p.state.clone().unwrap_or_else(|| "pending_review".into()),
+        due => p.due.clone().unwrap_or_default(), q => p.q.clone().unwrap_or_default(),
+        states, done => p.done, done_ref => p.reference,
+    };
+    c.render("queue.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
+/// Dashboard numbers.
+#[derive(Debug, serde::Serialize)]
+pub struct Dashboard {
+    /// Requests per state.
+    pub by_state: Vec<(String, i64)>,
+    /// Open requests due within 3 working days.
+    pub due_soon: i64,
+    /// Open requests past their due date.
+    pub overdue: i64,
+    /// Messages that failed processing.
+    pub failed_messages: i64,
+    /// Mails that failed for good.
+    pub failed_mails: i64,
+}
+
+/// Reads the dashboard numbers.
+pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
+    let store = c.store();
+    let counts = store.group_counts("requests", "state").await?;
+    let by_state = ALL_STATES
+        .iter()
+        .map(|s| {
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == s.as_str())
+                .map_or(0, |(_, n)| *n);
+            (s.as_str().to_owned(), n)
+        })
+        .collect();
+    let today = views::today();
+    let soon = c.desk().calendar.add_working_days(today, 3);
+    let (due_soon, overdue) = store
+        .due_counts(&soon.to_string(), &today.to_string())
+        .await?;
+    Ok(Dashboard {
+        by_state,
+        due_soon,
+        overdue,
+        failed_messages: store.count("raw_messages", "status = 'failed'").await?,
+        failed_mails: store.count("outbox", "state = 'failed'").await?,
+    })
+}
+
+/// The dashboard page.
+pub async fn dashboard(State(c): State<Console>, headers: HeaderMap, uri: Uri) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    let d = dashboard_numbers(&c)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e))?;
+    let ctx = context! { me => me(&s), csrf => s.csrf, d };
+    c.render("dashboard.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
+/// Audit filters from the query string.
+#[derive(Debug, Deserialize, Default)]
+pub struct AuditParams {
+    /// Who.
+    pub actor: Option<String>,
+    /// What.
+    pub action: Option<String>,
+    /// Request reference.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    /// From day, YYYY-MM-DD (Vietnam time).
+    pub from: Option<String>,
+    /// To day inclusive, YYYY-MM-DD.
+    pub to: Option<String>,
+    /// Lines before this id.
+    pub before: Option<i64>,
+    /// At most this many (API, CSV).
+    pub limit: Option<i64>,
+}
+
+fn day_ms(day: &str, end: bool) -> Result<Option<i64>, WebError> {
+    if day.trim().is_empty() {
+        return Ok(None);
+    }
+    let d = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .map_err(|_| WebError::BadRequest(format!("ngày {day:?}: dùng dạng YYYY-MM-DD")))?;
+    let d = if end { d + chrono::Days::new(1) } else { d };
+    Ok(d.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(crate::workflow::vietnam()).single())
+        .map(|t| t.timestamp_millis()))
+}
+
+/// Turns query parameters into an audit filter.
+pub fn audit_filter(p: &AuditParams, default_limit: i64) -> Result<AuditFilter, WebError> {
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(AuditFilter {
+        actor: nonempty(&p.actor),
+        action: nonempty(&p.action),
+        reference: nonempty(&p.reference).map(|r| r.to_ascii_uppercase()),
+        from_ms: day_ms(p.from.as_deref().unwrap_or(""), false)?,
+        until_ms: day_ms(p.to.as_deref().unwrap_or(""), true)?,
+        before_id: p.before,
+        limit: p.limit.unwrap_or(default_limit).clamp(1, 100_000),
+    })
+}
+
+/// The audit log (supervisors).
+pub async fn audit(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(p): Query<AuditParams>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    if !s.operator.role.allows(Role::Supervisor) {
+        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
+    }
+    let f = audit_filter(&p, 200).map_err(|e| error_page(&c, Some(&s), &e))?;
+    let lines = c
+        .store()
+        .audit_lines(&f)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    let next_before = if lines.len() as i64 == f.limit {
+        lines.last().map(|l| l.id)
+    } else {
+        None
+    };
+    let csv_query = uri.query().unwrap_or("").to_owned();
+    let ctx = context! {
+        me => me(&s), csrf => s.csrf, lines, next_before, csv_query,
+        actor => p.actor, action => p.action, reference => p.reference, from => p.from, to => p.to,
+    };
+    c.render("audit.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
+/// One CSV field, quoted; a leading `=`, `+`, `-` or `@` is defused so a
+/// spreadsheet does not run it as a formula.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The audit log as CSV (supervisors).
+pub async fn audit_csv(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(p): Query<AuditParams>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    if !s.operator.role.allows(Role::Supervisor) {
+        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
+    }
+    let f = audit_filter(&p, 100_000).map_err(|e| error_page(&c, Some(&s), &e))?;
+    let lines = c
+        .store()
+        .audit_lines(&f)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    Ok(audit_csv_response(&lines))
+}
+
+/// Renders audit lines as a CSV download.
+pub fn audit_csv_response(lines: &[crate::store::AuditLine]) -> Response {
+    let mut out =
+        String::from("\u{feff}id,at,reference,actor,action,from_state,to_state,detail\r\n");
+    for l in lines {
+        let at = chrono::DateTime::from_timestamp_millis(l.at)
+            .map(|t| t.with_timezone(&crate::workflow::vietnam()).to_rfc3339())
+            .unwrap_or_default();
+        let row = [
+            l.id.to_string(),
+            at,
+            l.reference.clone().unwrap_or_default(),
+            l.actor.clone(),
+            l.action.clone(),
+            l.from_state.clone().unwrap_or_default(),
+            l.to_state.clone().unwrap_or_default(),
+            l.detail.clone().unwrap_or_default(),
+        ];
+        out.push_str(
+            &row.iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"huytk-audit.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// Query of the request page.
+#[derive(Debug, Deserialize, Default)]
+pub struct RequestQuery {
+    done: Option<String>,
+}
+
+/// The request page.
+pub async fn request(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(reference): Path<String>,
+    Query(q): Query<RequestQuery>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    request_page(&c, &s, &reference, q.done.as_deref(), None, StatusCode::OK).await
+}
+
+async fn request_page(
+    c: &Console,
+    s: &SessionRow,
+    reference: &str,
+    done: Option<&str>,
+    refusal: Option<(&str, String)>,
+    status: StatusCode,
+) -> Page {
+    let fail = |e: WebError| error_page(c, Some(s), &e);
+    let r = c
+        .store()
+        .request_by_reference(reference)
+        .await
+        .map_err(|e| fail(e.into()))?
+        .ok_or_else(|| fail(WebError::NotFound))?;
+    let view = request_view(c.desk(), r)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let reasons: Vec<(String, String)> = c.desk().templates.reject_reasons().to_vec();
+    let mine = view.holder.as_deref() == Some(s.operator.login.as_str());
+    let (refusal_code, refusal_detail) = refusal.unzip();
+    let ctx = context! {
+        me => me(s), csrf => s.csrf, v => view, reasons, mine, done,
+        refusal => refusal_code, refusal_detail,
+        four_eyes => c.four_eyes(),
+    };
+    c.render("request.html", ctx)
+        .map(|b| html(status, b))
+        .map_err(|e| error_page(c, Some(s), &e))
+}
+
+/// A decision form.
+#[derive(Debug, Deserialize, Default)]
+pub struct ActForm {
+    csrf: String,
+    version: Option<i64>,
+    account: Option<String>,
+    reason: Option<String>,
+    message: Option<String>,
+    text: Option<String>,
+}
+
+/// Claim, release, approve, reject, ask, note, take over.
+pub async fn act(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((reference, action)): Path<(String, String)>,
+    Form(f): Form<ActForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    let fail = |e: WebError| error_page(&c, Some(&s), &e);
+    let r = c
+        .store()
+        .request_by_reference(&reference)
+        .await
+        .map_err(|e| fail(e.into()))?
+        .ok_or_else(|| fail(WebError::NotFound))?;
+    let result = perform(
+        &c,
+        &s.operator,
+        r.id,
+        &action,
+        ActInput {
+            version: f.version.unwrap_or(-1),
+            account: f.account.unwrap_or_default(),
+            reason: f.reason.unwrap_or_default(),
+            message: f.message.unwrap_or_default(),
+            text: f.text.unwrap_or_default(),
+        },
+    )
+    .await;
+    match result {
+        Ok(Done::Decided(Decided::Moved { .. })) => Ok(Redirect::to(&format!(
+            "/queue?done={action}&ref={}",
+            urlencode(&r.reference)
+        ))
+        .into_response()),
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/requests/{}?done={action}",
+            urlencode(&r.reference)
+        ))
+        .into_response()),
+        Err(WebError::Workflow(WorkflowError::Refused(refusal))) => {
+            let status = WebError::Workflow(WorkflowError::Refused(refusal.clone())).status();
+            if status == StatusCode::FORBIDDEN {
+                return Err(fail(WebError::Forbidden));
+            }
+            request_page(
+                &c,
+                &s,
+                &r.reference,
+                None,
+                Some((refusal.code(), refusal.to_string())),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// The inputs of an action, from a form or JSON.
+#[derive(Debug, Default, Clone)]
+pub struct ActInput {
+    /// The version the operator saw.
+    pub version: i64,
+    /// Approve: the account.
+    pub account: String,
+    /// Reject: the reason text.
+    pub reason: String,
+    /// Ask: the message.
+    pub message: String,
+    /// Note: the text.
+    pub text: String,
+}
+
+/// What an action did.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Done {
+    /// A decision.
+    Decided(Decided),
+    /// Claimed or released.
+    Claim {
+        /// `claimed` or `released`.
+        claim: &'static str,
+    },
+}
+
+/// Performs an action for an operator (pages and API share this).
+pub async fn perform(
+    c: &Console,
+    who: &crate::store::OperatorRow,
+    id: i64,
+    action: &str,
+    a: ActInput,
+) -> Result<Done, WebError> {
+    let decision = match action {
+        "claim" => {
+            c.desk().claim(who, id, false).await?;
+            return Ok(Done::Claim { claim: "claimed" });
+        }
+        "take-over" => {
+            c.desk().claim(who, id, true).await?;
+            return Ok(Done::Claim { claim: "claimed" });
+        }
+        "release" => {
+            c.store().release_request(id, who.login.as_str()).await?;
+            return Ok(Done::Claim { claim: "released" });
+        }
+        "approve" => Decision::Approve { account: a.account },
+        "reject" => Decision::Reject { reason: a.reason },
+        "ask" => Decision::Ask { message: a.message },
+        "note" => Decision::Note { text: a.text },
+        _ => return Err(WebError::NotFound),
+    };
+    let d = c
+        .desk()
+        .decide(who, id, a.version, decision, c.four_eyes())
+        .await?;
+    tracing::info!(operator = %who.login, request = id, action, outcome = ?d, "decision");
+    Ok(Done::Decided(d))
+}
+
+/// A photo of a request, re-encoded.
+pub async fn photo(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((reference, sha)): Path<(String, String)>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    photo_response(&c, &reference, &sha)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
+/// Finds a request's photo and serves it re-encoded as JPEG.
+pub async fn photo_response(c: &Console, reference: &str, sha: &str) -> Result<Response, WebError> {
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(WebError::NotFound);
+    }
+    let r = c
+        .store()
+        .request_by_reference(reference)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let photos = c.store().photos_of(r.id).await?;
+    let p = photos
+        .iter()
+        .find(|p| p.sha256 == sha)
+        .ok_or(WebError::NotFound)?;
+    let raw = c.store().raw(&p.message).await?.ok_or(WebError::NotFound)?;
+    let sha = sha.to_owned();
+    let jpeg = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WebError> {
+        use sha2::Digest;
+        let msg = crate::intake::mime::parse(&raw).ok_or(WebError::NotFound)?;
+        let mail = crate::intake::mime::read(&msg);
+        let part = mail
+            .parts
+            .iter()
+            .find(|p| hex::encode(sha2::Sha256::digest(p.bytes)) == sha)
+            .ok_or(WebError::NotFound)?;
+        super::photos::reencode(part.bytes).map_err(|e| WebError::BadRequest(e.to_string()))
+    })
+    .await
+    .map_err(|e| WebError::BadRequest(e.to_string()))??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (
+                header::CONTENT_DISPOSITION,
+                "inline; filename=\"photo.jpg\"",
+            ),
+            // ID card photos never rest in a browser's disk cache.
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}

@@ -1,0 +1,1071 @@
+//! The operator console end to end, in real headless Chromium (Debian's
+//! chromium + chromium-driver) against `huytk serve` reading a real Dovecot
+//! and sending through a real Postfix: an operator logs in, finds a request
+//! that came in through the daemon, sees its photos and approves it;
+//! another rejects one and the citizen's mailbox gets the reason; a
+//! logged-out visitor reaches nothing but the login page. Attack tests:
+//! hostile markup renders inert (checked in the browser), cross-site posts
+//! are refused, an SVG or HTML "photo" is never served as a picture, and
+//! the operator role cannot do supervisor things through pages or API.
+//! Screenshots land in `target/test-artifacts/console/`.
+
+mod support;
+
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::{
+    append, artifacts, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_until,
+    ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix, TempDir,
+};
+
+const LAN_PASSWORD: &str = "mat-khau-thu-nhat";
+const MINH_PASSWORD: &str = "mat-khau-thu-hai";
+const HA_PASSWORD: &str = "giam-sat-vien-1";
+
+fn console_message(name: &str, to: &str) -> Vec<u8> {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/console")
+            .join(name),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let text = text.replace("an@test", to).replace("hostile@test", to);
+    text.into_bytes()
+}
+
+/// A desk on real servers with three operators and the accounts of the
+/// test requests in its embedded directory.
+struct Desk {
+    _dir: TempDir,
+    dovecot: Dovecot,
+    _postfix: Postfix,
+    _daemon: Daemon,
+    config: PathBuf,
+    web: u16,
+    log: PathBuf,
+}
+
+impl Desk {
+    fn start(users: &[&str], desk_extra: &str) -> Desk {
+        let dovecot = Dovecot::start(users);
+        let postfix = Postfix::start(dovecot.lmtp_port);
+        let dir = TempDir::new("console");
+        let db = format!("sqlite://{}/desk.db", dir.path().display());
+        let web = support::free_port();
+        let config = imap_config(dir.path(), &dovecot, postfix.port, &db, web, desk_extra);
+        huytk_cli(
+            &config,
+            &[
+                "operator",
+                "add",
+                "lan",
+                "--name",
+                "Nguyễn Thị Lan",
+                "--password-stdin",
+            ],
+            &format!("{LAN_PASSWORD}\n"),
+        );
+        huytk_cli(
+            &config,
+            &[
+                "operator",
+                "add",
+                "minh",
+                "--name",
+                "Trần Văn Minh",
+                "--password-stdin",
+            ],
+            &format!("{MINH_PASSWORD}\n"),
+        );
+        huytk_cli(
+            &config,
+            &[
+                "operator",
+                "add",
+                "ha",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+            ],
+            &format!("{HA_PASSWORD}\n"),
+        );
+        let accounts = dir.path().join("accounts.toml");
+        std::fs::write(
+            &accounts,
+            r#"
+[[account]]
+account_id = "DVC-CCCD-1"
+id_number = "079203001234"
+full_name = "Nguyễn Văn An"
+birth_date = "2003-05-12"
+phone = "+84912345678"
+email = "an@test"
+
+[[account]]
+account_id = "DVC-CMND-1"
+id_number = "025123456"
+full_name = "Nguyen Van An"
+birth_date = "2003-05-12"
+
+[[account]]
+account_id = "DVC-VIET"
+id_number = "034078005566"
+full_name = "Bùi Quốc Việt"
+phone = "+84818444555"
+"#,
+        )
+        .unwrap();
+        huytk_cli(
+            &config,
+            &["accounts", "load", accounts.to_str().unwrap()],
+            "",
+        );
+        let log = dir.path().join("daemon.log");
+        let daemon = start_daemon(&config, &log);
+        support::wait_for_port(web, "the console");
+        Desk {
+            dovecot,
+            _postfix: postfix,
+            _daemon: daemon,
+            config,
+            web,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn token(&self, login: &str) -> String {
+        huytk_cli(&self.config, &["operator", "token", login], "")
+            .trim()
+            .to_owned()
+    }
+
+    fn api(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
+        let auth = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http(
+            self.web,
+            method,
+            &format!("/api/v1{path}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    /// Waits until `n` requests are in `state`; returns their references.
+    async fn wait_for_requests(&self, token: &str, state: &str, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let r = self.api(token, "GET", &format!("/requests?state={state}"), None);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let items = r.json()["items"].as_array().unwrap().clone();
+            if items.len() >= n {
+                return items
+                    .iter()
+                    .map(|i| i["reference"].as_str().unwrap().to_owned())
+                    .collect();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "timed out waiting for {n} requests in {state}; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.web)
+    }
+}
+
+async fn login(b: &Client, desk: &Desk, login: &str, password: &str) {
+    b.goto(&desk.url("/login")).await.unwrap();
+    b.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys(login)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#me"))
+        .await
+        .is_err()
+    {
+        panic!(
+            "{login} did not get in: at {}\n{}",
+            path_of(b).await,
+            b.source().await.unwrap_or_default()
+        );
+    }
+}
+
+async fn screenshot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    std::fs::write(artifacts("console").join(name), png).unwrap();
+}
+
+async fn js(b: &Client, script: &str) -> Value {
+    b.execute(script, vec![]).await.unwrap()
+}
+
+async fn path_of(b: &Client) -> String {
+    let u = b.current_url().await.unwrap();
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
+}
+
+/// Clicks a button that asks for confirmation, and confirms.
+async fn click_confirmed(b: &Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while b.accept_alert().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no confirmation asked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_path(b: &Client, prefix: &str) {
+    let start = Instant::now();
+    loop {
+        let p = path_of(b).await;
+        if p.starts_with(prefix) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "expected to reach {prefix}, at {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_review_approve_and_reject_in_chromium() {
+    let desk = Desk::start(&["desk@test", "an@test", "viet@test"], "");
+    let imap = desk.dovecot.imap_port;
+    let lan_token = desk.token("lan");
+    append(
+        imap,
+        "desk@test",
+        &console_message("cccd_with_old_cmnd.eml", "an@test"),
+    )
+    .await;
+    append(
+        imap,
+        "desk@test",
+        &demo("2-html-only-request.eml", "citizen@gmail.com", "viet@test"),
+    )
+    .await;
+    let refs = desk
+        .wait_for_requests(&lan_token, "pending_review", 2)
+        .await;
+    let find = |number: &str| {
+        let r = desk.api(
+            &lan_token,
+            "GET",
+            &format!("/requests?q={number}&state=all"),
+            None,
+        );
+        r.json()["items"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let an_ref = find("079203001234");
+    let viet_ref = find("034078005566");
+    assert!(refs.contains(&an_ref) && refs.contains(&viet_ref));
+
+    let driver = ChromeDriver::start();
+    let b = driver.browser().await;
+
+    // Logged out: the queue sends us to the login page.
+    b.goto(&desk.url("/queue")).await.unwrap();
+    wait_path(&b, "/login").await;
+    screenshot(&b, "login.png").await;
+
+    // A wrong password is refused with a clear message.
+    b.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys("lan")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("sai-mat-khau")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .for_element(Locator::Css("#login-error"))
+        .await
+        .unwrap();
+    assert!(err
+        .text()
+        .await
+        .unwrap()
+        .contains("Sai tên đăng nhập hoặc mật khẩu"));
+
+    // Lan logs in, finds the request by its ID number, opens it.
+    login(&b, &desk, "lan", LAN_PASSWORD).await;
+    wait_path(&b, "/queue").await;
+    let search = b.find(Locator::Css("#search")).await.unwrap();
+    search.send_keys("079203001234").await.unwrap();
+    search.send_keys("\u{E007}").await.unwrap(); // Enter
+    b.wait()
+        .for_element(Locator::Css(&format!("tr[data-href='/requests/{an_ref}']")))
+        .await
+        .unwrap();
+    let rows = b
+        .find_all(Locator::Css("#queue tbody tr[data-href]"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the search finds exactly the one request");
+    screenshot(&b, "queue.png").await;
+    // Keyboard: j selects the row, Enter opens it.
+    js(&b, "document.activeElement.blur()").await;
+    b.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("j")
+        .await
+        .unwrap();
+    b.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_path(&b, &format!("/requests/{an_ref}")).await;
+
+    // The fields are marked; both accounts (CCCD and the old CMND) show.
+    let marks = js(&b, "return Object.fromEntries(Array.from(document.querySelectorAll('#fields tr')).map(t => [t.dataset.field, t.dataset.mark]))").await;
+    assert_eq!(marks["id_number"], "green", "{marks}");
+    assert_eq!(marks["full_name"], "green", "{marks}");
+    assert_eq!(marks["phone"], "green", "{marks}");
+    assert_eq!(marks["reason"], "yellow", "{marks}");
+    let accounts = js(&b, "return Array.from(document.querySelectorAll('#accounts tr[data-account]')).map(t => t.dataset.account)").await;
+    assert_eq!(accounts, json!(["DVC-CCCD-1", "DVC-CMND-1"]));
+    let qr = b
+        .find(Locator::Css("#qr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(qr.contains("025123456"), "{qr}");
+
+    // The photos load, as pictures, re-encoded.
+    let start = Instant::now();
+    loop {
+        let ok = js(&b, "return Array.from(document.querySelectorAll('figure.photo img')).map(i => i.complete && i.naturalWidth > 0)").await;
+        let v = ok.as_array().unwrap();
+        if v.len() == 3 && v.iter().all(|x| x == true) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "photos did not load: {ok}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Rotate and zoom work.
+    b.find(Locator::Css("figure.photo button[data-photo='rotate']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let t = js(
+        &b,
+        "return document.querySelector('figure.photo img').style.transform",
+    )
+    .await;
+    assert!(t.as_str().unwrap().contains("rotate(90deg)"), "{t}");
+    screenshot(&b, "request.png").await;
+
+    // Lan claims it; Minh, in another browser, sees who holds it.
+    b.find(Locator::Css("#claim-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("#release"))
+        .await
+        .unwrap();
+    let b2 = driver.browser().await;
+    login(&b2, &desk, "minh", MINH_PASSWORD).await;
+    b2.goto(&desk.url(&format!("/requests/{an_ref}")))
+        .await
+        .unwrap();
+    let held = b2
+        .find(Locator::Css("#held-by"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(held.contains("lan"), "{held}");
+    // Minh's approval is refused while Lan holds it.
+    b2.find(Locator::Css("input[name='account'][value='DVC-CCCD-1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_confirmed(&b2, "#approve").await;
+    let refusal = b2
+        .wait()
+        .for_element(Locator::Css("#refusal"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal.attr("data-code").await.unwrap().as_deref(),
+        Some("held_by_other")
+    );
+
+    // Lan approves the CCCD account.
+    b.find(Locator::Css("input[name='account'][value='DVC-CCCD-1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_confirmed(&b, "#approve").await;
+    wait_path(&b, "/queue?done=approve").await;
+    let v = desk
+        .api(&lan_token, "GET", &format!("/requests/{an_ref}"), None)
+        .json();
+    assert_eq!(v["request"]["state"], "grace_period");
+    assert_eq!(v["request"]["approved_account"], "DVC-CCCD-1");
+    let history: Vec<String> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(history.contains(&"approve".to_owned()), "{history:?}");
+
+    // Minh rejects the other request with an edited reason template.
+    b2.goto(&desk.url(&format!("/requests/{viet_ref}")))
+        .await
+        .unwrap();
+    js(&b2, "const s = document.getElementById('reason-template'); s.value = s.options[1].value; s.dispatchEvent(new Event('change'));").await;
+    let reason = b2.find(Locator::Css("#reason")).await.unwrap();
+    let template = reason.prop("value").await.unwrap().unwrap();
+    assert!(!template.is_empty());
+    reason.send_keys(" Mã kiểm tra: R-4711.").await.unwrap();
+    click_confirmed(&b2, "#reject").await;
+    wait_path(&b2, "/queue?done=reject").await;
+    wait_until("the rejection letter in viet@test", 60, || async {
+        folder(imap, "viet@test", "INBOX")
+            .await
+            .iter()
+            .any(|(s, _)| s.contains("không được chấp nhận"))
+    })
+    .await;
+    let letters = folder(imap, "viet@test", "INBOX").await;
+    let (_, raw) = letters
+        .iter()
+        .find(|(s, _)| s.contains("không được chấp nhận"))
+        .unwrap();
+    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let body = m.body_text(0).unwrap();
+    assert!(body.contains("R-4711"), "{body}");
+    assert!(body.contains(template.trim()), "{body}");
+    assert!(m.subject().unwrap().contains(&viet_ref));
+
+    // Logging out ends the session; a logged-out visitor reaches nothing
+    // but the login page.
+    b.find(Locator::Css("#logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(&b, "/login").await;
+    let photo_sha = v["photos"][0]["sha256"].as_str().unwrap().to_owned();
+    for p in [
+        "/queue".to_owned(),
+        "/dashboard".to_owned(),
+        "/audit".to_owned(),
+        "/account".to_owned(),
+        format!("/requests/{an_ref}"),
+        format!("/requests/{an_ref}/photos/{photo_sha}"),
+        "/audit.csv".to_owned(),
+    ] {
+        b.goto(&desk.url(&p)).await.unwrap();
+        wait_path(&b, "/login").await;
+        let r = http(desk.web, "GET", &p, &[], b"");
+        assert_eq!(r.status, 303, "{p}");
+        assert!(r.header("location").unwrap().starts_with("/login"), "{p}");
+    }
+    for p in [
+        "/api/v1/requests",
+        &format!("/api/v1/requests/{an_ref}"),
+        "/api/v1/dashboard",
+    ] {
+        assert_eq!(http(desk.web, "GET", p, &[], b"").status, 401, "{p}");
+    }
+    b.close().await.unwrap();
+    b2.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_markup_renders_inert_and_fake_photos_are_not_served() {
+    let desk = Desk::start(&["desk@test", "hostile@test"], "");
+    let token = desk.token("lan");
+    append(
+        desk.dovecot.imap_port,
+        "desk@test",
+        &console_message("hostile.eml", "hostile@test"),
+    )
+    .await;
+    let refs = desk.wait_for_requests(&token, "needs_info", 1).await;
+    let reference = &refs[0];
+    let driver = ChromeDriver::start();
+    let b = driver.browser().await;
+    login(&b, &desk, "lan", LAN_PASSWORD).await;
+    b.goto(&desk.url("/queue?state=all")).await.unwrap();
+    b.goto(&desk.url(&format!("/requests/{reference}")))
+        .await
+        .unwrap();
+    b.wait().for_element(Locator::Css("#fields")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    screenshot(&b, "hostile-request.png").await;
+    // No payload ran, none became an element, the page is still visible.
+    let pwned = js(
+        &b,
+        "return window.__pwned === undefined ? null : String(window.__pwned)",
+    )
+    .await;
+    assert_eq!(pwned, Value::Null, "a payload ran");
+    let injected = js(&b, "return document.querySelectorAll('main script, main iframe, main svg, main style, main img[src=\"x\"]').length").await;
+    assert_eq!(injected, json!(0));
+    let display = js(&b, "return getComputedStyle(document.body).display").await;
+    assert_ne!(display, "none");
+    // The payloads are shown as text, so the operator sees what was sent.
+    let text = js(&b, "return document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("<script>window.__pwned=\"name\"</script>")
+            || text.contains("<script>window.__pwned=\"name\""),
+        "{text}"
+    );
+    assert!(text.contains("<svg onload="), "the file name shows as text");
+    assert!(text.contains("<style>body{display:none}</style>"));
+    // Only real pictures are shown as images: the SVG and the HTML file are not.
+    let imgs = js(
+        &b,
+        "return document.querySelectorAll('figure.photo img').length",
+    )
+    .await;
+    assert_eq!(imgs, json!(3));
+
+    // Their URLs do not serve them, in the browser or to a script.
+    let v = desk
+        .api(&token, "GET", &format!("/requests/{reference}"), None)
+        .json();
+    let fakes: Vec<String> = v["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["format"].is_null())
+        .map(|p| p["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fakes.len(), 2, "{v}");
+    for sha in &fakes {
+        let r = desk.api(
+            &token,
+            "GET",
+            &format!("/requests/{reference}/photos/{sha}"),
+            None,
+        );
+        assert_ne!(r.status, 200);
+        assert_ne!(r.header("content-type"), Some("image/svg+xml"));
+        b.goto(&desk.url(&format!("/requests/{reference}/photos/{sha}")))
+            .await
+            .unwrap();
+        let pwned = js(
+            &b,
+            "return window.__pwned === undefined ? null : String(window.__pwned)",
+        )
+        .await;
+        assert_eq!(pwned, Value::Null);
+    }
+    // A real photo comes back as a fresh JPEG without EXIF.
+    let real = v["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["format"] == "jpeg")
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = desk.api(
+        &token,
+        "GET",
+        &format!("/requests/{reference}/photos/{real}"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert!(r.body.starts_with(&[0xFF, 0xD8]));
+    assert!(!r.body.windows(6).any(|w| w == b"Exif\0\0"));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'"));
+    b.close().await.unwrap();
+}
+
+/// Serves one fixed HTML page on a port of its own (a site of another
+/// origin), for the cross-site test.
+fn serve_attacker_page(html: String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_site_posts_and_role_escalation_are_refused() {
+    let desk = Desk::start(&["desk@test", "an@test"], "four_eyes = true");
+    let imap = desk.dovecot.imap_port;
+    let lan = desk.token("lan");
+    let ha = desk.token("ha");
+    append(
+        imap,
+        "desk@test",
+        &console_message("cccd_with_old_cmnd.eml", "an@test"),
+    )
+    .await;
+    let reference = desk.wait_for_requests(&lan, "pending_review", 1).await[0].clone();
+
+    // A page on another site posts a rejection form to the console while
+    // Lan is logged in: refused, nothing changes.
+    let driver = ChromeDriver::start();
+    let b = driver.browser().await;
+    login(&b, &desk, "lan", LAN_PASSWORD).await;
+    let attacker = serve_attacker_page(format!(
+        r#"<html><body><form id="f" method="post" action="http://127.0.0.1:{}/requests/{reference}/reject">
+<input name="csrf" value="guess"><input name="version" value="0"><input name="reason" value="bị giả mạo">
+<button id="go" type="submit">go</button></form></body></html>"#,
+        desk.web
+    ));
+    b.goto(&format!("http://localhost:{attacker}/"))
+        .await
+        .unwrap();
+    b.find(Locator::Css("#go"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let v = desk
+        .api(&lan, "GET", &format!("/requests/{reference}"), None)
+        .json();
+    assert_eq!(
+        v["request"]["state"], "pending_review",
+        "a cross-site post changed the request"
+    );
+    // The same post from a same-site page without the session's token: 403.
+    let cookie = b.get_named_cookie("huytk_session").await.unwrap();
+    let cookie = format!("huytk_session={}", cookie.value());
+    let form = b"csrf=guess&version=0&reason=gia+mao";
+    let r = http(
+        desk.web,
+        "POST",
+        &format!("/requests/{reference}/reject"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        form,
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // With the right token but from another origin: 403 too.
+    b.goto(&desk.url(&format!("/requests/{reference}")))
+        .await
+        .unwrap();
+    let csrf = js(
+        &b,
+        "return document.querySelector('input[name=csrf]').value",
+    )
+    .await;
+    let form = format!("csrf={}&version=0&reason=gia+mao", csrf.as_str().unwrap());
+    let r = http(
+        desk.web,
+        "POST",
+        &format!("/requests/{reference}/reject"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", "http://evil.example"),
+        ],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    let v = desk
+        .api(&lan, "GET", &format!("/requests/{reference}"), None)
+        .json();
+    assert_eq!(v["request"]["state"], "pending_review");
+
+    // Operator role: no audit log, no CSV, no taking over claims, through
+    // the page or the API. The supervisor can.
+    for p in ["/audit", "/audit.csv"] {
+        let r = http(desk.web, "GET", p, &[("Cookie", &cookie)], b"");
+        assert_eq!(r.status, 403, "{p}");
+    }
+    b.goto(&desk.url("/audit")).await.unwrap();
+    let code = b
+        .find(Locator::Css("#error-code"))
+        .await
+        .unwrap()
+        .attr("data-code")
+        .await
+        .unwrap();
+    assert_eq!(code.as_deref(), Some("forbidden"));
+    assert_eq!(desk.api(&lan, "GET", "/audit", None).status, 403);
+    assert_eq!(desk.api(&ha, "GET", "/audit", None).status, 200);
+    let r = desk.api(&ha, "POST", &format!("/requests/{reference}/claim"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = desk.api(
+        &lan,
+        "POST",
+        &format!("/requests/{reference}/take-over"),
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let form = format!("csrf={}", csrf.as_str().unwrap());
+    let r = http(
+        desk.web,
+        "POST",
+        &format!("/requests/{reference}/take-over"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = desk.api(&lan, "POST", &format!("/requests/{reference}/claim"), None);
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["holder"], "ha");
+    assert_eq!(
+        desk.api(&ha, "POST", &format!("/requests/{reference}/release"), None)
+            .status,
+        200
+    );
+
+    // Four-eyes: Lan approves first; Lan again is refused; Minh confirms.
+    let approve = |version: Option<i64>| json!({ "account": "DVC-CCCD-1", "version": version });
+    let r = desk.api(
+        &lan,
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(approve(None)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["outcome"], "awaiting_second_approval");
+    assert_eq!(r.json()["state"], "pending_review");
+    let r = desk.api(
+        &lan,
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(approve(None)),
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"], "same_approver");
+    // A stale version is refused.
+    let r = desk.api(
+        &desk.token("minh"),
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(approve(Some(0))),
+    );
+    assert_eq!(r.json()["error"], "stale", "{}", r.text());
+    // An account that is not the request's is refused.
+    let r = desk.api(
+        &desk.token("minh"),
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-VIET" })),
+    );
+    assert_eq!(r.json()["error"], "unknown_account", "{}", r.text());
+    let r = desk.api(
+        &desk.token("minh"),
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(approve(None)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "grace_period");
+    let audit = desk
+        .api(&ha, "GET", &format!("/audit?ref={reference}"), None)
+        .json();
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["actor"].as_str().unwrap().to_owned(),
+                l["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("lan".into(), "approve_first".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("minh".into(), "approve".into())),
+        "{actions:?}"
+    );
+    // The CSV export carries the same lines.
+    let csv = http(
+        desk.web,
+        "GET",
+        &format!("/api/v1/audit?ref={reference}"),
+        &[
+            ("Authorization", &format!("Bearer {ha}")),
+            ("Accept", "text/csv"),
+        ],
+        b"",
+    );
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(csv.text().contains("approve_first"));
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_are_limited_and_sessions_end_everywhere() {
+    let desk = Desk::start(&["desk@test"], "");
+    let login_form = |password: &str| format!("login=lan&password={password}&next=/queue");
+    for _ in 0..5 {
+        let r = http(
+            desk.web,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            login_form("wrong-one").as_bytes(),
+        );
+        assert_eq!(r.status, 401);
+    }
+    // The sixth try is refused even with the right password, and says why.
+    let r = http(
+        desk.web,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        login_form(LAN_PASSWORD).as_bytes(),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("quá nhiều lần"), "{}", r.text());
+    let r = desk.api(
+        "",
+        "POST",
+        "/login",
+        Some(json!({ "login": "lan", "password": LAN_PASSWORD })),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    // Other operators are not blocked.
+    let r = http(
+        desk.web,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("login=minh&password={MINH_PASSWORD}").as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    let set = r.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    // Two browsers, then "log out everywhere" from one ends both.
+    let r2 = http(
+        desk.web,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("login=minh&password={MINH_PASSWORD}").as_bytes(),
+    );
+    let cookie2 = r2
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http(desk.web, "GET", "/queue", &[("Cookie", &cookie2)], b"").status,
+        200
+    );
+    let page = http(desk.web, "GET", "/account", &[("Cookie", &cookie)], b"").text();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = http(
+        desk.web,
+        "POST",
+        "/logout-everywhere",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    for c in [&cookie, &cookie2] {
+        let r = http(desk.web, "GET", "/queue", &[("Cookie", c)], b"");
+        assert_eq!(r.status, 303);
+    }
+    // A disabled operator's token stops working.
+    let token = desk.token("minh");
+    assert_eq!(desk.api(&token, "GET", "/me", None).status, 200);
+    huytk_cli(&desk.config, &["operator", "disable", "minh"], "");
+    assert_eq!(desk.api(&token, "GET", "/me", None).status, 401);
+    // The OpenAPI document is served and names every path.
+    let doc = http(desk.web, "GET", "/api/v1/openapi.json", &[], b"").json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    for p in [
+        "/requests",
+        "/requests/{reference}/{action}",
+        "/audit",
+        "/dashboard",
+        "/login",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p}");
+    }
+    let _ = Path::new("");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_start_prints_a_one_time_admin_password() {
+    let dir = TempDir::new("first-admin");
+    let web = support::free_port();
+    let config = dir.path().join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[mailbox]\npath = \"{d}/spool\"\n[mail_out]\npath = \"{d}/outbox\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.txt");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_for_port(web, "the console");
+    let printed = std::fs::read_to_string(&out).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let password = printed
+        .split("one-time password ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password printed: {printed}"))
+        .to_owned();
+    // The one-time password logs in, and the console insists on a new one.
+    let _d = Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(std::fs::File::create(dir.path().join("out2.txt")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_for_port(web, "the console");
+    let r = http(
+        web,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("login=admin&password={password}").as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/password"));
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = http(web, "GET", "/queue", &[("Cookie", &cookie)], b"");
+    assert_eq!(r.header("location"), Some("/password"));
+    // Printed once: the second start printed nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    let second = std::fs::read_to_string(dir.path().join("out2.txt")).unwrap();
+    assert!(!second.contains("one-time password"), "{second}");
+}
