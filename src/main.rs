@@ -551,7 +551,31 @@ async fn doctor(config: Config) -> Result<()> {
             .map(|t| t.dir().display().to_string())
             .map_err(|e| e.to_string()),
     );
+    report(
+        "console pages",
+        if huytk::web::has_pages(&config.templates.dir) {
+            Ok(config.templates.dir.join("web").display().to_string())
+        } else {
+            Err(format!(
+                "{} lacks the console's pages ({})",
+                config.templates.dir.join("web").display(),
+                huytk::web::PAGES.join(", ")
+            ))
+        },
+    );
     let store = huytk::store::Store::connect(&config.database.url).await;
+    if let Ok(s) = &store {
+        report(
+            "operators",
+            match s.operator_count().await {
+                Ok(0) => {
+                    Ok("none yet: `huytk serve` creates admin with a one-time password".into())
+                }
+                Ok(n) => Ok(format!("{n}")),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+    }
     report(
         "database",
         match &store {

@@ -937,6 +937,19 @@ async fn logins_are_limited_and_sessions_end_everywhere() {
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let tls = http(
+        desk.web,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        format!("login=minh&password={MINH_PASSWORD}").as_bytes(),
+    );
+    assert!(tls.header("set-cookie").unwrap().contains("; Secure"));
     let cookie = set.split(';').next().unwrap().to_owned();
     // Two browsers, then "log out everywhere" from one ends both.
     let r2 = http(
@@ -1068,4 +1081,260 @@ async fn the_first_start_prints_a_one_time_admin_password() {
     std::thread::sleep(Duration::from_millis(300));
     let second = std::fs::read_to_string(dir.path().join("out2.txt")).unwrap();
     assert!(!second.contains("one-time password"), "{second}");
+}
+
+/// Letters in the embedded Maildir outbox: (subject, text body).
+fn outbox_letters(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("outbox/new"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let raw = std::fs::read(f).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            (
+                m.subject().unwrap_or("").to_owned(),
+                m.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_decision_through_the_api_on_postgres() {
+    let pg = support::Postgres::start();
+    let db = pg.fresh_database("console");
+    let dir = TempDir::new("console-pg");
+    let web = support::free_port();
+    let config = dir.path().join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{db}\"\n[desk]\naddress = \"desk@test\"\n[mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n\
+             [mail_out]\npath = \"{d}/outbox\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    huytk_cli(
+        &config,
+        &["operator", "add", "lan", "--password-stdin"],
+        &format!("{LAN_PASSWORD}\n"),
+    );
+    huytk_cli(
+        &config,
+        &[
+            "operator",
+            "add",
+            "ha",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        &format!("{HA_PASSWORD}\n"),
+    );
+    let accounts = dir.path().join("accounts.toml");
+    std::fs::write(
+        &accounts,
+        "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\nfull_name = \"Nguyễn Văn An\"\n\
+         [[account]]\naccount_id = \"DVC-AN-CMND\"\nid_number = \"025123456\"\nfull_name = \"Nguyễn Văn An\"\n",
+    )
+    .unwrap();
+    huytk_cli(
+        &config,
+        &["accounts", "load", accounts.to_str().unwrap()],
+        "",
+    );
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap(),
+            "2-long",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(corpus.join("04_windows1258_subject.eml")).unwrap(),
+            "3-hoa",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let token = huytk_cli(&config, &["operator", "token", "lan"], "")
+        .trim()
+        .to_owned();
+    let api = |method: &str, path: &str, body: Option<Value>| {
+        let auth = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http(
+            web,
+            method,
+            &format!("/api/v1{path}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let start = Instant::now();
+    while api("GET", "/requests", None).json()["total"] != 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "requests did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Keyset paging walks the queue once, in due order.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = api("GET", &format!("/requests?limit=1&after={after}"), None).json();
+        for i in page["items"].as_array().unwrap() {
+            seen.push(i["reference"].as_str().unwrap().to_owned());
+        }
+        match page["next_after"].as_str() {
+            Some(a) => after = a.to_owned(),
+            None => break,
+        }
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let by_number = |n: &str| {
+        api("GET", &format!("/requests?q={n}"), None).json()["items"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (an, long, hoa) = (
+        by_number("079203001234"),
+        by_number("040089012345"),
+        by_number("052189000123"),
+    );
+    // The request view names both of An's accounts.
+    let v = api("GET", &format!("/requests/{an}"), None).json();
+    let ids: Vec<&str> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["DVC-AN", "DVC-AN-CMND"]);
+    assert_eq!(v["accounts"][1]["number_type"], "CMND");
+    let r = api(
+        "POST",
+        &format!("/requests/{an}/approve"),
+        Some(json!({ "account": "DVC-AN-CMND" })),
+    );
+    assert_eq!(r.json()["state"], "grace_period", "{}", r.text());
+    // Deciding twice is refused: the state machine has moved on.
+    let r = api(
+        "POST",
+        &format!("/requests/{an}/reject"),
+        Some(json!({ "reason": "x" })),
+    );
+    assert_eq!(r.status, 409);
+    let r = api(
+        "POST",
+        &format!("/requests/{long}/reject"),
+        Some(json!({ "reason_code": "no_account" })),
+    );
+    assert_eq!(r.json()["state"], "rejected", "{}", r.text());
+    let r = api(
+        "POST",
+        &format!("/requests/{hoa}/ask"),
+        Some(json!({ "message": "Xin gửi lại ảnh mặt sau thẻ, ảnh cũ bị lóa." })),
+    );
+    assert_eq!(r.json()["state"], "needs_info", "{}", r.text());
+    let r = api(
+        "POST",
+        &format!("/requests/{hoa}/note"),
+        Some(json!({ "text": "Đã gọi điện nhắc." })),
+    );
+    assert_eq!(r.json()["result"]["outcome"], "noted", "{}", r.text());
+    let r = api(
+        "POST",
+        &format!("/requests/{hoa}/ask"),
+        Some(json!({ "message": "  " })),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["error"], "bad_text");
+    // The letters go out with the operator's words.
+    let start = Instant::now();
+    loop {
+        let letters = outbox_letters(dir.path());
+        let rejected = letters
+            .iter()
+            .find(|(s, _)| s.contains(&long) && s.contains("không được chấp nhận"));
+        let asked = letters
+            .iter()
+            .find(|(s, _)| s.contains(&hoa) && s.contains("bổ sung thông tin cho"));
+        if let (Some(r), Some(a)) = (rejected, asked) {
+            assert!(r.1.contains("Không tìm thấy tài khoản nào"), "{}", r.1);
+            assert!(a.1.contains("ảnh cũ bị lóa"), "{}", a.1);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "letters not sent: {letters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The audit log filters on PostgreSQL too.
+    let ha = huytk_cli(&config, &["operator", "token", "ha"], "")
+        .trim()
+        .to_owned();
+    let lines = http(
+        web,
+        "GET",
+        "/api/v1/audit?actor=lan&action=approve",
+        &[("Authorization", &format!("Bearer {ha}"))],
+        b"",
+    )
+    .json();
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reference"], an.as_str());
+    assert!(lines[0]["detail"].as_str().unwrap().contains("DVC-AN-CMND"));
+    let d = api("GET", "/dashboard", None).json();
+    assert!(
+        d["by_state"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s[0] == "grace_period" && s[1] == 1),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let dir = TempDir::new("idle");
+    let store = huytk::store::Store::connect(&format!("sqlite://{}/d.db", dir.path().display()))
+        .await
+        .unwrap();
+    let login = huytk::domain::Login::parse("lan").unwrap();
+    store
+        .add_operator(&login, "Lan", huytk::domain::Role::Operator, "x", false)
+        .await
+        .unwrap();
+    let op = store.operator(&login).await.unwrap().unwrap();
+    store.create_session("h1", op.id, "csrf").await.unwrap();
+    let now = huytk::store::now_ms();
+    // Seen within the idle window: live; the window moved past it: gone.
+    assert!(store.session("h1", now - 60_000).await.unwrap().is_some());
+    assert!(store.session("h1", now + 1).await.unwrap().is_none());
+    // A disabled operator's session is gone at once.
+    store.set_disabled(&login, true).await.unwrap();
+    assert!(store.session("h1", now - 60_000).await.unwrap().is_none());
 }

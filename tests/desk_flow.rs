@@ -256,6 +256,7 @@ fn import_of_an_mbox_backlog_is_idempotent() {
     let mut names: Vec<PathBuf> = std::fs::read_dir(demo_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     names.sort();
     for n in &names {

@@ -162,6 +162,13 @@ async fn scenario(db: Option<String>) {
         metrics.contains("huytk_mails{state=\"sent\"} 4"),
         "{metrics}"
     );
+    // Every message was inspected by this daemon, in measurable time.
+    let inspected: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("huytk_inspection_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inspection count: {metrics}"));
+    assert!(inspected >= 6, "{metrics}");
 
     // SIGTERM: a clean stop.
     let _ = Command::new("kill").arg(daemon.0.id().to_string()).status();

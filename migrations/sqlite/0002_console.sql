@@ -50,7 +50,10 @@ ALTER TABLE requests ADD COLUMN approved_account TEXT;
 ALTER TABLE requests ADD COLUMN first_approver TEXT;
 ALTER TABLE requests ADD COLUMN decision_note TEXT;
 CREATE INDEX requests_phone ON requests (phone);
-CREATE INDEX requests_due ON requests (due_date, received_at);
+-- The queue's order (oldest due first) straight from an index, with and
+-- without a state, so a page never sorts the whole table.
+CREATE INDEX requests_queue ON requests (state, due_date, received_at, id);
+CREATE INDEX requests_due ON requests (due_date, received_at, id);
 
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_actor ON audit_log (actor, at);

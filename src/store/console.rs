@@ -32,6 +32,8 @@ pub struct QueueFilter {
     pub open_only: bool,
     /// A search.
     pub search: Option<Search>,
+    /// Keyset paging: rows after this (due_date, received_at, id).
+    pub after: Option<(String, i64, i64)>,
     /// Page size.
     pub limit: i64,
     /// Rows skipped.
@@ -143,6 +145,10 @@ fn bind_filter<'q>(
     q
 }
 
+/// Counting stops here: the queue shows "more than 1,000" (the dashboard
+/// has the exact numbers per state).
+pub const COUNT_CAP: i64 = 1_000;
+
 fn where_clause(f: &QueueFilter) -> String {
     let mut conds: Vec<String> = Vec::new();
     let mut n = 0;
@@ -168,6 +174,10 @@ fn where_clause(f: &QueueFilter) -> String {
         };
         conds.push(format!("{col} = {}", next()));
     }
+    if f.after.is_some() {
+        let (a, b, c) = (next(), next(), next());
+        conds.push(format!("(due_date, received_at, id) > ({a}, {b}, {c})"));
+    }
     if conds.is_empty() {
         String::new()
     } else {
@@ -176,7 +186,8 @@ fn where_clause(f: &QueueFilter) -> String {
 }
 
 impl Store {
-    /// A page of the queue, oldest due first, and how many match in all.
+    /// A page of the queue, oldest due first, and how many match in all
+    /// (counted up to [`COUNT_CAP`] + 1, so a huge state stays cheap).
     pub async fn queue(&self, f: &QueueFilter) -> Result<(Vec<RequestRow>, i64), StoreError> {
         let w = where_clause(f);
         let n = bind_count(f);
@@ -185,13 +196,26 @@ impl Store {
             n + 1,
             n + 2
         );
-        let rows = bind_filter(sqlx::query(&sql), f)
+        let mut q = bind_filter(sqlx::query(&sql), f);
+        if let Some((d, r, i)) = &f.after {
+            q = q.bind(d.as_str()).bind(*r).bind(*i);
+        }
+        let rows = q
             .bind(f.limit)
             .bind(f.offset)
             .fetch_all(self.pool())
             .await?;
-        let count_sql = format!("SELECT COUNT(*) AS n FROM requests {w}");
-        let total: i64 = bind_filter(sqlx::query(&count_sql), f)
+        // The count ignores the keyset position: it is the filter's total.
+        let counted = QueueFilter {
+            after: None,
+            ..f.clone()
+        };
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM requests {} LIMIT {}) capped",
+            where_clause(&counted),
+            COUNT_CAP + 1
+        );
+        let total: i64 = bind_filter(sqlx::query(&count_sql), &counted)
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
@@ -377,6 +401,7 @@ fn bind_count(f: &QueueFilter) -> usize {
     usize::from(f.state.is_some())
         + usize::from(f.due_by.is_some())
         + usize::from(f.search.is_some())
+        + 3 * usize::from(f.after.is_some())
 }
 
 /// Sets the decision columns of a request inside a state change.

@@ -10,7 +10,7 @@ mod requests;
 
 pub use console::{
     clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
-    Search,
+    Search, COUNT_CAP,
 };
 pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 

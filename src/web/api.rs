@@ -164,8 +164,20 @@ async fn requests(
                 request: r,
             })
             .collect();
+        let next_after = if items.len() as i64 == f.limit {
+            items.last().map(|r| {
+                format!(
+                    "{}.{}.{}",
+                    r.request.due_date, r.request.received_at, r.request.id
+                )
+            })
+        } else {
+            None
+        };
         Ok::<_, WebError>(json!({
-            "total": total, "page": f.offset / f.limit + 1, "limit": f.limit, "items": items,
+            "total": total, "total_capped": total > crate::store::COUNT_CAP,
+            "page": f.offset / f.limit + 1, "limit": f.limit,
+            "next_after": next_after, "items": items,
         }))
     };
     match run.await {

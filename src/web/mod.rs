@@ -361,6 +361,11 @@ pub async fn render_metrics(store: &Store) -> Result<String, StoreError> {
     for (state, n) in store.group_counts("outbox", "state").await? {
         out.push_str(&format!("huytk_mails{{state=\"{state}\"}} {n}\n"));
     }
+    let (secs, n) = crate::workflow::inspection_totals();
+    out.push_str("# HELP huytk_inspection_seconds Time this process spent inspecting messages.\n# TYPE huytk_inspection_seconds summary\n");
+    out.push_str(&format!(
+        "huytk_inspection_seconds_sum {secs:.6}\nhuytk_inspection_seconds_count {n}\n"
+    ));
     let oldest = store.oldest_open_request_ms().await?;
     out.push_str("# HELP huytk_queue_age_seconds Age of the oldest request waiting for the desk or the citizen.\n# TYPE huytk_queue_age_seconds gauge\n");
     out.push_str(&format!(

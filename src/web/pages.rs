@@ -145,9 +145,15 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn session_cookie(c: &Console, value: &str, max_age: Option<i64>) -> String {
+/// The session cookie. `Secure` when configured, or when a reverse proxy
+/// says the browser came over TLS (`X-Forwarded-Proto: https`).
+fn session_cookie(c: &Console, headers: &HeaderMap, value: &str, max_age: Option<i64>) -> String {
     let mut s = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
-    if c.web().secure_cookies {
+    let behind_tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if c.web().secure_cookies || behind_tls {
         s.push_str("; Secure");
     }
     if let Some(a) = max_age {
@@ -274,7 +280,10 @@ pub async fn login(
             tracing::info!(operator = %op.login, "logged in");
             let to = if op.must_change { "/password" } else { &next };
             (
-                [(header::SET_COOKIE, session_cookie(&c, &token, None))],
+                [(
+                    header::SET_COOKIE,
+                    session_cookie(&c, &headers, &token, None),
+                )],
                 Redirect::to(to),
             )
                 .into_response()
@@ -307,7 +316,10 @@ pub async fn logout(
             .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
     }
     Ok((
-        [(header::SET_COOKIE, session_cookie(&c, "", Some(0)))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&c, &headers, "", Some(0)),
+        )],
         Redirect::to("/login?bye=1"),
     )
         .into_response())
@@ -329,7 +341,10 @@ pub async fn logout_everywhere(
         .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
     tracing::info!(operator = %s.operator.login, sessions = n, "logged out everywhere");
     Ok((
-        [(header::SET_COOKIE, session_cookie(&c, "", Some(0)))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&c, &headers, "", Some(0)),
+        )],
         Redirect::to("/login?bye=1"),
     )
         .into_response())
@@ -395,7 +410,10 @@ pub async fn password(
     .await;
     match done {
         Ok(token) => Ok((
-            [(header::SET_COOKIE, session_cookie(&c, &token, None))],
+            [(
+                header::SET_COOKIE,
+                session_cookie(&c, &headers, &token, None),
+            )],
             Redirect::to("/queue?done=password"),
         )
             .into_response()),
@@ -482,6 +500,9 @@ pub struct QueueParams {
     pub page: Option<i64>,
     /// Rows per page (API).
     pub limit: Option<i64>,
+    /// Keyset paging: `DUE_DATE.RECEIVED_MS.ID` of the last row seen
+    /// (the "next page" link; cheap however deep).
+    pub after: Option<String>,
     /// A message after an action.
     pub done: Option<String>,
     /// Its request.
@@ -534,7 +555,24 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
         .unwrap_or(i64::from(c.web().page_size))
         .clamp(1, 500);
     let page = p.page.unwrap_or(1).clamp(1, 1_000_000);
+    let after = match p.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            let mut it = a.splitn(3, '.');
+            let parsed = (|| {
+                let d = it.next()?;
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
+                Some((
+                    d.to_owned(),
+                    it.next()?.parse().ok()?,
+                    it.next()?.parse().ok()?,
+                ))
+            })();
+            Some(parsed.ok_or_else(|| WebError::BadRequest(format!("after={a:?}")))?)
+        }
+    };
     Ok(QueueFilter {
+        after,
         state,
         due_by,
         open_only,
@@ -579,14 +617,24 @@ pub async fn queue(
             request: r,
         })
         .collect();
-    let page = f.offset / f.limit + 1;
-    let pages = (total + f.limit - 1) / f.limit;
+    let next_after = if rows.len() as i64 == f.limit {
+        rows.last().map(|r| {
+            format!(
+                "{}.{}.{}",
+                r.request.due_date, r.request.received_at, r.request.id
+            )
+        })
+    } else {
+        None
+    };
+    let first_page = f.after.is_none() && f.offset == 0;
     let states: Vec<(&str, &str)> = ALL_STATES
         .iter()
         .map(|s| (s.as_str(), super::state_label(s.as_str())))
         .collect();
     let ctx = context! {
-        me => me(&s), csrf => s.csrf, rows, total, page, pages,
+        me => me(&s), csrf => s.csrf, rows, total, next_after, first_page,
+        more_than => (total > crate::store::COUNT_CAP).then_some(crate::store::COUNT_CAP),
         state => p.state.clone().unwrap_or_else(|| "pending_review".into()),
         due => p.due.clone().unwrap_or_default(), q => p.q.clone().unwrap_or_default(),
         states, done => p.done, done_ref => p.reference,

@@ -4,6 +4,7 @@ use chrono::{Datelike, FixedOffset, Utc};
 use minijinja::context;
 use regex::Regex;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use super::WorkflowError;
@@ -122,15 +123,32 @@ fn injected_fault(raw: &[u8]) -> bool {
         .is_some_and(|m| raw.windows(m.len()).any(|w| w == m.as_bytes()))
 }
 
+/// Time spent inspecting in this process (microseconds) and how many
+/// messages, for `/metrics`.
+static INSPECTION_MICROS: AtomicU64 = AtomicU64::new(0);
+static INSPECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Seconds spent inspecting and messages inspected by this process.
+pub fn inspection_totals() -> (f64, u64) {
+    (
+        INSPECTION_MICROS.load(Ordering::Relaxed) as f64 / 1e6,
+        INSPECTIONS.load(Ordering::Relaxed),
+    )
+}
+
 /// Inspects, turning a panic into an error that names it.
 fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
-    std::panic::catch_unwind(|| {
+    let start = std::time::Instant::now();
+    let result = std::panic::catch_unwind(|| {
         if injected_fault(raw) {
             panic!("injected fault (HUYTK_TEST_PANIC_MARKER)");
         }
         examine(raw)
     })
-    .map_err(|p| panic_text(&p))
+    .map_err(|p| panic_text(&p));
+    INSPECTION_MICROS.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    INSPECTIONS.fetch_add(1, Ordering::Relaxed);
+    result
 }
 
 /// Inspects off the async threads; a panic in inspection becomes an error.

@@ -9,7 +9,7 @@ mod outbox_worker;
 
 pub use crate::domain::request_state::ALL_STATES;
 pub use decide::{account_numbers, stored_qr, Decided, Decision, Refusal, StoredQr, CLAIM_MS};
-pub use ingest::{vietnam, Desk, Ingested};
+pub use ingest::{inspection_totals, vietnam, Desk, Ingested};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.
