@@ -31,5 +31,5 @@ ensure_packages() {
 BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 
 # The real servers the integration tests start on loopback, and the browser
-# the console tests drive.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core)
+# the console tests drive, the SMS gateway and the directory of accounts.
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils)

@@ -54,6 +54,8 @@ pub struct App {
     pub mailer: Mailer,
     /// Our sender.
     pub from: Mailbox,
+    /// SMS out.
+    pub sms: crate::notify::sms::SmsGateway,
 }
 
 impl App {
@@ -75,13 +77,19 @@ impl App {
                 AppError::MailOut(format!("desk address {:?}: {e}", config.desk.address))
             })?,
         );
+        let accounts = crate::accounts::Accounts::from_config(&config.accounts, &store)
+            .map_err(|e| AppError::Web(e.to_string()))?;
         let desk = Desk {
             store,
             calendar: Arc::new(calendar),
             templates: Arc::new(templates),
             config: config.desk.clone(),
+            accounts: Arc::new(accounts),
         };
+        let sms =
+            crate::notify::sms::SmsGateway::from_config(&config.sms).map_err(AppError::MailOut)?;
         Ok(App {
+            sms,
             config,
             desk,
             mailer,
@@ -95,6 +103,33 @@ impl App {
             max_attempts: self.config.mail_out.max_attempts,
             base_seconds: self.config.mail_out.retry_base_seconds,
         }
+    }
+
+    /// How SMS retry.
+    pub fn sms_retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.config.sms.max_attempts,
+            base_seconds: self.config.sms.retry_base_seconds,
+        }
+    }
+
+    /// One round of the grace-period work: account calls, SMS, windows
+    /// that ended, retention. Returns how many things were done.
+    pub async fn grace_round(&self) -> usize {
+        let mut done = 0;
+        match self.desk.run_account_jobs(self.sms_retry(), 20).await {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "account jobs"),
+        }
+        match self.desk.run_sms(&self.sms, self.sms_retry(), 20).await {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "SMS"),
+        }
+        match self.desk.sweep_deadlines().await {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "grace period deadlines"),
+        }
+        done
     }
 
     /// The configured mail source.
@@ -149,6 +184,34 @@ impl App {
                 }
             })
         };
+        let grace = {
+            let app = self.clone_for_worker();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                let mut last_purge: Option<std::time::Instant> = None;
+                loop {
+                    let done = app.grace_round().await;
+                    if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                        last_purge = Some(std::time::Instant::now());
+                        if let Err(e) = app.desk.purge_closed().await {
+                            tracing::error!(error = %e, "retention purge");
+                        }
+                    }
+                    if done > 0 {
+                        continue;
+                    }
+                    // Deadlines are checked twice a second: a deletion is
+                    // never early and at most a moment late.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+            })
+        };
         let web = if self.config.web.bind.is_empty() {
             None
         } else {
@@ -158,8 +221,12 @@ impl App {
             let listener = tokio::net::TcpListener::bind(&self.config.web.bind)
                 .await
                 .map_err(|e| AppError::Web(format!("binding {}: {e}", self.config.web.bind)))?;
-            let console = crate::web::Console::new(self.desk.clone(), self.config.web.clone())
-                .map_err(|e| AppError::Web(e.to_string()))?;
+            let console = crate::web::Console::new(
+                self.desk.clone(),
+                self.config.web.clone(),
+                self.config.sms.dlr_secret.clone(),
+            )
+            .map_err(|e| AppError::Web(e.to_string()))?;
             tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
             let router = crate::web::router(console);
             let mut stop = stop.clone();
@@ -265,6 +332,7 @@ impl App {
         }
         tracing::info!("stopping: waiting for the outbox worker");
         let _ = worker.await;
+        let _ = grace.await;
         if let Some(web) = web {
             let _ = web.await;
         }
@@ -273,6 +341,17 @@ impl App {
 }
 
 impl App {
+    /// A copy for a background task (everything inside is shared).
+    fn clone_for_worker(&self) -> App {
+        App {
+            config: self.config.clone(),
+            desk: self.desk.clone(),
+            mailer: self.mailer.clone(),
+            from: self.from.clone(),
+            sms: self.sms.clone(),
+        }
+    }
+
     /// On the first start, with no operator at all, creates `admin` with a
     /// one-time password printed once on standard output; it must be
     /// changed at the first login.
@@ -340,9 +419,15 @@ impl App {
             }
             source.archive_many(&moves).await?;
         }
-        while deliver_emails(&self.desk.store, &self.mailer, &self.from, self.retry(), 50).await?
-            > 0
-        {}
+        loop {
+            let grace = self.grace_round().await;
+            let mails =
+                deliver_emails(&self.desk.store, &self.mailer, &self.from, self.retry(), 50)
+                    .await?;
+            if grace == 0 && mails == 0 {
+                break;
+            }
+        }
         Ok(())
     }
 }

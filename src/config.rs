@@ -34,6 +34,117 @@ pub struct Config {
     pub calendar: CalendarConfig,
     /// The HTTP endpoints (health, metrics; the console later).
     pub web: WebConfig,
+    /// Where portal accounts live.
+    pub accounts: AccountsConfig,
+    /// How SMS go out.
+    pub sms: SmsConfig,
+}
+
+/// `[accounts]`: `kind = "embedded"` (the desk's own table) or `"ldap"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// `embedded` or `ldap`.
+    pub kind: String,
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    /// DN to bind as (empty: anonymous).
+    pub bind_dn: String,
+    /// Its password.
+    pub bind_password: String,
+    /// Where accounts are searched.
+    pub base_dn: String,
+    /// Attribute holding the portal's account id.
+    pub id_attribute: String,
+    /// Attribute holding the CCCD/CMND number.
+    pub number_attribute: String,
+    /// Attribute holding the name.
+    pub name_attribute: String,
+    /// Attribute holding the phone.
+    pub phone_attribute: String,
+    /// Attribute holding the email.
+    pub email_attribute: String,
+    /// Attribute holding the birth date (YYYY-MM-DD), or "".
+    pub birth_attribute: String,
+    /// Attribute telling the account is linked to VNeID (true/1/yes), or "".
+    pub vneid_attribute: String,
+    /// Attribute that marks a locked account.
+    pub lock_attribute: String,
+    /// Its value on a locked account.
+    pub lock_value: String,
+    /// Seconds to wait for the directory.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            kind: "embedded".into(),
+            url: String::new(),
+            bind_dn: String::new(),
+            bind_password: String::new(),
+            base_dn: String::new(),
+            id_attribute: "uid".into(),
+            number_attribute: "employeeNumber".into(),
+            name_attribute: "cn".into(),
+            phone_attribute: "mobile".into(),
+            email_attribute: "mail".into(),
+            birth_attribute: String::new(),
+            vneid_attribute: String::new(),
+            lock_attribute: "employeeType".into(),
+            lock_value: "locked".into(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// `[sms]`: `kind = "file"` (embedded default), `"kannel"` or `"json"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// `file`, `kannel` or `json`.
+    pub kind: String,
+    /// The file outbox (one JSON line per SMS).
+    pub path: PathBuf,
+    /// Kannel: the smsbox sendsms URL (`http://host:13013/cgi-bin/sendsms`);
+    /// json: the gateway's endpoint.
+    pub url: String,
+    /// Kannel sendsms-user name.
+    pub username: String,
+    /// Kannel sendsms-user password.
+    pub password: String,
+    /// json: bearer token.
+    pub token: String,
+    /// Sender id shown on the handset.
+    pub from: String,
+    /// Our own base URL as the gateway reaches it, for delivery reports
+    /// (`http://desk.internal:8480`); empty: no delivery reports.
+    pub dlr_base_url: String,
+    /// Secret the gateway sends back with delivery reports.
+    pub dlr_secret: String,
+    /// Attempts before an SMS is failed for good (the request goes back to
+    /// an operator).
+    pub max_attempts: u32,
+    /// First retry after this many seconds, doubling up to an hour.
+    pub retry_base_seconds: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            kind: "file".into(),
+            path: "huytk-data/sms-outbox.jsonl".into(),
+            url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            token: String::new(),
+            from: "DVCQG".into(),
+            dlr_base_url: String::new(),
+            dlr_secret: String::new(),
+            max_attempts: 30,
+            retry_base_seconds: 10,
+        }
+    }
 }
 
 /// `[web]`.
@@ -108,6 +219,15 @@ pub struct DeskConfig {
     pub needs_info_days: u32,
     /// Every approval needs a second operator (four-eyes).
     pub four_eyes: bool,
+    /// The window in which the holder can stop a deletion, in seconds
+    /// (3 days), counted from the SMS gateway's acceptance.
+    pub grace_seconds: u64,
+    /// Days after a request closes that its photos and raw mail are purged.
+    pub retention_days: u32,
+    /// Supervisors' addresses for the daily digest (empty: none sent).
+    pub digest_to: Vec<String>,
+    /// Hour (Vietnam time, 0–23) the daily digest goes out.
+    pub digest_hour: u32,
 }
 
 impl Default for DeskConfig {
@@ -121,6 +241,10 @@ impl Default for DeskConfig {
             hotline: "18001096".into(),
             needs_info_days: 30,
             four_eyes: false,
+            grace_seconds: 3 * 24 * 3600,
+            retention_days: 30,
+            digest_to: Vec::new(),
+            digest_hour: 7,
         }
     }
 }

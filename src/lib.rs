@@ -2,10 +2,12 @@
 //!
 //! The data flows mailbox → intake → store → workflow → notify/accounts.
 //! [`domain`] and [`intake`] are pure (no I/O); [`mailbox`], [`store`],
-//! [`workflow`] and [`notify`] talk to the world; [`app`] assembles them.
+//! [`workflow`], [`notify`] and [`accounts`] talk to the world; [`app`]
+//! assembles them.
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod app;
 pub mod bench;
 pub mod config;

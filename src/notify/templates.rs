@@ -8,7 +8,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The letters the desk sends: `templates/email/NAME.txt` and `.html`.
-pub const LETTERS: [&str; 4] = ["acknowledgement", "needs_info", "rejected", "more_info"];
+pub const LETTERS: [&str; 7] = [
+    "acknowledgement",
+    "needs_info",
+    "rejected",
+    "more_info",
+    "approved",
+    "cancelled",
+    "deleted",
+];
+
+/// The SMS texts: `templates/sms/NAME.txt`, folded to GSM-7 when rendered.
+pub const SMS: [&str; 1] = ["grace_notice"];
+
+/// The most segments the holder's notice may take.
+pub const MAX_NOTICE_SEGMENTS: usize = 2;
 
 /// A template that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +36,9 @@ pub enum TemplateError {
     /// The text template does not start with a `Subject:` line.
     #[error("template {0}: the first line must be `Subject: …`")]
     NoSubject(String),
+    /// A text too long for its medium.
+    #[error("template {0}")]
+    TooLong(String),
     /// reject_reasons.toml is not a table of code = text.
     #[error("templates/reject_reasons.toml: {0}")]
     Reasons(String),
@@ -63,6 +80,14 @@ impl Templates {
                 env.add_template_owned(key.clone(), text)
                     .map_err(|e| TemplateError::Render(key, e))?;
             }
+        }
+        for name in SMS {
+            let path = dir.join("sms").join(format!("{name}.txt"));
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| TemplateError::Read(path.clone(), e))?;
+            let key = format!("sms/{name}");
+            env.add_template_owned(key.clone(), text)
+                .map_err(|e| TemplateError::Render(key, e))?;
         }
         // HTML letters escape what they print; text letters do not.
         env.set_auto_escape_callback(|name| {
@@ -110,9 +135,17 @@ impl Templates {
             desk_name => "Cổng Dịch vụ công quốc gia", needs_info_days => 30,
             problems => vec![t.problem_sentence("too_few_photos").to_owned()],
             reason => "Họ tên không khớp.", message => "Xin gửi lại ảnh mặt sau thẻ.",
+            grace_days => 3,
         };
         for name in LETTERS {
             t.render(name, sample.clone())?;
+        }
+        let notice = t.sms("grace_notice", sample)?;
+        let segments = super::gsm7::segments(&notice);
+        if segments > MAX_NOTICE_SEGMENTS {
+            return Err(TemplateError::TooLong(format!(
+                "sms/grace_notice.txt takes {segments} SMS segments once folded to GSM-7 (at most {MAX_NOTICE_SEGMENTS})"
+            )));
         }
         Ok(t)
     }
@@ -132,6 +165,17 @@ impl Templates {
     /// the order of `templates/reject_reasons.toml`'s keys (sorted).
     pub fn reject_reasons(&self) -> &[(String, String)] {
         &self.reject_reasons
+    }
+
+    /// Renders an SMS text, folded to GSM-7 on one line.
+    pub fn sms(&self, name: &str, ctx: Value) -> Result<String, TemplateError> {
+        let key = format!("sms/{name}");
+        let text = self
+            .env
+            .get_template(&key)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| TemplateError::Render(key, e))?;
+        Ok(super::gsm7::fold(&text.replace('\n', " ")))
     }
 
     /// Renders a letter.

@@ -166,13 +166,14 @@ fn where_clause(f: &QueueFilter) -> String {
         conds.push(format!("state IN {OPEN_STATES}"));
     }
     if let Some(s) = &f.search {
-        let col = match s {
-            Search::IdNumber(_) => "id_number",
-            Search::Phone(_) => "phone",
-            Search::Email(_) => "email",
-            Search::Reference(_) => "reference",
-        };
-        conds.push(format!("{col} = {}", next()));
+        let p = next();
+        conds.push(match s {
+            Search::IdNumber(_) => format!("id_number = {p}"),
+            // The hotline is called from the phone the SMS went to.
+            Search::Phone(_) => format!("(phone = {p} OR sms_to = {p})"),
+            Search::Email(_) => format!("email = {p}"),
+            Search::Reference(_) => format!("reference = {p}"),
+        });
     }
     if f.after.is_some() {
         let (a, b, c) = (next(), next(), next());

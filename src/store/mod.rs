@@ -4,6 +4,7 @@
 //! through sqlx's `Any` driver so both run the same statements.
 
 mod console;
+mod grace;
 mod operators;
 mod outbox;
 mod requests;
@@ -12,9 +13,12 @@ pub use console::{
     clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
     Search, COUNT_CAP,
 };
+pub use grace::{purge_request, request_in, reset_grace, set_sms_to, sms_to, start_window};
 pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 
-pub use outbox::{enqueue, queued_since, OutboxItem, OutboxKind};
+pub use outbox::{
+    enqueue, mark_failed_tx, mark_sent_tx, queued_since, JobRow, OutboxItem, OutboxKind,
+};
 pub use requests::{
     add_photo, add_request_message, audit, insert_request, update_request, AuditEntry, NewRequest,
     PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
@@ -462,7 +466,12 @@ pub async fn set_state(
     version: i64,
     to: crate::domain::RequestState,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE requests SET state = $1, updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4")
+    // A final state records when the request closed (retention counts from it).
+    let done = sqlx::query(
+        "UPDATE requests SET state = $1, updated_at = $2, version = version + 1,
+         closed_at = CASE WHEN $1 IN ('deleted', 'rejected', 'cancelled', 'closed_incomplete') THEN $2 ELSE closed_at END
+         WHERE id = $3 AND version = $4",
+    )
         .bind(to.as_str())
         .bind(now_ms())
         .bind(id)

@@ -12,6 +12,14 @@ use super::{now_ms, Dialect, Store, StoreError, Tx};
 pub enum OutboxKind {
     /// An email to a citizen.
     Email,
+    /// The holder's SMS.
+    Sms,
+    /// Lock a portal account.
+    AccountLock,
+    /// Unlock a portal account.
+    AccountUnlock,
+    /// Delete a portal account.
+    AccountDelete,
 }
 
 impl OutboxKind {
@@ -19,7 +27,24 @@ impl OutboxKind {
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxKind::Email => "email",
+            OutboxKind::Sms => "sms",
+            OutboxKind::AccountLock => "account_lock",
+            OutboxKind::AccountUnlock => "account_unlock",
+            OutboxKind::AccountDelete => "account_delete",
         }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OutboxKind> {
+        [
+            OutboxKind::Email,
+            OutboxKind::Sms,
+            OutboxKind::AccountLock,
+            OutboxKind::AccountUnlock,
+            OutboxKind::AccountDelete,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -28,6 +53,8 @@ impl OutboxKind {
 pub struct OutboxItem {
     /// Row id.
     pub id: i64,
+    /// What it asks for.
+    pub kind: OutboxKind,
     /// Request, if any.
     pub request_id: Option<i64>,
     /// Recipient.
@@ -90,6 +117,18 @@ impl Store {
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.claim_kinds(&[kind], limit, lease_ms).await
+    }
+
+    /// Claims due rows of any of `kinds`, oldest first.
+    pub async fn claim_kinds(
+        &self,
+        kinds: &[OutboxKind],
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+        let kinds_sql = names.join(", ");
         let now = now_ms();
         let lock = if self.dialect() == Dialect::Postgres {
             "FOR UPDATE SKIP LOCKED"
@@ -98,13 +137,12 @@ impl Store {
         };
         let sql = format!(
             "UPDATE outbox SET locked_until = $1 WHERE id IN (
-                SELECT id FROM outbox WHERE kind = $2 AND state = 'pending' AND next_attempt_at <= $3
-                AND locked_until <= $3 ORDER BY id LIMIT $4 {lock})
-             RETURNING id, request_id, recipient, payload, attempts"
+                SELECT id FROM outbox WHERE kind IN ({kinds_sql}) AND state = 'pending' AND next_attempt_at <= $2
+                AND locked_until <= $2 ORDER BY id LIMIT $3 {lock})
+             RETURNING id, kind, request_id, recipient, payload, attempts"
         );
         let rows = sqlx::query(&sql)
             .bind(now + lease_ms)
-            .bind(kind.as_str())
             .bind(now)
             .bind(limit)
             .fetch_all(self.pool())
@@ -112,8 +150,11 @@ impl Store {
         let mut items: Vec<OutboxItem> = rows
             .iter()
             .map(|r| {
+                let kind: String = r.try_get("kind")?;
                 Ok(OutboxItem {
                     id: r.try_get("id")?,
+                    kind: OutboxKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("outbox kind {kind}")))?,
                     request_id: r.try_get("request_id")?,
                     recipient: r.try_get("recipient")?,
                     payload: r.try_get("payload")?,
@@ -167,5 +208,95 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+}
+
+/// Marks a row done inside a transaction (with the state change it causes).
+pub async fn mark_sent_tx(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a row failed for good inside a transaction.
+pub async fn mark_failed_tx(tx: &mut Tx, id: i64, error: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $2, locked_until = 0 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A side effect of a request as the console lists it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    /// Row id.
+    pub id: i64,
+    /// email, sms, account_lock, …
+    pub kind: String,
+    /// Address, number or account.
+    pub recipient: String,
+    /// pending | sent | failed.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next try (ms).
+    pub next_attempt_at: i64,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+    /// Queued (ms).
+    pub created_at: i64,
+    /// Done (ms).
+    pub sent_at: Option<i64>,
+}
+
+impl Store {
+    /// The side effects of a request, oldest first.
+    pub async fn jobs_of(&self, request_id: i64) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, recipient, state, attempts, next_attempt_at, last_error, created_at, sent_at
+             FROM outbox WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok(<JobRow as sqlx::FromRow<_>>::from_row(r)?))
+            .collect()
+    }
+
+    /// The request an outbox row of `kind` belongs to.
+    pub async fn outbox_request(
+        &self,
+        id: i64,
+        kind: OutboxKind,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT request_id FROM outbox WHERE id = $1 AND kind = $2")
+            .bind(id)
+            .bind(kind.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("request_id").ok().flatten()))
+    }
+
+    /// Pending side effects that have failed at least once (the console's
+    /// "retrying" count).
+    pub async fn retrying_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM outbox WHERE state = 'pending' AND attempts > 0 GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("n")?)))
+            .collect()
     }
 }

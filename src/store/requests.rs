@@ -49,6 +49,14 @@ pub struct RequestRow {
     pub approved_account: Option<String>,
     /// With four-eyes approval: who approved first, awaiting a second.
     pub first_approver: Option<String>,
+    /// Where the holder's SMS goes (E.164).
+    pub sms_to: Option<String>,
+    /// When the SMS gateway accepted it (ms): the window's start.
+    pub sms_accepted_at: Option<i64>,
+    /// When the window ends (ms).
+    pub grace_deadline: Option<i64>,
+    /// When the request reached a final state (ms).
+    pub closed_at: Option<i64>,
 }
 
 impl RequestRow {
@@ -142,7 +150,7 @@ pub struct AuditEntry {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, reference, state, email, id_number, id_type, full_name, phone, reason, problems, \
      warnings, received_at, due_date, updated_at, duplicate_submissions, version, claimed_by, \
-     claimed_until, approved_account, first_approver";
+     claimed_until, approved_account, first_approver, sms_to, sms_accepted_at, grace_deadline, closed_at";
 
 fn split_codes(s: String) -> Vec<String> {
     s.split(',')
@@ -176,6 +184,10 @@ pub(super) fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
         claimed_until: r.try_get("claimed_until")?,
         approved_account: r.try_get("approved_account")?,
         first_approver: r.try_get("first_approver")?,
+        sms_to: r.try_get("sms_to")?,
+        sms_accepted_at: r.try_get("sms_accepted_at")?,
+        grace_deadline: r.try_get("grace_deadline")?,
+        closed_at: r.try_get("closed_at")?,
     })
 }
 

@@ -36,6 +36,7 @@ pub fn routes() -> Router<Console> {
         .route("/dashboard", get(dashboard))
         .route("/audit", get(audit))
         .route("/reject-reasons", get(reject_reasons))
+        .route("/sms/dlr", get(sms_dlr))
 }
 
 /// An API error: `{"error": code, "message": text}`.
@@ -343,4 +344,25 @@ async fn reject_reasons(State(c): State<Console>, headers: HeaderMap) -> Respons
         .map(|(code, text)| json!({ "code": code, "text": text }))
         .collect();
     Json(v).into_response()
+}
+
+/// A delivery report query (Kannel's `dlr-url`).
+#[derive(Debug, Deserialize)]
+pub struct DlrQuery {
+    id: i64,
+    key: String,
+    status: i64,
+}
+
+/// Delivery reports from the SMS gateway, authenticated by the shared
+/// `[sms] dlr_secret` (the gateway has no API token).
+async fn sms_dlr(State(c): State<Console>, Query(q): Query<DlrQuery>) -> Response {
+    let secret = &c.sms_dlr_secret();
+    if secret.is_empty() || !auth::same_secret(&q.key, secret) {
+        return (StatusCode::FORBIDDEN, "bad key\n").into_response();
+    }
+    match c.desk().sms_report(q.id, q.status).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => error(&e.into()),
+    }
 }

@@ -28,7 +28,7 @@ use crate::store::{now_ms, OperatorRow, SessionRow, Store, StoreError};
 use crate::workflow::{Desk, WorkflowError};
 
 /// The page templates, read at start-up.
-pub const PAGES: [&str; 9] = [
+pub const PAGES: [&str; 10] = [
     "base.html",
     "login.html",
     "queue.html",
@@ -38,6 +38,7 @@ pub const PAGES: [&str; 9] = [
     "account.html",
     "error.html",
     "password.html",
+    "hotline.html",
 ];
 
 /// What the web layer can fail with.
@@ -100,6 +101,7 @@ struct Inner {
     js: String,
     web: WebConfig,
     four_eyes: bool,
+    dlr_secret: String,
 }
 
 /// The session cookie's name.
@@ -112,7 +114,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 impl Console {
     /// Loads the page templates from `templates/web` and checks they parse.
-    pub fn new(desk: Desk, web: WebConfig) -> Result<Console, WebError> {
+    /// `dlr_secret` authenticates the SMS gateway's delivery reports.
+    pub fn new(desk: Desk, web: WebConfig, dlr_secret: String) -> Result<Console, WebError> {
         let dir = desk.templates.dir().join("web");
         let mut env = Environment::new();
         for name in PAGES {
@@ -139,6 +142,7 @@ impl Console {
                 js,
                 web,
                 four_eyes,
+                dlr_secret,
             }),
         })
     }
@@ -156,6 +160,11 @@ impl Console {
     /// Web settings.
     pub fn web(&self) -> &WebConfig {
         &self.inner.web
+    }
+
+    /// The secret of SMS delivery reports.
+    pub fn sms_dlr_secret(&self) -> String {
+        self.inner.dlr_secret.clone()
     }
 
     /// Whether approvals need two operators.
@@ -223,7 +232,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Milliseconds as a Vietnamese date and time (UTC+7).
-fn format_ms(ms: i64) -> String {
+pub fn format_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| {
             t.with_timezone(&crate::workflow::vietnam())
@@ -266,6 +275,7 @@ pub fn router(console: Console) -> Router {
         .route("/account/tokens/revoke", post(pages::revoke_token))
         .route("/queue", get(pages::queue))
         .route("/dashboard", get(pages::dashboard))
+        .route("/hotline", get(pages::hotline))
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/requests/{reference}", get(pages::request))

@@ -644,6 +644,49 @@ pub async fn queue(
         .map_err(|e| error_page(&c, Some(&s), &e))
 }
 
+/// Query of the hotline page.
+#[derive(Debug, Deserialize, Default)]
+pub struct HotlineQuery {
+    /// ID number or phone.
+    pub q: Option<String>,
+    /// A message after an action.
+    pub done: Option<String>,
+    /// Its request.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// The hotline page: find by ID number or phone; stop or confirm.
+pub async fn hotline(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(h): Query<HotlineQuery>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    let q = h.q.clone().unwrap_or_default();
+    let rows = if q.trim().is_empty() {
+        Vec::new()
+    } else {
+        let f = QueueFilter {
+            search: parse_search(&q),
+            limit: 50,
+            ..QueueFilter::default()
+        };
+        let (rows, _) = c
+            .store()
+            .queue(&f)
+            .await
+            .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+        rows
+    };
+    let ctx =
+        context! { me => me(&s), csrf => s.csrf, q, rows, done => h.done, done_ref => h.reference };
+    c.render("hotline.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(&c, Some(&s), &e))
+}
+
 /// Dashboard numbers.
 #[derive(Debug, serde::Serialize)]
 pub struct Dashboard {
@@ -657,6 +700,8 @@ pub struct Dashboard {
     pub failed_messages: i64,
     /// Mails that failed for good.
     pub failed_mails: i64,
+    /// Side effects (account calls, SMS, mails) failing and being retried.
+    pub retrying: Vec<(String, i64)>,
 }
 
 /// Reads the dashboard numbers.
@@ -683,7 +728,10 @@ pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
         due_soon,
         overdue,
         failed_messages: store.count("raw_messages", "status = 'failed'").await?,
-        failed_mails: store.count("outbox", "state = 'failed'").await?,
+        failed_mails: store
+            .count("outbox", "kind = 'email' AND state = 'failed'")
+            .await?,
+        retrying: store.retrying_jobs().await?,
     })
 }
 
@@ -944,6 +992,15 @@ pub async fn act(
     )
     .await;
     match result {
+        Ok(Done::Decided(Decided::Moved { .. }))
+            if action == "object" || action == "confirm-delete" =>
+        {
+            Ok(Redirect::to(&format!(
+                "/hotline?done={action}&ref={}",
+                urlencode(&r.reference)
+            ))
+            .into_response())
+        }
         Ok(Done::Decided(Decided::Moved { .. })) => Ok(Redirect::to(&format!(
             "/queue?done={action}&ref={}",
             urlencode(&r.reference)
@@ -1026,6 +1083,17 @@ pub async fn perform(
         "reject" => Decision::Reject { reason: a.reason },
         "ask" => Decision::Ask { message: a.message },
         "note" => Decision::Note { text: a.text },
+        // Hotline: the holder calls within the window.
+        "object" => {
+            let d = c.desk().hotline_object(who, id, &a.text).await?;
+            tracing::info!(operator = %who.login, request = id, "hotline: the holder objected");
+            return Ok(Done::Decided(d));
+        }
+        "confirm-delete" => {
+            let d = c.desk().hotline_confirm(who, id, &a.text).await?;
+            tracing::info!(operator = %who.login, request = id, "hotline: the holder confirmed");
+            return Ok(Done::Decided(d));
+        }
         _ => return Err(WebError::NotFound),
     };
     let d = c

@@ -89,12 +89,16 @@ pub struct RequestView {
     pub qr: Option<StoredQr>,
     /// Matching portal accounts.
     pub accounts: Vec<AccountView>,
+    /// Why the account store could not be asked (the page still shows).
+    pub accounts_error: Option<String>,
     /// Photos and other attachments.
     pub photos: Vec<StoredPhoto>,
     /// The mail thread.
     pub thread: Vec<MessageView>,
     /// The audit history, oldest first.
     pub history: Vec<AuditEntry>,
+    /// Its side effects (letters, SMS, account calls) and how they went.
+    pub jobs: Vec<crate::store::JobRow>,
 }
 
 /// Today in Vietnam.
@@ -191,7 +195,11 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
     let store = &desk.store;
     let json = store.request_assessment(r.id).await?;
     let qr = stored_qr(json.as_deref());
-    let accounts = desk.matching_accounts(&r).await?;
+    let (accounts, accounts_error) = match desk.matching_accounts(&r).await {
+        Ok(a) => (a, None),
+        Err(WorkflowError::Accounts(e)) => (Vec::new(), Some(e)),
+        Err(e) => return Err(e),
+    };
     let fields = fields(&r, qr.as_ref(), &accounts);
     let accounts = accounts
         .into_iter()
@@ -252,9 +260,11 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
         holder: r.holder(now).map(str::to_owned),
         photos: store.photos_of(r.id).await?,
         history: store.audit_for(r.id).await?,
+        jobs: store.jobs_of(r.id).await?,
         fields,
         qr,
         accounts,
+        accounts_error,
         thread,
         request: r,
     })

@@ -9,8 +9,8 @@ use minijinja::context;
 
 use super::ingest::Desk;
 use super::WorkflowError;
+use crate::accounts::AccountStore;
 use crate::domain::{RequestState, Role};
-use crate::notify::OutgoingEmail;
 use crate::store::{self, now_ms, AuditEntry, OperatorRow, OutboxKind, PortalAccount, RequestRow};
 
 /// What an operator decides.
@@ -183,10 +183,10 @@ impl Desk {
     ) -> Result<Vec<PortalAccount>, WorkflowError> {
         let json = self.store.request_assessment(r.id).await?;
         let qr = stored_qr(json.as_deref());
-        Ok(self
-            .store
-            .portal_accounts(&account_numbers(r, qr.as_ref()))
-            .await?)
+        self.accounts
+            .find(&account_numbers(r, qr.as_ref()))
+            .await
+            .map_err(|e| WorkflowError::Accounts(e.to_string()))
     }
 
     /// Claims a request for an operator (supervisors may take it over).
@@ -259,10 +259,10 @@ impl Desk {
                     return Err(Refusal::WrongState(r.state).into());
                 }
                 let accounts = self.matching_accounts(&r).await?;
-                if !accounts.iter().any(|a| &a.account_id == account) {
+                let Some(chosen) = accounts.iter().find(|a| &a.account_id == account) else {
                     store::rollback(tx).await?;
                     return Err(Refusal::UnknownAccount(account.clone()).into());
-                }
+                };
                 match (&r.first_approver, four_eyes) {
                     (None, true) => {
                         if !bump(&mut tx, id, version).await? {
@@ -303,6 +303,7 @@ impl Desk {
                     None => format!("account {account}"),
                 };
                 store::audit(&mut tx, &entry(Some(to), detail)).await?;
+                self.start_grace(&mut tx, &r, chosen, version).await?;
                 Decided::Moved { state: to }
             }
             Decision::Reject { reason } => {
@@ -317,8 +318,14 @@ impl Desk {
                     return Err(Refusal::Stale.into());
                 }
                 store::audit(&mut tx, &entry(Some(to), reason.clone())).await?;
-                self.queue_letter(&mut tx, &r, "rejected", context! { reason }, version)
-                    .await?;
+                self.queue_letter(
+                    &mut tx,
+                    &r,
+                    "rejected",
+                    context! { reason },
+                    &format!("decision:{id}:{version}"),
+                )
+                .await?;
                 Decided::Moved { state: to }
             }
             Decision::Ask { message } => {
@@ -333,8 +340,14 @@ impl Desk {
                     return Err(Refusal::Stale.into());
                 }
                 store::audit(&mut tx, &entry(Some(to), message.clone())).await?;
-                self.queue_letter(&mut tx, &r, "more_info", context! { message }, version)
-                    .await?;
+                self.queue_letter(
+                    &mut tx,
+                    &r,
+                    "more_info",
+                    context! { message },
+                    &format!("decision:{id}:{version}"),
+                )
+                .await?;
                 Decided::Moved { state: to }
             }
         };
@@ -345,15 +358,16 @@ impl Desk {
         Ok(outcome)
     }
 
-    /// Queues a letter about a decision, answering the citizen's latest
-    /// message so it lands in the same thread.
-    async fn queue_letter(
+    /// Queues a letter about a request, answering the citizen's latest
+    /// message so it lands in the same thread; `dedupe` names its cause
+    /// (one letter per cause, however often it is retried).
+    pub(super) async fn queue_letter(
         &self,
         tx: &mut store::Tx,
         r: &RequestRow,
         letter: &str,
         extra: minijinja::Value,
-        version: i64,
+        dedupe: &str,
     ) -> Result<(), WorkflowError> {
         let skip = |why: &str| AuditEntry {
             at: now_ms(),
@@ -375,30 +389,25 @@ impl Desk {
         let base = context! {
             reference => r.reference, id_number => r.id_number, full_name => r.full_name,
             hotline => self.config.hotline, desk_name => self.config.name,
-            needs_info_days => self.config.needs_info_days,
+            needs_info_days => self.config.needs_info_days, grace_days => self.grace_days(),
         };
         let rendered = self
             .templates
             .render(letter, context! { ..base, ..extra })?;
         let thread = self.store.request_thread_ids(r.id).await?;
-        let mail = OutgoingEmail {
-            to: r.email.clone(),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            message_id: format!(
-                "<{}.{letter}.{version}@{}>",
-                r.reference, self.config.message_id_domain
-            ),
-            in_reply_to: thread.last().cloned(),
-            references: thread,
-        };
+        let message_id = format!(
+            "<{}.{}@{}>",
+            r.reference,
+            dedupe.replace(':', "."),
+            self.config.message_id_domain
+        );
+        let mail = super::grace::letter_mail(&r.email, rendered, message_id, thread);
         let payload = serde_json::to_string(&mail).unwrap_or_default();
         store::enqueue(
             tx,
             OutboxKind::Email,
             Some(r.id),
-            &format!("decision:{}:{version}", r.id),
+            dedupe,
             &r.email,
             &payload,
         )
@@ -438,6 +447,10 @@ mod tests {
             claimed_until: None,
             approved_account: None,
             first_approver: None,
+            sms_to: None,
+            sms_accepted_at: None,
+            grace_deadline: None,
+            closed_at: None,
         }
     }
 

@@ -89,6 +89,8 @@ pub struct Desk {
     pub templates: Arc<Templates>,
     /// Desk settings.
     pub config: DeskConfig,
+    /// Where portal accounts live.
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 fn sha256_hex(b: &[u8]) -> String {

@@ -4,11 +4,13 @@
 //! queued in the same transaction.
 
 mod decide;
+mod grace;
 mod ingest;
 mod outbox_worker;
 
 pub use crate::domain::request_state::ALL_STATES;
 pub use decide::{account_numbers, stored_qr, Decided, Decision, Refusal, StoredQr, CLAIM_MS};
+pub use grace::AccountJob;
 pub use ingest::{inspection_totals, vietnam, Desk, Ingested};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
@@ -27,6 +29,9 @@ pub enum WorkflowError {
     /// An operator's decision was refused.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The account store failed (the request is left as it was).
+    #[error("account store: {0}")]
+    Accounts(String),
     /// A stored message vanished (purged) while it was needed.
     #[error("stored message {0} has no content")]
     MissingRaw(String),

@@ -29,6 +29,13 @@ pub struct RetryPolicy {
     pub base_seconds: u64,
 }
 
+impl RetryPolicy {
+    /// Milliseconds to wait after `attempts` failures.
+    pub fn delay_ms(&self, attempts: i64) -> i64 {
+        backoff(attempts, self.base_seconds).as_millis() as i64
+    }
+}
+
 /// Delivers up to `limit` due mails; returns how many were sent.
 pub async fn deliver_emails(
     store: &Store,

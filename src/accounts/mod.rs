@@ -1,0 +1,107 @@
+//! Account stores: where the portal's accounts live, behind one small
+//! trait. Every call is idempotent and safe to retry: locking a locked
+//! account, unlocking an active one or deleting a deleted one succeeds.
+//! `Embedded` is the directory table in the desk's own database (the
+//! embedded default, seeded by `--demo`); `Ldap` is a directory server.
+
+mod embedded;
+mod ldap;
+
+pub use embedded::EmbeddedDirectory;
+pub use ldap::LdapDirectory;
+
+use std::future::Future;
+
+pub use crate::store::PortalAccount;
+
+/// Why an account store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The store did not answer or refused for now: retry later.
+    #[error("account store unavailable: {0}")]
+    Unavailable(String),
+    /// The configuration cannot work (retrying will not help).
+    #[error("account store configuration: {0}")]
+    Config(String),
+}
+
+impl From<crate::store::StoreError> for AccountError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AccountError::Unavailable(e.to_string())
+    }
+}
+
+/// What the desk needs of an account store.
+pub trait AccountStore {
+    /// Every account whose CCCD or CMND number is one of `numbers`.
+    fn find(
+        &self,
+        numbers: &[String],
+    ) -> impl Future<Output = Result<Vec<PortalAccount>, AccountError>> + Send;
+    /// Locks an account (no login until unlocked or deleted).
+    fn lock(&self, account_id: &str) -> impl Future<Output = Result<(), AccountError>> + Send;
+    /// Unlocks a locked account.
+    fn unlock(&self, account_id: &str) -> impl Future<Output = Result<(), AccountError>> + Send;
+    /// Deletes an account for good.
+    fn delete(&self, account_id: &str) -> impl Future<Output = Result<(), AccountError>> + Send;
+}
+
+/// The configured account store.
+#[derive(Debug, Clone)]
+pub enum Accounts {
+    /// The directory table in the desk's database.
+    Embedded(EmbeddedDirectory),
+    /// An LDAP directory.
+    Ldap(Box<LdapDirectory>),
+}
+
+impl Accounts {
+    /// Builds the store named by `[accounts]`.
+    pub fn from_config(
+        c: &crate::config::AccountsConfig,
+        store: &crate::store::Store,
+    ) -> Result<Accounts, AccountError> {
+        match c.kind.as_str() {
+            "embedded" | "" => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
+            "ldap" => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
+            other => Err(AccountError::Config(format!(
+                "[accounts] kind = {other:?}: use \"embedded\" or \"ldap\""
+            ))),
+        }
+    }
+
+    /// A short name for logs and `doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            Accounts::Embedded(_) => "embedded directory".into(),
+            Accounts::Ldap(l) => format!("LDAP {}", l.url()),
+        }
+    }
+}
+
+impl AccountStore for Accounts {
+    async fn find(&self, numbers: &[String]) -> Result<Vec<PortalAccount>, AccountError> {
+        match self {
+            Accounts::Embedded(d) => d.find(numbers).await,
+            Accounts::Ldap(d) => d.find(numbers).await,
+        }
+    }
+    async fn lock(&self, account_id: &str) -> Result<(), AccountError> {
+        match self {
+            Accounts::Embedded(d) => d.lock(account_id).await,
+            Accounts::Ldap(d) => d.lock(account_id).await,
+        }
+    }
+    async fn unlock(&self, account_id: &str) -> Result<(), AccountError> {
+        match self {
+            Accounts::Embedded(d) => d.unlock(account_id).await,
+            Accounts::Ldap(d) => d.unlock(account_id).await,
+        }
+    }
+    async fn delete(&self, account_id: &str) -> Result<(), AccountError> {
+        match self {
+            Accounts::Embedded(d) => d.delete(account_id).await,
+            Accounts::Ldap(d) => d.delete(account_id).await,
+        }
+    }
+}

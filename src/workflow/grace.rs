@@ -1,0 +1,696 @@
+//! From approval to deletion (SPEC section 2): the account is locked, its
+//! holder gets the SMS, the window (3 days) starts when the gateway accepts
+//! it, the hotline can stop or hasten the deletion, and when the window is
+//! over the account is deleted and the citizen told.
+//!
+//! Every step is a row in the outbox (lock, SMS, unlock, delete, letters)
+//! written in the transaction of the state change that causes it, and
+//! worked by claiming rows, so nothing happens twice and nothing is lost.
+//! The window's end is a column (`grace_deadline`), so a restart, or a
+//! daemon down over the deadline, still deletes once, at or after it.
+
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::decide::{Decided, Refusal};
+use super::ingest::Desk;
+use super::outbox_worker::RetryPolicy;
+use super::WorkflowError;
+use crate::accounts::AccountStore;
+use crate::domain::RequestState;
+use crate::notify::sms::{OutgoingSms, SmsGateway, SmsOutcome};
+use crate::notify::OutgoingEmail;
+use crate::store::{self, now_ms, AuditEntry, OperatorRow, OutboxKind, RequestRow};
+
+/// An account call to make.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountJob {
+    /// The portal account.
+    pub account_id: String,
+}
+
+/// How long a worker holds a claimed row.
+const LEASE_MS: i64 = 120_000;
+
+fn audit(
+    id: i64,
+    actor: &str,
+    action: &str,
+    from: Option<RequestState>,
+    to: Option<RequestState>,
+    detail: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
+        at: now_ms(),
+        request_id: Some(id),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        from_state: from.map(|s| s.as_str().to_owned()),
+        to_state: to.map(|s| s.as_str().to_owned()),
+        detail,
+    }
+}
+
+impl Desk {
+    /// Inside an approval's transaction: where the SMS goes, the lock job,
+    /// and the letter telling the citizen.
+    pub(super) async fn start_grace(
+        &self,
+        tx: &mut store::Tx,
+        r: &RequestRow,
+        account: &crate::store::PortalAccount,
+        version: i64,
+    ) -> Result<(), WorkflowError> {
+        // The SMS goes to the phone on the account; else the request's.
+        let sms_to = account.phone.clone().or_else(|| r.phone.clone());
+        store::set_sms_to(tx, r.id, sms_to.as_deref()).await?;
+        let job = serde_json::to_string(&AccountJob {
+            account_id: account.account_id.clone(),
+        })
+        .unwrap_or_default();
+        store::enqueue(
+            tx,
+            OutboxKind::AccountLock,
+            Some(r.id),
+            &format!("lock:{}:{version}", r.id),
+            &account.account_id,
+            &job,
+        )
+        .await?;
+        self.queue_letter(
+            tx,
+            r,
+            "approved",
+            context! {},
+            &format!("approved:{}:{version}", r.id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Works the account jobs (lock, unlock, delete) that are due; returns
+    /// how many were handled.
+    pub async fn run_account_jobs(
+        &self,
+        retry: RetryPolicy,
+        limit: i64,
+    ) -> Result<usize, WorkflowError> {
+        let jobs = self
+            .store
+            .claim_kinds(
+                &[
+                    OutboxKind::AccountLock,
+                    OutboxKind::AccountUnlock,
+                    OutboxKind::AccountDelete,
+                ],
+                limit,
+                LEASE_MS,
+            )
+            .await?;
+        let n = jobs.len();
+        for item in jobs {
+            let job: AccountJob = match serde_json::from_str(&item.payload) {
+                Ok(j) => j,
+                Err(e) => {
+                    self.store
+                        .mark_attempt_failed(item.id, &format!("bad payload: {e}"), now_ms(), true)
+                        .await?;
+                    continue;
+                }
+            };
+            let Some(rid) = item.request_id else {
+                self.store.mark_sent(item.id).await?;
+                continue;
+            };
+            let r = self.store.request(rid).await?;
+            let Some(r) = r else {
+                self.store.mark_sent(item.id).await?;
+                continue;
+            };
+            let kind = item.kind;
+            // A lock for a request no longer waiting out its window (the
+            // hotline stopped it first) is not done.
+            if kind == OutboxKind::AccountLock && r.state != RequestState::GracePeriod {
+                let mut tx = self.store.begin().await?;
+                store::mark_sent_tx(&mut tx, item.id).await?;
+                store::audit(
+                    &mut tx,
+                    &audit(
+                        rid,
+                        "system",
+                        "lock_skipped",
+                        None,
+                        None,
+                        Some(format!("request is {}", r.state)),
+                    ),
+                )
+                .await?;
+                store::commit(tx).await?;
+                continue;
+            }
+            let result = match kind {
+                OutboxKind::AccountLock => self.accounts.lock(&job.account_id).await,
+                OutboxKind::AccountUnlock => self.accounts.unlock(&job.account_id).await,
+                _ => self.accounts.delete(&job.account_id).await,
+            };
+            if let Err(e) = result {
+                let wait = retry.delay_ms(item.attempts);
+                tracing::warn!(request = rid, account = %job.account_id, job = kind.as_str(), error = %e, retry_in_s = wait / 1000, "account store call failed; will retry");
+                // Account calls are retried until they succeed: a deletion
+                // that stops halfway is worse than a late one.
+                self.store
+                    .mark_attempt_failed(item.id, &e.to_string(), now_ms() + wait, false)
+                    .await?;
+                continue;
+            }
+            let mut tx = self.store.begin().await?;
+            store::mark_sent_tx(&mut tx, item.id).await?;
+            match kind {
+                OutboxKind::AccountLock => {
+                    store::audit(
+                        &mut tx,
+                        &audit(
+                            rid,
+                            "system",
+                            "account_locked",
+                            None,
+                            None,
+                            Some(job.account_id.clone()),
+                        ),
+                    )
+                    .await?;
+                    self.queue_sms(&mut tx, &r).await?;
+                }
+                OutboxKind::AccountUnlock => {
+                    store::audit(
+                        &mut tx,
+                        &audit(
+                            rid,
+                            "system",
+                            "account_unlocked",
+                            None,
+                            None,
+                            Some(job.account_id.clone()),
+                        ),
+                    )
+                    .await?;
+                }
+                _ => {
+                    let fresh = store::request_in(&mut tx, rid).await?;
+                    if fresh.state == RequestState::Deleting
+                        && store::set_state(&mut tx, rid, fresh.version, RequestState::Deleted)
+                            .await?
+                    {
+                        store::audit(
+                            &mut tx,
+                            &audit(
+                                rid,
+                                "system",
+                                "account_deleted",
+                                Some(RequestState::Deleting),
+                                Some(RequestState::Deleted),
+                                Some(job.account_id.clone()),
+                            ),
+                        )
+                        .await?;
+                        self.queue_letter(
+                            &mut tx,
+                            &fresh,
+                            "deleted",
+                            context! {},
+                            &format!("deleted:{rid}"),
+                        )
+                        .await?;
+                        tracing::info!(request = %fresh.reference, account = %job.account_id, "account deleted");
+                    }
+                }
+            }
+            store::commit(tx).await?;
+        }
+        Ok(n)
+    }
+
+    /// Queues the holder's SMS (once per request).
+    async fn queue_sms(&self, tx: &mut store::Tx, r: &RequestRow) -> Result<(), WorkflowError> {
+        let to = store::sms_to(tx, r.id).await?;
+        let Some(to) = to else {
+            store::audit(
+                tx,
+                &audit(
+                    r.id,
+                    "system",
+                    "sms_not_sent",
+                    None,
+                    None,
+                    Some("no phone on the account or in the request".into()),
+                ),
+            )
+            .await?;
+            return self
+                .back_to_operator(tx, r.id, "no phone to send the SMS to")
+                .await;
+        };
+        let text = self.templates.sms(
+            "grace_notice",
+            context! {
+                grace_days => self.grace_days(), hotline => self.config.hotline,
+                reference => r.reference,
+            },
+        )?;
+        let sms = OutgoingSms {
+            segments: crate::notify::gsm7::segments(&text),
+            to: to.clone(),
+            text,
+        };
+        store::enqueue(
+            tx,
+            OutboxKind::Sms,
+            Some(r.id),
+            &format!("sms:{}:{}", r.id, r.version),
+            &to,
+            &serde_json::to_string(&sms).unwrap_or_default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The window in whole days, as letters and the SMS say it.
+    pub fn grace_days(&self) -> u64 {
+        self.config.grace_seconds.div_ceil(86_400).max(1)
+    }
+
+    /// Sends the SMS that are due; returns how many were tried.
+    pub async fn run_sms(
+        &self,
+        gateway: &SmsGateway,
+        retry: RetryPolicy,
+        limit: i64,
+    ) -> Result<usize, WorkflowError> {
+        let items = self
+            .store
+            .claim_kinds(&[OutboxKind::Sms], limit, LEASE_MS)
+            .await?;
+        let n = items.len();
+        for item in items {
+            let rid = item.request_id.unwrap_or(0);
+            let r = self.store.request(rid).await?;
+            let current = r
+                .as_ref()
+                .is_some_and(|r| r.state == RequestState::GracePeriod);
+            if !current {
+                self.store
+                    .mark_attempt_failed(
+                        item.id,
+                        "request no longer in its grace period",
+                        now_ms(),
+                        true,
+                    )
+                    .await?;
+                continue;
+            }
+            let sms: OutgoingSms = match serde_json::from_str(&item.payload) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.sms_failed_for_good(item.id, rid, &format!("bad payload: {e}"))
+                        .await?;
+                    continue;
+                }
+            };
+            match gateway.send(&sms, item.id).await {
+                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid).await?,
+                Ok(SmsOutcome::Rejected(why)) => {
+                    tracing::warn!(request = rid, to = %sms.to, why, "SMS refused for good; back to an operator");
+                    self.sms_failed_for_good(item.id, rid, &why).await?;
+                }
+                Err(e) => {
+                    if item.attempts + 1 >= i64::from(retry.max_attempts) {
+                        self.sms_failed_for_good(
+                            item.id,
+                            rid,
+                            &format!("gave up after {} attempts: {e}", item.attempts + 1),
+                        )
+                        .await?;
+                    } else {
+                        let wait = retry.delay_ms(item.attempts);
+                        tracing::warn!(request = rid, error = %e, retry_in_s = wait / 1000, "SMS not sent; will retry (the window has not started)");
+                        self.store
+                            .mark_attempt_failed(item.id, &e.to_string(), now_ms() + wait, false)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The gateway took the SMS: the window starts now (once).
+    async fn sms_accepted(&self, outbox_id: i64, rid: i64) -> Result<(), WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        store::mark_sent_tx(&mut tx, outbox_id).await?;
+        let deadline = now_ms() + self.config.grace_seconds as i64 * 1000;
+        if store::start_window(&mut tx, rid, now_ms(), deadline).await? {
+            store::audit(
+                &mut tx,
+                &audit(
+                    rid,
+                    "system",
+                    "sms_accepted",
+                    None,
+                    None,
+                    Some(format!("window ends {}", crate::web::format_ms(deadline))),
+                ),
+            )
+            .await?;
+        }
+        store::commit(tx).await?;
+        Ok(())
+    }
+
+    /// An SMS that will never arrive: the request goes back to an operator,
+    /// the account is unlocked, and no window ever starts.
+    async fn sms_failed_for_good(
+        &self,
+        outbox_id: i64,
+        rid: i64,
+        why: &str,
+    ) -> Result<(), WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        store::mark_failed_tx(&mut tx, outbox_id, why).await?;
+        store::audit(
+            &mut tx,
+            &audit(
+                rid,
+                "system",
+                "sms_failed",
+                None,
+                None,
+                Some(why.to_owned()),
+            ),
+        )
+        .await?;
+        self.back_to_operator(&mut tx, rid, why).await?;
+        store::commit(tx).await?;
+        Ok(())
+    }
+
+    /// grace_period → pending_review, unlocking the account.
+    async fn back_to_operator(
+        &self,
+        tx: &mut store::Tx,
+        rid: i64,
+        why: &str,
+    ) -> Result<(), WorkflowError> {
+        let r = store::request_in(tx, rid).await?;
+        if r.state != RequestState::GracePeriod {
+            return Ok(());
+        }
+        if store::set_state(tx, rid, r.version, RequestState::PendingReview).await? {
+            store::reset_grace(tx, rid).await?;
+            if let Some(account) = &r.approved_account {
+                let job = serde_json::to_string(&AccountJob {
+                    account_id: account.clone(),
+                })
+                .unwrap_or_default();
+                store::enqueue(
+                    tx,
+                    OutboxKind::AccountUnlock,
+                    Some(rid),
+                    &format!("unlock:{rid}:{}", r.version),
+                    account,
+                    &job,
+                )
+                .await?;
+            }
+            store::audit(
+                tx,
+                &audit(
+                    rid,
+                    "system",
+                    "back_to_operator",
+                    Some(RequestState::GracePeriod),
+                    Some(RequestState::PendingReview),
+                    Some(why.to_owned()),
+                ),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A delivery report from the gateway (Kannel's dlr-url).
+    pub async fn sms_report(&self, outbox_id: i64, status: i64) -> Result<(), WorkflowError> {
+        let Some(rid) = self
+            .store
+            .outbox_request(outbox_id, OutboxKind::Sms)
+            .await?
+        else {
+            return Err(Refusal::NotFound.into());
+        };
+        match status {
+            // Failed at the handset or refused by the SMSC: never delivered.
+            2 | 16 => {
+                let mut tx = self.store.begin().await?;
+                store::audit(
+                    &mut tx,
+                    &audit(
+                        rid,
+                        "system",
+                        "sms_undelivered",
+                        None,
+                        None,
+                        Some(format!("delivery report {status}")),
+                    ),
+                )
+                .await?;
+                self.back_to_operator(
+                    &mut tx,
+                    rid,
+                    &format!("SMS not delivered (report {status})"),
+                )
+                .await?;
+                store::commit(tx).await?;
+            }
+            1 | 4 | 8 => {
+                let action = match status {
+                    1 => "sms_delivered",
+                    4 => "sms_buffered",
+                    _ => "sms_at_smsc",
+                };
+                let mut tx = self.store.begin().await?;
+                store::audit(
+                    &mut tx,
+                    &audit(
+                        rid,
+                        "system",
+                        action,
+                        None,
+                        None,
+                        Some(format!("delivery report {status}")),
+                    ),
+                )
+                .await?;
+                store::commit(tx).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Requests whose window is over move to `deleting` with their delete
+    /// job (each once, whatever the number of replicas).
+    pub async fn sweep_deadlines(&self) -> Result<usize, WorkflowError> {
+        let mut moved = 0;
+        for (id, version, account) in self.store.deadlines_passed(now_ms()).await? {
+            let mut tx = self.store.begin().await?;
+            if store::set_state(&mut tx, id, version, RequestState::Deleting).await? {
+                self.queue_delete(&mut tx, id, account.as_deref()).await?;
+                store::audit(
+                    &mut tx,
+                    &audit(
+                        id,
+                        "system",
+                        "window_over",
+                        Some(RequestState::GracePeriod),
+                        Some(RequestState::Deleting),
+                        None,
+                    ),
+                )
+                .await?;
+                store::commit(tx).await?;
+                moved += 1;
+            } else {
+                store::rollback(tx).await?;
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn queue_delete(
+        &self,
+        tx: &mut store::Tx,
+        id: i64,
+        account: Option<&str>,
+    ) -> Result<(), WorkflowError> {
+        let account = account.unwrap_or_default();
+        let job = serde_json::to_string(&AccountJob {
+            account_id: account.to_owned(),
+        })
+        .unwrap_or_default();
+        store::enqueue(
+            tx,
+            OutboxKind::AccountDelete,
+            Some(id),
+            &format!("delete:{id}"),
+            account,
+            &job,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Hotline: the holder objects; the account is unlocked and the request
+    /// cancelled.
+    pub async fn hotline_object(
+        &self,
+        who: &OperatorRow,
+        id: i64,
+        note: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        let r = store::request_in(&mut tx, id).await?;
+        if r.state != RequestState::GracePeriod {
+            store::rollback(tx).await?;
+            return Err(Refusal::WrongState(r.state).into());
+        }
+        if !store::set_state(&mut tx, id, r.version, RequestState::Cancelled).await? {
+            store::rollback(tx).await?;
+            return Err(Refusal::Stale.into());
+        }
+        if let Some(account) = &r.approved_account {
+            let job = serde_json::to_string(&AccountJob {
+                account_id: account.clone(),
+            })
+            .unwrap_or_default();
+            store::enqueue(
+                &mut tx,
+                OutboxKind::AccountUnlock,
+                Some(id),
+                &format!("unlock:{id}:{}", r.version),
+                account,
+                &job,
+            )
+            .await?;
+        }
+        store::audit(
+            &mut tx,
+            &audit(
+                id,
+                who.login.as_str(),
+                "hotline_objected",
+                Some(RequestState::GracePeriod),
+                Some(RequestState::Cancelled),
+                Some(note.trim().to_owned()).filter(|n| !n.is_empty()),
+            ),
+        )
+        .await?;
+        self.queue_letter(
+            &mut tx,
+            &r,
+            "cancelled",
+            context! {},
+            &format!("cancelled:{id}"),
+        )
+        .await?;
+        store::commit(tx).await?;
+        Ok(Decided::Moved {
+            state: RequestState::Cancelled,
+        })
+    }
+
+    /// Hotline: the holder confirms; the account is deleted now.
+    pub async fn hotline_confirm(
+        &self,
+        who: &OperatorRow,
+        id: i64,
+        note: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        let r = store::request_in(&mut tx, id).await?;
+        if r.state != RequestState::GracePeriod {
+            store::rollback(tx).await?;
+            return Err(Refusal::WrongState(r.state).into());
+        }
+        if !store::set_state(&mut tx, id, r.version, RequestState::Deleting).await? {
+            store::rollback(tx).await?;
+            return Err(Refusal::Stale.into());
+        }
+        self.queue_delete(&mut tx, id, r.approved_account.as_deref())
+            .await?;
+        store::audit(
+            &mut tx,
+            &audit(
+                id,
+                who.login.as_str(),
+                "hotline_confirmed",
+                Some(RequestState::GracePeriod),
+                Some(RequestState::Deleting),
+                Some(note.trim().to_owned()).filter(|n| !n.is_empty()),
+            ),
+        )
+        .await?;
+        store::commit(tx).await?;
+        Ok(Decided::Moved {
+            state: RequestState::Deleting,
+        })
+    }
+
+    /// Retention: the raw mail (and so the photos) of requests closed more
+    /// than `retention_days` ago is dropped; hashes and the audit trail stay.
+    pub async fn purge_closed(&self) -> Result<usize, WorkflowError> {
+        let before = now_ms() - i64::from(self.config.retention_days) * 86_400_000;
+        let mut n = 0;
+        for id in self.store.closed_before(before).await? {
+            let mut tx = self.store.begin().await?;
+            let dropped = store::purge_request(&mut tx, id).await?;
+            store::audit(
+                &mut tx,
+                &audit(
+                    id,
+                    "system",
+                    "purged",
+                    None,
+                    None,
+                    Some(format!(
+                        "{dropped} raw messages dropped after {} days",
+                        self.config.retention_days
+                    )),
+                ),
+            )
+            .await?;
+            store::commit(tx).await?;
+            n += 1;
+        }
+        if n > 0 {
+            tracing::info!(requests = n, "closed requests purged");
+        }
+        Ok(n)
+    }
+}
+
+/// Letters (reused by decisions): the email itself.
+pub(super) fn letter_mail(
+    to: &str,
+    rendered: crate::notify::RenderedEmail,
+    message_id: String,
+    thread: Vec<String>,
+) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.to_owned(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        message_id,
+        in_reply_to: thread.last().cloned(),
+        references: thread,
+    }
+}

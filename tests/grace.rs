@@ -1,0 +1,817 @@
+//! From approval to deletion (issue 5), on real parts started here: the
+//! account is locked, the holder's SMS goes out (Kannel with its fake SMSC,
+//! or the embedded file outbox), the window passes, the account is deleted
+//! (OpenLDAP, or the embedded directory) and the citizen's mailbox gets the
+//! final letter; a request stopped through the hotline keeps its account,
+//! unlocked. Faults: the daemon killed during the window, the account store
+//! down at the deadline, the SMS gateway down at approval.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::{
+    append, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_until, Daemon, Dovecot,
+    Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
+};
+
+const PASSWORD: &str = "mat-khau-thu-nhat";
+
+fn console_message(name: &str, to: &str) -> Vec<u8> {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/console")
+            .join(name),
+    )
+    .unwrap();
+    String::from_utf8_lossy(&raw)
+        .replace("an@test", to)
+        .into_bytes()
+}
+
+struct Api {
+    port: u16,
+    token: String,
+}
+
+impl Api {
+    fn new(config: &Path, port: u16) -> Api {
+        huytk_cli(
+            config,
+            &["operator", "add", "lan", "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        let token = huytk_cli(config, &["operator", "token", "lan"], "")
+            .trim()
+            .to_owned();
+        Api { port, token }
+    }
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let auth = format!("Bearer {}", self.token);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let r = http(
+            self.port,
+            method,
+            &format!("/api/v1{path}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        );
+        assert!(r.status < 500, "{method} {path}: {} {}", r.status, r.text());
+        r.json()
+    }
+    fn request(&self, number: &str) -> Value {
+        let list = self.call("GET", &format!("/requests?state=all&q={number}"), None);
+        let reference = list["items"][0]["reference"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no request for {number}: {list}"))
+            .to_owned();
+        self.call("GET", &format!("/requests/{reference}"), None)
+    }
+    async fn wait_state(&self, number: &str, state: &str, secs: u64) -> Value {
+        let start = Instant::now();
+        loop {
+            let list = self.call("GET", &format!("/requests?state=all&q={number}"), None);
+            if list["items"][0]["state"] == state {
+                return self.request(number);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(secs),
+                "request {number} never reached {state}: {}",
+                list["items"][0]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn actions(view: &Value) -> Vec<String> {
+    view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn at_of(view: &Value, action: &str) -> i64 {
+    view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} in {}", view["history"]))["at"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Polls a request every 20 ms until it is deleted, asserting at every
+/// look that it is not deleting or deleted before its deadline.
+async fn watch_until_deleted(api: &Api, number: &str, secs: u64) -> Value {
+    let start = Instant::now();
+    let mut deadline: Option<i64> = None;
+    loop {
+        let v = api.request(number);
+        let state = v["request"]["state"].as_str().unwrap().to_owned();
+        if let Some(d) = v["request"]["grace_deadline"].as_i64() {
+            deadline = Some(d);
+        }
+        if state == "deleting" || state == "deleted" {
+            let d = deadline.expect("a deadline before deletion");
+            let now = huytk::store::now_ms();
+            assert!(now >= d, "{state} {} ms before the deadline", d - now);
+            assert!(at_of(&v, "window_over") >= d, "the window closed early");
+            if state == "deleted" {
+                assert!(at_of(&v, "account_deleted") >= d);
+                return v;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "not deleted: {}",
+            v["request"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
+    let config = dir.join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = {grace}\n\
+             [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
+             [sms]\nkind = \"file\"\npath = \"{d}/sms.jsonl\"\n\
+             [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n",
+            d = dir.display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    let accounts = dir.join("accounts.toml");
+    std::fs::write(
+        &accounts,
+        "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\nfull_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n\
+         [[account]]\naccount_id = \"DVC-LONG\"\nid_number = \"040089012345\"\nfull_name = \"Lê Hoàng Long\"\n",
+    )
+    .unwrap();
+    huytk_cli(
+        &config,
+        &["accounts", "load", accounts.to_str().unwrap()],
+        "",
+    );
+    config
+}
+
+fn outbox_subjects(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.join("outbox/new"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let raw = std::fs::read(e.path()).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        out.push(m.subject().unwrap_or("").to_owned());
+    }
+    out
+}
+
+fn account_state(config: &Path, number: &str) -> Option<String> {
+    let out = huytk_cli(config, &["accounts", "find", number], "");
+    out.lines().next().map(|l| {
+        serde_json::from_str::<Value>(l).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_life_on_the_embedded_default() {
+    let dir = TempDir::new("grace-embedded");
+    let web = support::free_port();
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let config = embedded_config(dir.path(), web, &db, 3);
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    spool
+        .deliver(
+            &std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap(),
+            "2-long",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let an_ref = an["request"]["reference"].as_str().unwrap().to_owned();
+    let r = api.call(
+        "POST",
+        &format!("/requests/{an_ref}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    assert_eq!(r["state"], "grace_period", "{r}");
+
+    // Locked, then the SMS, in GSM-7, to the account's phone, in ≤ 2 parts.
+    let sms_file = dir.path().join("sms.jsonl");
+    wait_until("the SMS", 20, || async { sms_file.exists() }).await;
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&sms_file)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["to"], "+84912345678");
+    let text = line["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Tai khoan cua ban tren Cong DVCQG da bi xoa."),
+        "{text}"
+    );
+    assert!(text.contains("tong dai 18001096"), "{text}");
+    assert!(text.is_ascii());
+    assert!(line["segments"].as_u64().unwrap() <= 2, "{line}");
+    assert_eq!(
+        account_state(&config, "079203001234").as_deref(),
+        Some("locked")
+    );
+
+    // The window (3 s here) passes; deleted at or after the deadline.
+    let v = watch_until_deleted(&api, "079203001234", 30).await;
+    let h = actions(&v);
+    for a in [
+        "approve",
+        "account_locked",
+        "sms_accepted",
+        "window_over",
+        "account_deleted",
+    ] {
+        assert_eq!(h.iter().filter(|x| *x == a).count(), 1, "{a} once: {h:?}");
+    }
+    assert!(
+        v["request"]["sms_accepted_at"].as_i64().unwrap() + 3000
+            <= v["request"]["grace_deadline"].as_i64().unwrap()
+    );
+    assert_eq!(
+        account_state(&config, "079203001234"),
+        None,
+        "the account is gone"
+    );
+    wait_until("the final letter", 20, || async {
+        outbox_subjects(dir.path())
+            .iter()
+            .any(|s| s.contains(&an_ref) && s.contains("đã được xóa"))
+    })
+    .await;
+    assert!(outbox_subjects(dir.path())
+        .iter()
+        .any(|s| s.contains(&an_ref) && s.contains("đã được duyệt")));
+
+    // The hotline stops the second one: cancelled, the account unlocked.
+    let long = api.wait_state("040089012345", "pending_review", 30).await;
+    let long_ref = long["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{long_ref}/approve"),
+        Some(json!({ "account": "DVC-LONG" })),
+    );
+    // The account has no phone: the SMS goes to the phone in the request.
+    let v = api.request("040089012345");
+    assert_eq!(v["accounts"][0]["sms_source"], "request");
+    wait_until("the account locked", 20, || async {
+        account_state(&config, "040089012345").as_deref() == Some("locked")
+    })
+    .await;
+    let found = api.call("GET", "/requests?state=all&q=0355111222", None);
+    assert_eq!(
+        found["items"][0]["reference"],
+        long_ref.as_str(),
+        "the hotline finds it by the phone"
+    );
+    let r = api.call(
+        "POST",
+        &format!("/requests/{long_ref}/object"),
+        Some(json!({ "text": "Chủ tài khoản gọi, không đồng ý." })),
+    );
+    assert_eq!(r["state"], "cancelled", "{r}");
+    wait_until("the account unlocked", 20, || async {
+        account_state(&config, "040089012345").as_deref() == Some("active")
+    })
+    .await;
+    wait_until("the cancellation letter", 20, || async {
+        outbox_subjects(dir.path())
+            .iter()
+            .any(|s| s.contains(&long_ref) && s.contains("đã dừng"))
+    })
+    .await;
+    // Past its would-be deadline it is still there.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        account_state(&config, "040089012345").as_deref(),
+        Some("active")
+    );
+    assert_eq!(api.request("040089012345")["request"]["state"], "cancelled");
+}
+
+/// Writes the real-parts configuration: Dovecot in, Postfix out, OpenLDAP
+/// accounts, Kannel SMS with delivery reports.
+/// The servers a real-parts desk talks to.
+struct Parts<'a> {
+    dovecot: &'a Dovecot,
+    smtp: u16,
+    slapd: &'a Slapd,
+    kannel: &'a Kannel,
+}
+
+fn real_config(dir: &Path, parts: Parts<'_>, db: &str, web: u16, grace: u64) -> PathBuf {
+    let Parts {
+        dovecot,
+        smtp,
+        slapd,
+        kannel,
+    } = parts;
+    let config = imap_config(
+        dir,
+        dovecot,
+        smtp,
+        db,
+        web,
+        &format!("grace_seconds = {grace}"),
+    );
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbind_dn = \"cn=admin,dc=portal,dc=test\"\n\
+         bind_password = \"secret\"\nbase_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n\
+         [sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"desk\"\npassword = \"secret\"\n\
+         dlr_base_url = \"http://127.0.0.1:{web}\"\ndlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n",
+        slapd.port, kannel.sendsms_port
+    ));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn ldap_accounts(slapd: &Slapd) {
+    slapd.add(&format!(
+        "dn: uid=DVC-AN,{LDAP_BASE}\nobjectClass: inetOrgPerson\nuid: DVC-AN\ncn: Nguyễn Văn An\nsn: An\n\
+         employeeNumber: 079203001234\nmobile: +84912345678\nmail: an@test\n\n\
+         dn: uid=DVC-VIET,{LDAP_BASE}\nobjectClass: inetOrgPerson\nuid: DVC-VIET\ncn: Bùi Quốc Việt\nsn: Viet\n\
+         employeeNumber: 034078005566\nmobile: +84818444555\n"
+    ));
+}
+
+async fn whole_life_on_real_parts(pg: bool) {
+    let dovecot = Dovecot::start(&["desk@test", "an@test", "viet@test"]);
+    let postfix = Postfix::start(dovecot.lmtp_port);
+    let slapd = Slapd::start();
+    ldap_accounts(&slapd);
+    let kannel = Kannel::start();
+    let dir = TempDir::new("grace-real");
+    let pg_server = pg.then(support::Postgres::start);
+    let db = match &pg_server {
+        Some(p) => p.fresh_database("grace"),
+        None => format!("sqlite://{}/desk.db", dir.path().display()),
+    };
+    let web = support::free_port();
+    let config = real_config(
+        dir.path(),
+        Parts {
+            dovecot: &dovecot,
+            smtp: postfix.port,
+            slapd: &slapd,
+            kannel: &kannel,
+        },
+        &db,
+        web,
+        5,
+    );
+    let log = dir.path().join("daemon.log");
+    let _daemon = start_daemon(&config, &log);
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let imap = dovecot.imap_port;
+    append(
+        imap,
+        "desk@test",
+        &console_message("cccd_with_old_cmnd.eml", "an@test"),
+    )
+    .await;
+    append(
+        imap,
+        "desk@test",
+        &demo("2-html-only-request.eml", "citizen@gmail.com", "viet@test"),
+    )
+    .await;
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let an_ref = an["request"]["reference"].as_str().unwrap().to_owned();
+    // The LDAP account shows on the request, with its phone.
+    assert_eq!(
+        an["accounts"][0]["account_id"], "DVC-AN",
+        "{}",
+        an["accounts"]
+    );
+    assert_eq!(an["accounts"][0]["sms_source"], "account");
+    let r = api.call(
+        "POST",
+        &format!("/requests/{an_ref}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    assert_eq!(r["state"], "grace_period", "{r}");
+    // Kannel's SMSC gets the text for the holder's number; LDAP marks the lock.
+    wait_until("the SMS at the fake SMSC", 30, || async {
+        kannel.delivered().contains("tong dai 18001096")
+    })
+    .await;
+    let delivered = kannel.delivered();
+    assert!(delivered.contains("84912345678"), "{delivered}");
+    assert!(slapd
+        .entry("DVC-AN")
+        .unwrap()
+        .contains("employeeType: locked"));
+    let v = watch_until_deleted(&api, "079203001234", 60).await;
+    assert!(
+        slapd.entry("DVC-AN").is_none(),
+        "the account is gone from OpenLDAP"
+    );
+    // Kannel reported the delivery through our dlr-url.
+    let h = actions(&v);
+    assert!(
+        h.iter().any(|a| a == "sms_at_smsc" || a == "sms_delivered"),
+        "{h:?}"
+    );
+    wait_until("the final letter in an@test", 60, || async {
+        folder(imap, "an@test", "INBOX")
+            .await
+            .iter()
+            .any(|(s, _)| s.contains("đã được xóa"))
+    })
+    .await;
+
+    // The second is stopped through the hotline page's API: kept, unlocked.
+    let viet = api.wait_state("034078005566", "pending_review", 30).await;
+    let viet_ref = viet["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{viet_ref}/approve"),
+        Some(json!({ "account": "DVC-VIET" })),
+    );
+    wait_until("the lock in LDAP", 30, || async {
+        slapd
+            .entry("DVC-VIET")
+            .is_some_and(|e| e.contains("employeeType: locked"))
+    })
+    .await;
+    let found = api.call("GET", "/requests?state=all&q=0818444555", None);
+    assert_eq!(found["items"][0]["reference"], viet_ref.as_str());
+    let r = api.call("POST", &format!("/requests/{viet_ref}/object"), None);
+    assert_eq!(r["state"], "cancelled", "{r}");
+    wait_until("the unlock in LDAP", 30, || async {
+        slapd
+            .entry("DVC-VIET")
+            .is_some_and(|e| !e.contains("employeeType"))
+    })
+    .await;
+    wait_until("the cancellation letter in viet@test", 60, || async {
+        folder(imap, "viet@test", "INBOX")
+            .await
+            .iter()
+            .any(|(s, _)| s.contains("đã dừng"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        slapd.entry("DVC-VIET").is_some(),
+        "a cancelled request keeps its account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_life_on_dovecot_postfix_kannel_and_openldap() {
+    whole_life_on_real_parts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_life_on_postgres() {
+    whole_life_on_real_parts(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_killed_during_the_window_deletes_once_after_it() {
+    let dir = TempDir::new("grace-kill");
+    let web = support::free_port();
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let config = embedded_config(dir.path(), web, &db, 4);
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let mut daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    let start = Instant::now();
+    let deadline = loop {
+        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
+            break d;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the window never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // SIGKILL inside the window; down until well past the deadline.
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    drop(daemon);
+    let wait = deadline - huytk::store::now_ms() + 2000;
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    assert_eq!(
+        account_state(&config, "079203001234").as_deref(),
+        Some("locked"),
+        "nothing deletes while the daemon is down"
+    );
+    let _daemon: Daemon = start_daemon(&config, &dir.path().join("daemon2.log"));
+    support::wait_for_port(web, "the console");
+    let v = api.wait_state("079203001234", "deleted", 30).await;
+    let h = actions(&v);
+    assert_eq!(
+        h.iter().filter(|a| *a == "account_deleted").count(),
+        1,
+        "{h:?}"
+    );
+    assert_eq!(h.iter().filter(|a| *a == "window_over").count(), 1, "{h:?}");
+    assert!(at_of(&v, "window_over") >= deadline);
+    wait_until("one final letter", 20, || async {
+        outbox_subjects(dir.path())
+            .iter()
+            .filter(|s| s.contains("đã được xóa"))
+            .count()
+            == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        outbox_subjects(dir.path())
+            .iter()
+            .filter(|s| s.contains("đã được xóa"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
+    let dovecot = Dovecot::start(&["desk@test", "an@test"]);
+    let postfix = Postfix::start(dovecot.lmtp_port);
+    let mut slapd = Slapd::start();
+    ldap_accounts(&slapd);
+    let mut kannel = Kannel::start();
+    let dir = TempDir::new("grace-outage");
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let web = support::free_port();
+    let config = real_config(
+        dir.path(),
+        Parts {
+            dovecot: &dovecot,
+            smtp: postfix.port,
+            slapd: &slapd,
+            kannel: &kannel,
+        },
+        &db,
+        web,
+        3,
+    );
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    append(
+        dovecot.imap_port,
+        "desk@test",
+        &console_message("cccd_with_old_cmnd.eml", "an@test"),
+    )
+    .await;
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+
+    // The SMS gateway is down at approval: locked, but no window yet.
+    kannel.stop();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    wait_until("the SMS retried", 30, || async {
+        api.request("079203001234")["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "sms" && j["attempts"].as_i64().unwrap() > 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let v = api.request("079203001234");
+    assert_eq!(v["request"]["state"], "grace_period");
+    assert!(
+        v["request"]["grace_deadline"].is_null(),
+        "the window started without an SMS"
+    );
+    assert!(slapd.entry("DVC-AN").is_some());
+    let back = huytk::store::now_ms();
+    kannel.restart();
+    wait_until("the SMS at the fake SMSC", 60, || async {
+        kannel.delivered().contains("tong dai 18001096")
+    })
+    .await;
+    let start = Instant::now();
+    let deadline = loop {
+        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        deadline >= back + 3000,
+        "the window counts from the accepted SMS"
+    );
+
+    // The directory is down at the deadline: retried, visible, then done.
+    slapd.stop();
+    let wait = deadline - huytk::store::now_ms() + 3000;
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    let v = api.request("079203001234");
+    assert_eq!(v["request"]["state"], "deleting", "{}", v["request"]);
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "account_delete")
+        .unwrap()
+        .clone();
+    assert!(job["attempts"].as_i64().unwrap() >= 1, "{job}");
+    assert!(
+        !job["last_error"].as_str().unwrap_or("").is_empty(),
+        "{job}"
+    );
+    slapd.restart();
+    let v = api.wait_state("079203001234", "deleted", 60).await;
+    assert!(slapd.entry("DVC-AN").is_none());
+    assert_eq!(
+        actions(&v)
+            .iter()
+            .filter(|a| *a == "account_deleted")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
+    let dovecot = Dovecot::start(&["desk@test", "an@test"]);
+    let postfix = Postfix::start(dovecot.lmtp_port);
+    let slapd = Slapd::start();
+    ldap_accounts(&slapd);
+    // Kannel refuses this holder's number (its black list).
+    let kannel = Kannel::start_with_black_list("^\\+8491");
+    let dir = TempDir::new("grace-refused");
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let web = support::free_port();
+    let config = real_config(
+        dir.path(),
+        Parts {
+            dovecot: &dovecot,
+            smtp: postfix.port,
+            slapd: &slapd,
+            kannel: &kannel,
+        },
+        &db,
+        web,
+        2,
+    );
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    append(
+        dovecot.imap_port,
+        "desk@test",
+        &console_message("cccd_with_old_cmnd.eml", "an@test"),
+    )
+    .await;
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    let start = Instant::now();
+    let v = loop {
+        let v = api.request("079203001234");
+        if actions(&v).contains(&"back_to_operator".to_owned()) {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            v["history"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(v["request"]["state"], "pending_review");
+    assert!(v["request"]["grace_deadline"].is_null());
+    assert!(actions(&v).contains(&"sms_failed".to_owned()));
+    let sms = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "sms")
+        .unwrap()
+        .clone();
+    assert_eq!(sms["state"], "failed", "{sms}");
+    wait_until("the account unlocked", 30, || async {
+        slapd
+            .entry("DVC-AN")
+            .is_some_and(|e| !e.contains("employeeType"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        slapd.entry("DVC-AN").is_some(),
+        "never deleted without the holder told"
+    );
+
+    // A delivery report of failure does the same, once the gateway took it;
+    // a report without the shared secret is refused.
+    let r = http(
+        web,
+        "GET",
+        "/api/v1/sms/dlr?id=1&key=wrong&status=16",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn the_timer_fires_at_the_deadline_never_a_millisecond_before() {
+    let dir = TempDir::new("deadline");
+    let store = huytk::store::Store::connect(&format!("sqlite://{}/d.db", dir.path().display()))
+        .await
+        .unwrap();
+    let deadline = 1_800_000_000_000i64;
+    let mut tx = store.begin().await.unwrap();
+    let id = huytk::store::insert_request(
+        &mut tx,
+        &huytk::store::NewRequest {
+            email: "a@test",
+            received_at: 0,
+            due_date: "2027-01-01",
+            reference_day: "270101",
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    sqlx::query("UPDATE requests SET state = 'grace_period' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert!(
+        huytk::store::start_window(&mut tx, id, deadline - 1000, deadline)
+            .await
+            .unwrap()
+    );
+    // The window starts once.
+    assert!(
+        !huytk::store::start_window(&mut tx, id, deadline, deadline + 5)
+            .await
+            .unwrap()
+    );
+    huytk::store::commit(tx).await.unwrap();
+    for t in deadline - 1000..deadline + 1000 {
+        let due = store.deadlines_passed(t).await.unwrap();
+        assert_eq!(!due.is_empty(), t >= deadline, "at {}", t - deadline);
+    }
+}
