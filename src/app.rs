@@ -191,10 +191,13 @@ impl App {
                 let mut last_purge: Option<std::time::Instant> = None;
                 loop {
                     let done = app.grace_round().await;
-                    if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                    if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
                         last_purge = Some(std::time::Instant::now());
                         if let Err(e) = app.desk.purge_closed().await {
                             tracing::error!(error = %e, "retention purge");
+                        }
+                        if let Err(e) = app.desk.send_digest_if_due().await {
+                            tracing::error!(error = %e, "daily digest");
                         }
                     }
                     if done > 0 {
@@ -398,6 +401,14 @@ impl App {
         } else {
             &self.config.mailbox.archive_folder
         }
+    }
+
+    /// Delivers every due mail now (commands that queue one).
+    pub async fn run_once_outbox(&self) -> Result<(), AppError> {
+        while deliver_emails(&self.desk.store, &self.mailer, &self.from, self.retry(), 50).await?
+            > 0
+        {}
+        Ok(())
     }
 
     /// Processes the inbox until it is empty and every due mail is sent,

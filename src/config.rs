@@ -40,13 +40,14 @@ pub struct Config {
     pub sms: SmsConfig,
 }
 
-/// `[accounts]`: `kind = "embedded"` (the desk's own table) or `"ldap"`.
+/// `[accounts]`: `kind = "embedded"` (the desk's own table), `"ldap"` or
+/// `"sql"` (statements against the portal's database).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountsConfig {
-    /// `embedded` or `ldap`.
+    /// `embedded`, `ldap` or `sql`.
     pub kind: String,
-    /// `ldap://host:port` or `ldaps://host:port`.
+    /// `ldap://host:port`, `ldaps://host:port`, or (sql) a database URL.
     pub url: String,
     /// DN to bind as (empty: anonymous).
     pub bind_dn: String,
@@ -74,6 +75,15 @@ pub struct AccountsConfig {
     pub lock_value: String,
     /// Seconds to wait for the directory.
     pub timeout_seconds: u64,
+    /// sql: accounts of one number (`$1`), with the columns account_id,
+    /// id_number, full_name, birth_date, phone, email, vneid_linked, state.
+    pub find_sql: String,
+    /// sql: lock the account `$1`.
+    pub lock_sql: String,
+    /// sql: unlock the account `$1`.
+    pub unlock_sql: String,
+    /// sql: delete the account `$1`.
+    pub delete_sql: String,
 }
 
 impl Default for AccountsConfig {
@@ -94,6 +104,10 @@ impl Default for AccountsConfig {
             lock_attribute: "employeeType".into(),
             lock_value: "locked".into(),
             timeout_seconds: 10,
+            find_sql: String::new(),
+            lock_sql: String::new(),
+            unlock_sql: String::new(),
+            delete_sql: String::new(),
         }
     }
 }

@@ -77,6 +77,15 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Retention: drop the raw mail and photos of requests closed more
+    /// than `[desk] retention_days` ago (hashes and the audit trail stay).
+    Purge,
+    /// Queue the supervisors' daily digest now (once per day).
+    Digest {
+        /// The day (YYYY-MM-DD, default today in Vietnam).
+        #[arg(long)]
+        day: Option<String>,
+    },
     /// The embedded directory of portal accounts (the embedded default's
     /// account store).
     Accounts {
@@ -294,6 +303,32 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             println!("imported {new} new messages, {known} already known, {failed} failed (see `huytk messages --failed`)");
         }
         Command::Doctor => doctor(config).await?,
+        Command::Purge => {
+            let app = App::build(config).await?;
+            let n = app.desk.purge_closed().await?;
+            println!("{n} closed requests purged");
+        }
+        Command::Digest { day } => {
+            if config.desk.digest_to.is_empty() {
+                anyhow::bail!("no supervisors to send it to: set [desk] digest_to = [\"…\"]");
+            }
+            let app = App::build(config).await?;
+            let day = day.unwrap_or_else(|| {
+                chrono::Utc::now()
+                    .with_timezone(&huytk::workflow::vietnam())
+                    .date_naive()
+                    .to_string()
+            });
+            if app.desk.send_digest(&day).await? {
+                app.run_once_outbox().await?;
+                println!(
+                    "digest for {day} sent to {}",
+                    app.config.desk.digest_to.join(", ")
+                );
+            } else {
+                println!("digest for {day} was sent before");
+            }
+        }
         Command::Operator { command } => {
             let store = huytk::store::Store::connect(&config.database.url).await?;
             run_operator(&store, command).await?;

@@ -815,3 +815,198 @@ async fn the_timer_fires_at_the_deadline_never_a_millisecond_before() {
         assert_eq!(!due.is_empty(), t >= deadline, "at {}", t - deadline);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_requests_are_purged_and_supervisors_get_the_digest() {
+    let dir = TempDir::new("grace-purge");
+    let web = support::free_port();
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let config = embedded_config(dir.path(), web, &db, 60);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "grace_seconds = 60\n",
+        "grace_seconds = 60\nretention_days = 0\ndigest_to = [\"sup@test\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    spool
+        .deliver(
+            &std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap(),
+            "2-long",
+        )
+        .unwrap();
+    let daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    api.wait_state("040089012345", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    // The holder calls and confirms: deleted at once, not after 60 s.
+    wait_until("the window", 20, || async {
+        api.request("079203001234")["request"]["grace_deadline"].is_i64()
+    })
+    .await;
+    let r = api.call(
+        "POST",
+        &format!("/requests/{reference}/confirm-delete"),
+        None,
+    );
+    assert_eq!(r["state"], "deleting", "{r}");
+    let v = api.wait_state("079203001234", "deleted", 20).await;
+    let photo = v["photos"][0]["sha256"].as_str().unwrap().to_owned();
+    drop(daemon);
+
+    // Retention 0 days: the purge drops its mail and photos, keeps hashes.
+    let out = huytk_cli(&config, &["purge"], "");
+    assert!(out.contains("1 closed requests purged"), "{out}");
+    let out = huytk_cli(&config, &["purge"], "");
+    assert!(out.contains("0 closed requests purged"), "{out}");
+    let _daemon = start_daemon(&config, &dir.path().join("daemon2.log"));
+    support::wait_for_port(web, "the console");
+    let v = api.request("079203001234");
+    assert!(
+        v["thread"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["purged"] == true),
+        "{}",
+        v["thread"]
+    );
+    assert_eq!(v["photos"][0]["sha256"], photo.as_str(), "the hashes stay");
+    assert!(actions(&v).contains(&"purged".to_owned()));
+    let auth = format!("Bearer {}", api.token);
+    let r = http(
+        web,
+        "GET",
+        &format!("/api/v1/requests/{reference}/photos/{photo}"),
+        &[("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(r.status, 404, "a purged photo is gone");
+    // The open request is untouched.
+    let long = api.request("040089012345");
+    assert!(long["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["purged"] == false));
+
+    // The digest lists the overdue and the soon-due open requests, once a day.
+    let store = huytk::store::Store::connect(&db).await.unwrap();
+    sqlx::query("UPDATE requests SET due_date = '2026-11-20' WHERE id_number = '040089012345'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let out = huytk_cli(&config, &["digest", "--day", "2026-11-23"], "");
+    assert!(out.contains("sent to sup@test"), "{out}");
+    let out = huytk_cli(&config, &["digest", "--day", "2026-11-23"], "");
+    assert!(out.contains("was sent before"), "{out}");
+    let subjects = outbox_subjects(dir.path());
+    let digest = subjects
+        .iter()
+        .find(|s| s.contains("quá hạn"))
+        .unwrap_or_else(|| panic!("{subjects:?}"));
+    assert!(digest.contains("1 quá hạn"), "{digest}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_store_of_sql_statements_on_postgres() {
+    let pg = support::Postgres::start();
+    let portal = pg.fresh_database("portal");
+    let desk_db = pg.fresh_database("desk");
+    let store = huytk::store::Store::connect(&desk_db).await.unwrap();
+    drop(store);
+    let portal_pool = sqlx::any::AnyPoolOptions::new()
+        .connect(&portal)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE users (uid TEXT PRIMARY KEY, cccd TEXT NOT NULL, ten TEXT NOT NULL, sdt TEXT, locked BOOLEAN NOT NULL DEFAULT FALSE)",
+        "INSERT INTO users VALUES ('P-1', '079203001234', 'Nguyễn Văn An', '+84912345678', FALSE)",
+        "INSERT INTO users VALUES ('P-OLD', '025123456', 'Nguyen Van An', NULL, FALSE)",
+    ] {
+        sqlx::query(sql).execute(&portal_pool).await.unwrap();
+    }
+    let dir = TempDir::new("grace-sql");
+    let web = support::free_port();
+    let config = dir.path().join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{desk_db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = 2\n\
+             [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
+             [sms]\npath = \"{d}/sms.jsonl\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n\
+             [accounts]\nkind = \"sql\"\nurl = \"{portal}\"\n\
+             find_sql = \"SELECT uid AS account_id, cccd AS id_number, ten AS full_name, NULL AS birth_date, sdt AS phone, NULL AS email, 0 AS vneid_linked, CASE WHEN locked THEN 'locked' ELSE 'active' END AS state FROM users WHERE cccd = $1\"\n\
+             lock_sql = \"UPDATE users SET locked = TRUE WHERE uid = $1\"\n\
+             unlock_sql = \"UPDATE users SET locked = FALSE WHERE uid = $1\"\n\
+             delete_sql = \"DELETE FROM users WHERE uid = $1\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    // Both the CCCD account and the old CMND one (from the card's QR).
+    let ids: Vec<&str> = an["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["P-1", "P-OLD"]);
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "P-OLD" })),
+    );
+    let locked = || async {
+        sqlx::query("SELECT locked FROM users WHERE uid = 'P-OLD'")
+            .fetch_optional(&portal_pool)
+            .await
+            .unwrap()
+            .map(|r| sqlx::Row::try_get::<bool, _>(&r, "locked").unwrap())
+    };
+    wait_until("the lock", 20, || async { locked().await == Some(true) }).await;
+    // P-OLD has no phone: the SMS goes to the request's.
+    let sms_file = dir.path().join("sms.jsonl");
+    wait_until("the SMS", 20, || async { sms_file.exists() }).await;
+    assert!(std::fs::read_to_string(&sms_file)
+        .unwrap()
+        .contains("+84912345678"));
+    watch_until_deleted(&api, "079203001234", 30).await;
+    assert_eq!(locked().await, None, "the row is deleted");
+    let left: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&portal_pool)
+            .await
+            .unwrap(),
+        "n",
+    )
+    .unwrap();
+    assert_eq!(left, 1, "only the chosen account went");
+}

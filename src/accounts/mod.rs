@@ -2,13 +2,16 @@
 //! trait. Every call is idempotent and safe to retry: locking a locked
 //! account, unlocking an active one or deleting a deleted one succeeds.
 //! `Embedded` is the directory table in the desk's own database (the
-//! embedded default, seeded by `--demo`); `Ldap` is a directory server.
+//! embedded default, seeded by `--demo`); `Ldap` is a directory server;
+//! `Sql` runs statements from config against the portal's database.
 
 mod embedded;
 mod ldap;
+mod sql;
 
 pub use embedded::EmbeddedDirectory;
 pub use ldap::LdapDirectory;
+pub use sql::SqlDirectory;
 
 use std::future::Future;
 
@@ -53,6 +56,8 @@ pub enum Accounts {
     Embedded(EmbeddedDirectory),
     /// An LDAP directory.
     Ldap(Box<LdapDirectory>),
+    /// A database reached with configured statements.
+    Sql(Box<SqlDirectory>),
 }
 
 impl Accounts {
@@ -64,8 +69,9 @@ impl Accounts {
         match c.kind.as_str() {
             "embedded" | "" => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
             "ldap" => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
+            "sql" => Ok(Accounts::Sql(Box::new(SqlDirectory::new(c.clone())?))),
             other => Err(AccountError::Config(format!(
-                "[accounts] kind = {other:?}: use \"embedded\" or \"ldap\""
+                "[accounts] kind = {other:?}: use \"embedded\", \"ldap\" or \"sql\""
             ))),
         }
     }
@@ -75,6 +81,7 @@ impl Accounts {
         match self {
             Accounts::Embedded(_) => "embedded directory".into(),
             Accounts::Ldap(l) => format!("LDAP {}", l.url()),
+            Accounts::Sql(_) => "SQL statements".into(),
         }
     }
 }
@@ -84,24 +91,28 @@ impl AccountStore for Accounts {
         match self {
             Accounts::Embedded(d) => d.find(numbers).await,
             Accounts::Ldap(d) => d.find(numbers).await,
+            Accounts::Sql(d) => d.find(numbers).await,
         }
     }
     async fn lock(&self, account_id: &str) -> Result<(), AccountError> {
         match self {
             Accounts::Embedded(d) => d.lock(account_id).await,
             Accounts::Ldap(d) => d.lock(account_id).await,
+            Accounts::Sql(d) => d.lock(account_id).await,
         }
     }
     async fn unlock(&self, account_id: &str) -> Result<(), AccountError> {
         match self {
             Accounts::Embedded(d) => d.unlock(account_id).await,
             Accounts::Ldap(d) => d.unlock(account_id).await,
+            Accounts::Sql(d) => d.unlock(account_id).await,
         }
     }
     async fn delete(&self, account_id: &str) -> Result<(), AccountError> {
         match self {
             Accounts::Embedded(d) => d.delete(account_id).await,
             Accounts::Ldap(d) => d.delete(account_id).await,
+            Accounts::Sql(d) => d.delete(account_id).await,
         }
     }
 }

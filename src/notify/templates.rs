@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The letters the desk sends: `templates/email/NAME.txt` and `.html`.
-pub const LETTERS: [&str; 7] = [
+pub const LETTERS: [&str; 8] = [
     "acknowledgement",
     "needs_info",
     "rejected",
@@ -16,6 +16,7 @@ pub const LETTERS: [&str; 7] = [
     "approved",
     "cancelled",
     "deleted",
+    "digest",
 ];
 
 /// The SMS texts: `templates/sms/NAME.txt`, folded to GSM-7 when rendered.
@@ -135,7 +136,7 @@ impl Templates {
             desk_name => "Cổng Dịch vụ công quốc gia", needs_info_days => 30,
             problems => vec![t.problem_sentence("too_few_photos").to_owned()],
             reason => "Họ tên không khớp.", message => "Xin gửi lại ảnh mặt sau thẻ.",
-            grace_days => 3,
+            grace_days => 3, day => "2024-08-12", due => Vec::<Value>::new(), overdue => Vec::<Value>::new(),
         };
         for name in LETTERS {
             t.render(name, sample.clone())?;

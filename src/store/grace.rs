@@ -87,6 +87,18 @@ pub async fn purge_request(tx: &mut Tx, id: i64) -> Result<u64, StoreError> {
     Ok(done.rows_affected())
 }
 
+/// Claims the digest of `day`; false when another run sent it.
+pub async fn claim_digest(tx: &mut Tx, day: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO digests (day, sent_at) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
+    )
+    .bind(day)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 impl Store {
     /// Requests in their grace period whose window ended before `now`:
     /// (id, version, approved account).

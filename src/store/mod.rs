@@ -13,7 +13,9 @@ pub use console::{
     clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
     Search, COUNT_CAP,
 };
-pub use grace::{purge_request, request_in, reset_grace, set_sms_to, sms_to, start_window};
+pub use grace::{
+    claim_digest, purge_request, request_in, reset_grace, set_sms_to, sms_to, start_window,
+};
 pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 
 pub use outbox::{

@@ -287,6 +287,18 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("request_id").ok().flatten()))
     }
 
+    /// Outbox rows by kind and state, for `/metrics`.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, state, COUNT(*) AS n FROM outbox GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kind")?, r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Pending side effects that have failed at least once (the console's
     /// "retrying" count).
     pub async fn retrying_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {

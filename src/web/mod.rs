@@ -365,12 +365,40 @@ pub async fn render_metrics(store: &Store) -> Result<String, StoreError> {
     for (status, n) in store.group_counts("raw_messages", "status").await? {
         out.push_str(&format!("huytk_messages{{status=\"{status}\"}} {n}\n"));
     }
-    out.push_str(
-        "# HELP huytk_mails Outgoing mails by delivery state.\n# TYPE huytk_mails gauge\n",
-    );
-    for (state, n) in store.group_counts("outbox", "state").await? {
-        out.push_str(&format!("huytk_mails{{state=\"{state}\"}} {n}\n"));
+    let outbox = store.outbox_counts().await?;
+    for (metric, kind, help) in [
+        ("huytk_mails", "email", "Outgoing mails by delivery state."),
+        (
+            "huytk_sms",
+            "sms",
+            "Holder SMS by state (sent = accepted by the gateway).",
+        ),
+        (
+            "huytk_account_locks",
+            "account_lock",
+            "Account lock calls by state.",
+        ),
+        (
+            "huytk_account_unlocks",
+            "account_unlock",
+            "Account unlock calls by state.",
+        ),
+        (
+            "huytk_account_deletions",
+            "account_delete",
+            "Account deletions by state.",
+        ),
+    ] {
+        out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
+        for (k, state, n) in &outbox {
+            if k == kind {
+                out.push_str(&format!("{metric}{{state=\"{state}\"}} {n}\n"));
+            }
+        }
     }
+    let retrying: i64 = store.retrying_jobs().await?.iter().map(|(_, n)| n).sum();
+    out.push_str("# HELP huytk_retrying Side effects that failed at least once and are being retried.\n# TYPE huytk_retrying gauge\n");
+    out.push_str(&format!("huytk_retrying {retrying}\n"));
     let (secs, n) = crate::workflow::inspection_totals();
     out.push_str("# HELP huytk_inspection_seconds Time this process spent inspecting messages.\n# TYPE huytk_inspection_seconds summary\n");
     out.push_str(&format!(

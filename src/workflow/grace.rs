@@ -317,7 +317,7 @@ impl Desk {
                 }
             };
             match gateway.send(&sms, item.id).await {
-                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid).await?,
+                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid, now_ms()).await?,
                 Ok(SmsOutcome::Rejected(why)) => {
                     tracing::warn!(request = rid, to = %sms.to, why, "SMS refused for good; back to an operator");
                     self.sms_failed_for_good(item.id, rid, &why).await?;
@@ -344,11 +344,11 @@ impl Desk {
     }
 
     /// The gateway took the SMS: the window starts now (once).
-    async fn sms_accepted(&self, outbox_id: i64, rid: i64) -> Result<(), WorkflowError> {
+    async fn sms_accepted(&self, outbox_id: i64, rid: i64, now: i64) -> Result<(), WorkflowError> {
         let mut tx = self.store.begin().await?;
         store::mark_sent_tx(&mut tx, outbox_id).await?;
-        let deadline = now_ms() + self.config.grace_seconds as i64 * 1000;
-        if store::start_window(&mut tx, rid, now_ms(), deadline).await? {
+        let deadline = now + self.config.grace_seconds as i64 * 1000;
+        if store::start_window(&mut tx, rid, now, deadline).await? {
             store::audit(
                 &mut tx,
                 &audit(
@@ -499,8 +499,13 @@ impl Desk {
     /// Requests whose window is over move to `deleting` with their delete
     /// job (each once, whatever the number of replicas).
     pub async fn sweep_deadlines(&self) -> Result<usize, WorkflowError> {
+        self.sweep_deadlines_at(now_ms()).await
+    }
+
+    /// The same, as if the clock read `now` (ms).
+    async fn sweep_deadlines_at(&self, now: i64) -> Result<usize, WorkflowError> {
         let mut moved = 0;
-        for (id, version, account) in self.store.deadlines_passed(now_ms()).await? {
+        for (id, version, account) in self.store.deadlines_passed(now).await? {
             let mut tx = self.store.begin().await?;
             if store::set_state(&mut tx, id, version, RequestState::Deleting).await? {
                 self.queue_delete(&mut tx, id, account.as_deref()).await?;
@@ -692,5 +697,337 @@ pub(super) fn letter_mail(
         message_id,
         in_reply_to: thread.last().cloned(),
         references: thread,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A property test of the state machine over the real workflow and a
+    //! real (SQLite) store, with the clock and the SMS gateway's answers
+    //! chosen by the test: no sequence of events deletes an account without
+    //! an accepted SMS and a full window (or the holder's own confirmation),
+    //! and no request reaches two final states.
+
+    use super::*;
+    use crate::domain::calendar::Calendar;
+    use crate::domain::{Login, Role};
+    use crate::store::{PortalAccount, Store};
+    use crate::workflow::Decision;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Approve,
+        RunAccountJobs,
+        GatewayAccepts,
+        GatewayRefuses,
+        ReportUndelivered,
+        Sweep,
+        Wait(i64),
+        HotlineObjects,
+        HotlineConfirms,
+        Reject,
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            3 => Just(Event::Approve),
+            3 => Just(Event::RunAccountJobs),
+            2 => Just(Event::GatewayAccepts),
+            1 => Just(Event::GatewayRefuses),
+            1 => Just(Event::ReportUndelivered),
+            3 => Just(Event::Sweep),
+            3 => (0i64..150_000).prop_map(Event::Wait),
+            1 => Just(Event::HotlineObjects),
+            1 => Just(Event::HotlineConfirms),
+            1 => Just(Event::Reject),
+        ]
+    }
+
+    const WINDOW_MS: i64 = 100_000;
+    const FINAL: [&str; 4] = ["deleted", "rejected", "cancelled", "closed_incomplete"];
+
+    async fn desk(dir: &std::path::Path) -> (Desk, OperatorRow, i64) {
+        let store = Store::connect(&format!("sqlite://{}/p.db", dir.display()))
+            .await
+            .unwrap();
+        let templates = crate::notify::Templates::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        )
+        .unwrap();
+        let config = crate::config::DeskConfig {
+            grace_seconds: (WINDOW_MS / 1000) as u64,
+            ..Default::default()
+        };
+        let accounts = crate::accounts::Accounts::Embedded(
+            crate::accounts::EmbeddedDirectory::new(store.clone()),
+        );
+        let desk = Desk {
+            store: store.clone(),
+            calendar: Arc::new(Calendar::vietnam()),
+            templates: Arc::new(templates),
+            config,
+            accounts: Arc::new(accounts),
+        };
+        let login = Login::parse("lan").unwrap();
+        store
+            .add_operator(&login, "Lan", Role::Operator, "x", false)
+            .await
+            .unwrap();
+        let op = store.operator(&login).await.unwrap().unwrap();
+        store
+            .put_portal_account(&PortalAccount {
+                account_id: "DVC-1".into(),
+                id_number: "079203001234".into(),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: None,
+                phone: Some("+84912345678".into()),
+                email: None,
+                vneid_linked: 0,
+                state: "active".into(),
+            })
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let (id, _) = store::insert_request(
+            &mut tx,
+            &store::NewRequest {
+                email: "an@test",
+                received_at: 0,
+                due_date: "2027-01-01",
+                reference_day: "270101",
+            },
+        )
+        .await
+        .unwrap();
+        sqlx::query("UPDATE requests SET state = 'pending_review', id_number = '079203001234' WHERE id = $1").bind(id).execute(&mut *tx).await.unwrap();
+        store::commit(tx).await.unwrap();
+        (desk, op, id)
+    }
+
+    async fn pending_sms(desk: &Desk, id: i64) -> Option<i64> {
+        desk.store
+            .jobs_of(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == "sms" && j.state == "pending")
+            .map(|j| j.id)
+    }
+
+    async fn run(events: Vec<Event>) -> Result<(), TestCaseError> {
+        let dir = std::env::temp_dir().join(format!(
+            "huytk-prop-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (desk, op, id) = desk(&dir).await;
+        let mut clock: i64 = 1_800_000_000_000;
+        // The moment the window of the current approval started, if it did.
+        let mut confirmed = false;
+        let mut finals_seen: Vec<String> = Vec::new();
+        for e in events {
+            let r = desk.store.request(id).await.unwrap().unwrap();
+            match e {
+                Event::Approve => {
+                    let _ = desk
+                        .decide(
+                            &op,
+                            id,
+                            r.version,
+                            Decision::Approve {
+                                account: "DVC-1".into(),
+                            },
+                            false,
+                        )
+                        .await;
+                }
+                Event::RunAccountJobs => {
+                    desk.run_account_jobs(
+                        RetryPolicy {
+                            max_attempts: 5,
+                            base_seconds: 1,
+                        },
+                        20,
+                    )
+                    .await
+                    .unwrap();
+                }
+                Event::GatewayAccepts => {
+                    if let Some(sms) = pending_sms(&desk, id).await {
+                        desk.sms_accepted(sms, id, clock).await.unwrap();
+                    }
+                }
+                Event::GatewayRefuses => {
+                    if let Some(sms) = pending_sms(&desk, id).await {
+                        desk.sms_failed_for_good(sms, id, "refused").await.unwrap();
+                    }
+                }
+                Event::ReportUndelivered => {
+                    if let Some(j) = desk
+                        .store
+                        .jobs_of(id)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .find(|j| j.kind == "sms" && j.state == "sent")
+                    {
+                        desk.sms_report(j.id, 16).await.unwrap();
+                    }
+                }
+                Event::Sweep => {
+                    let before = desk.store.request(id).await.unwrap().unwrap();
+                    desk.sweep_deadlines_at(clock).await.unwrap();
+                    let after = desk.store.request(id).await.unwrap().unwrap();
+                    if before.state == RequestState::GracePeriod
+                        && after.state == RequestState::Deleting
+                    {
+                        let d = before
+                            .grace_deadline
+                            .expect("a window moved without a deadline");
+                        prop_assert!(clock >= d, "moved {} ms early", d - clock);
+                        prop_assert!(before.sms_accepted_at.is_some());
+                        prop_assert!(d >= before.sms_accepted_at.unwrap() + WINDOW_MS);
+                    }
+                }
+                Event::Wait(ms) => clock += ms,
+                Event::HotlineObjects => {
+                    let _ = desk.hotline_object(&op, id, "").await;
+                }
+                Event::HotlineConfirms => {
+                    if desk.hotline_confirm(&op, id, "").await.is_ok() {
+                        confirmed = true;
+                    }
+                }
+                Event::Reject => {
+                    let _ = desk
+                        .decide(
+                            &op,
+                            id,
+                            r.version,
+                            Decision::Reject {
+                                reason: "không khớp".into(),
+                            },
+                            false,
+                        )
+                        .await;
+                }
+            }
+            let now = desk.store.request(id).await.unwrap().unwrap();
+            let gone = desk
+                .store
+                .portal_accounts(&["079203001234".to_owned()])
+                .await
+                .unwrap()
+                .is_empty();
+            if gone {
+                prop_assert!(
+                    matches!(now.state, RequestState::Deleting | RequestState::Deleted),
+                    "account gone in {}",
+                    now.state
+                );
+                let history: Vec<String> = desk
+                    .store
+                    .audit_for(id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.action)
+                    .collect();
+                prop_assert!(
+                    confirmed || history.iter().any(|a| a == "window_over"),
+                    "deleted without a full window: {history:?}"
+                );
+                prop_assert!(
+                    confirmed || now.sms_accepted_at.is_some(),
+                    "deleted without an accepted SMS"
+                );
+            }
+            if FINAL.contains(&now.state.as_str()) {
+                if finals_seen.last() != Some(&now.state.as_str().to_owned()) {
+                    finals_seen.push(now.state.as_str().to_owned());
+                }
+                prop_assert_eq!(finals_seen.len(), 1, "two final states: {:?}", finals_seen);
+            } else {
+                prop_assert!(
+                    finals_seen.is_empty(),
+                    "left the final state {:?} for {}",
+                    finals_seen,
+                    now.state
+                );
+            }
+        }
+        let history = desk.store.audit_for(id).await.unwrap();
+        let final_moves = history
+            .iter()
+            .filter(|a| a.to_state.as_deref().is_some_and(|s| FINAL.contains(&s)))
+            .count();
+        prop_assert!(final_moves <= 1, "{final_moves} moves into a final state");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// The property is not vacuous: the happy path does delete, at the
+    /// deadline and not a millisecond before.
+    #[test]
+    fn the_happy_path_deletes_at_the_deadline() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = std::env::temp_dir().join(format!("huytk-happy-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (desk, op, id) = desk(&dir).await;
+            let retry = RetryPolicy {
+                max_attempts: 5,
+                base_seconds: 1,
+            };
+            let t0 = 1_800_000_000_000;
+            desk.decide(
+                &op,
+                id,
+                0,
+                Decision::Approve {
+                    account: "DVC-1".into(),
+                },
+                false,
+            )
+            .await
+            .unwrap();
+            desk.run_account_jobs(retry, 20).await.unwrap();
+            let sms = pending_sms(&desk, id)
+                .await
+                .expect("the SMS queued after the lock");
+            desk.sms_accepted(sms, id, t0).await.unwrap();
+            assert_eq!(
+                desk.sweep_deadlines_at(t0 + WINDOW_MS - 1).await.unwrap(),
+                0
+            );
+            assert_eq!(desk.sweep_deadlines_at(t0 + WINDOW_MS).await.unwrap(), 1);
+            desk.run_account_jobs(retry, 20).await.unwrap();
+            assert_eq!(
+                desk.store.request(id).await.unwrap().unwrap().state,
+                RequestState::Deleted
+            );
+            assert!(desk
+                .store
+                .portal_accounts(&["079203001234".to_owned()])
+                .await
+                .unwrap()
+                .is_empty());
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn no_deletion_without_an_accepted_sms_and_a_full_window(events in proptest::collection::vec(event(), 1..24)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(run(events))?;
+        }
     }
 }

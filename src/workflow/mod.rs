@@ -4,6 +4,7 @@
 //! queued in the same transaction.
 
 mod decide;
+mod digest;
 mod grace;
 mod ingest;
 mod outbox_worker;
