@@ -40,12 +40,13 @@ pub struct Config {
     pub sms: SmsConfig,
 }
 
-/// `[accounts]`: `kind = "embedded"` (the desk's own table), `"ldap"` or
-/// `"sql"` (statements against the portal's database).
+/// `[accounts]`: `kind = "embedded"` (the desk's own table), `"ldap"`,
+/// `"sql"` (statements against the portal's database) or `"rest"` (the
+/// portal's API, `docs/portal-accounts.openapi.json`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountsConfig {
-    /// `embedded`, `ldap` or `sql`.
+    /// `embedded`, `ldap`, `sql` or `rest`.
     pub kind: String,
     /// `ldap://host:port`, `ldaps://host:port`, or (sql) a database URL.
     pub url: String,
@@ -84,6 +85,8 @@ pub struct AccountsConfig {
     pub unlock_sql: String,
     /// sql: delete the account `$1`.
     pub delete_sql: String,
+    /// rest: bearer token for the portal's API.
+    pub token: String,
 }
 
 impl Default for AccountsConfig {
@@ -108,6 +111,7 @@ impl Default for AccountsConfig {
             lock_sql: String::new(),
             unlock_sql: String::new(),
             delete_sql: String::new(),
+            token: String::new(),
         }
     }
 }

@@ -1010,3 +1010,66 @@ async fn an_account_store_of_sql_statements_on_postgres() {
     .unwrap();
     assert_eq!(left, 1, "only the chosen account went");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_store_behind_the_portal_rest_api() {
+    let api_server = support::JsonServer::start(&json!({ "accounts": [
+        { "id": "R-1", "id_number": "079203001234", "full_name": "Nguyễn Văn An", "phone": "+84912345678", "state": "active", "vneid_linked": false },
+        { "id": "R-2", "id_number": "079203001234", "full_name": "Nguyễn Văn An", "state": "active" },
+        { "id": "R-9", "id_number": "001099000001", "full_name": "Người khác", "state": "active" }
+    ]}));
+    let dir = TempDir::new("grace-rest");
+    let web = support::free_port();
+    let config = dir.path().join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = 2\n\
+             [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
+             [sms]\npath = \"{d}/sms.jsonl\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n\
+             [accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"portal-token\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display(),
+            port = api_server.port
+        ),
+    )
+    .unwrap();
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let ids: Vec<&str> = an["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["R-1", "R-2"]);
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "R-1" })),
+    );
+    wait_until("the lock through the API", 20, || async {
+        api_server.get("/accounts/R-1")["state"] == "locked"
+    })
+    .await;
+    watch_until_deleted(&api, "079203001234", 30).await;
+    let left = api_server.get("/accounts?id_number=079203001234");
+    let left: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["R-2"], "only the approved account is deleted");
+    assert_eq!(api_server.get("/accounts/R-2")["state"], "active");
+}

@@ -3,14 +3,17 @@
 //! account, unlocking an active one or deleting a deleted one succeeds.
 //! `Embedded` is the directory table in the desk's own database (the
 //! embedded default, seeded by `--demo`); `Ldap` is a directory server;
-//! `Sql` runs statements from config against the portal's database.
+//! `Sql` runs statements from config against the portal's database; `Rest`
+//! calls the portal's account API.
 
 mod embedded;
 mod ldap;
+mod rest;
 mod sql;
 
 pub use embedded::EmbeddedDirectory;
 pub use ldap::LdapDirectory;
+pub use rest::RestDirectory;
 pub use sql::SqlDirectory;
 
 use std::future::Future;
@@ -58,6 +61,8 @@ pub enum Accounts {
     Ldap(Box<LdapDirectory>),
     /// A database reached with configured statements.
     Sql(Box<SqlDirectory>),
+    /// The portal's REST API (docs/portal-accounts.openapi.json).
+    Rest(Box<RestDirectory>),
 }
 
 impl Accounts {
@@ -70,8 +75,9 @@ impl Accounts {
             "embedded" | "" => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
             "ldap" => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
             "sql" => Ok(Accounts::Sql(Box::new(SqlDirectory::new(c.clone())?))),
+            "rest" => Ok(Accounts::Rest(Box::new(RestDirectory::new(c.clone())?))),
             other => Err(AccountError::Config(format!(
-                "[accounts] kind = {other:?}: use \"embedded\", \"ldap\" or \"sql\""
+                "[accounts] kind = {other:?}: use \"embedded\", \"ldap\", \"sql\" or \"rest\""
             ))),
         }
     }
@@ -82,6 +88,7 @@ impl Accounts {
             Accounts::Embedded(_) => "embedded directory".into(),
             Accounts::Ldap(l) => format!("LDAP {}", l.url()),
             Accounts::Sql(_) => "SQL statements".into(),
+            Accounts::Rest(r) => format!("REST API {}", r.url()),
         }
     }
 }
@@ -92,6 +99,7 @@ impl AccountStore for Accounts {
             Accounts::Embedded(d) => d.find(numbers).await,
             Accounts::Ldap(d) => d.find(numbers).await,
             Accounts::Sql(d) => d.find(numbers).await,
+            Accounts::Rest(d) => d.find(numbers).await,
         }
     }
     async fn lock(&self, account_id: &str) -> Result<(), AccountError> {
@@ -99,6 +107,7 @@ impl AccountStore for Accounts {
             Accounts::Embedded(d) => d.lock(account_id).await,
             Accounts::Ldap(d) => d.lock(account_id).await,
             Accounts::Sql(d) => d.lock(account_id).await,
+            Accounts::Rest(d) => d.lock(account_id).await,
         }
     }
     async fn unlock(&self, account_id: &str) -> Result<(), AccountError> {
@@ -106,6 +115,7 @@ impl AccountStore for Accounts {
             Accounts::Embedded(d) => d.unlock(account_id).await,
             Accounts::Ldap(d) => d.unlock(account_id).await,
             Accounts::Sql(d) => d.unlock(account_id).await,
+            Accounts::Rest(d) => d.unlock(account_id).await,
         }
     }
     async fn delete(&self, account_id: &str) -> Result<(), AccountError> {
@@ -113,6 +123,7 @@ impl AccountStore for Accounts {
             Accounts::Embedded(d) => d.delete(account_id).await,
             Accounts::Ldap(d) => d.delete(account_id).await,
             Accounts::Sql(d) => d.delete(account_id).await,
+            Accounts::Rest(d) => d.delete(account_id).await,
         }
     }
 }

@@ -1136,3 +1136,60 @@ impl Drop for Kannel {
         self.stop();
     }
 }
+
+/// json-server 0.17 (from the npm registry, installed once under
+/// `target/node`): a real REST server over a JSON file, standing for the
+/// portal's account API, whose contract (`docs/portal-accounts.openapi.json`)
+/// follows its conventions.
+pub struct JsonServer {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl JsonServer {
+    /// Serves `db` (a JSON document) on a free port.
+    pub fn start(db: &serde_json::Value) -> JsonServer {
+        let node = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/node");
+        let bin = node.join("node_modules/.bin/json-server");
+        if !bin.exists() {
+            run(
+                Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                    .arg(&node)
+                    .arg("json-server@0.17.4"),
+                "npm install json-server (needs the npm registry)",
+            );
+        }
+        let dir = TempDir::new("json-server");
+        let file = dir.path().join("db.json");
+        std::fs::write(&file, db.to_string()).unwrap();
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("json-server");
+        wait_for_port(port, "json-server");
+        JsonServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// GET a path, as JSON.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        http(self.port, "GET", path, &[], b"").json()
+    }
+}
+
+impl Drop for JsonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,161 @@
+//! The portal's account REST API, as written down in
+//! `docs/portal-accounts.openapi.json`: `GET /accounts?id_number=N`,
+//! `PATCH /accounts/{id}` with `{"state": "locked" | "active"}`, and
+//! `DELETE /accounts/{id}` (404 counts as done: deleting twice is fine).
+
+use std::time::Duration;
+
+use super::{AccountError, AccountStore, PortalAccount};
+use crate::config::AccountsConfig;
+use crate::notify::http::{self, encode};
+
+/// The REST account store.
+#[derive(Debug, Clone)]
+pub struct RestDirectory {
+    c: AccountsConfig,
+}
+
+/// An account as the API returns it (`id` is the account id).
+#[derive(Debug, serde::Deserialize)]
+struct ApiAccount {
+    id: serde_json::Value,
+    id_number: String,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    birth_date: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    vneid_linked: Option<serde_json::Value>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+impl RestDirectory {
+    /// Checks the base URL.
+    pub fn new(c: AccountsConfig) -> Result<RestDirectory, AccountError> {
+        if !c.url.starts_with("http://") && !c.url.starts_with("https://") {
+            return Err(AccountError::Config(format!(
+                "[accounts] url {:?}: the API's base URL, http(s)://…",
+                c.url
+            )));
+        }
+        Ok(RestDirectory { c })
+    }
+
+    /// The API's base URL.
+    pub fn url(&self) -> &str {
+        &self.c.url
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<http::HttpReply, AccountError> {
+        let url = format!("{}{path}", self.c.url.trim_end_matches('/'));
+        let auth = format!("Bearer {}", self.c.token);
+        let mut headers = vec![("Accept", "application/json")];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        if !self.c.token.is_empty() {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        http::request(
+            method,
+            &url,
+            &headers,
+            body.unwrap_or("").as_bytes(),
+            Duration::from_secs(self.c.timeout_seconds.max(1)),
+        )
+        .await
+        .map_err(|e| AccountError::Unavailable(e.0))
+    }
+
+    async fn set_state(&self, account_id: &str, state: &str) -> Result<(), AccountError> {
+        let body = serde_json::json!({ "state": state }).to_string();
+        let r = self
+            .call(
+                "PATCH",
+                &format!("/accounts/{}", encode(account_id)),
+                Some(&body),
+            )
+            .await?;
+        if (200..300).contains(&r.status) {
+            Ok(())
+        } else {
+            Err(AccountError::Unavailable(format!(
+                "PATCH /accounts/{account_id}: {} {}",
+                r.status,
+                r.body.trim()
+            )))
+        }
+    }
+}
+
+impl AccountStore for RestDirectory {
+    async fn find(&self, numbers: &[String]) -> Result<Vec<PortalAccount>, AccountError> {
+        let mut out: Vec<PortalAccount> = Vec::new();
+        for n in numbers {
+            let r = self
+                .call("GET", &format!("/accounts?id_number={}", encode(n)), None)
+                .await?;
+            if r.status != 200 {
+                return Err(AccountError::Unavailable(format!(
+                    "GET /accounts: {} {}",
+                    r.status,
+                    r.body.trim()
+                )));
+            }
+            let list: Vec<ApiAccount> = serde_json::from_str(&r.body)
+                .map_err(|e| AccountError::Unavailable(format!("GET /accounts: {e}")))?;
+            for a in list {
+                let id = match &a.id {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if out.iter().any(|o| o.account_id == id) || a.id_number != *n {
+                    continue;
+                }
+                out.push(PortalAccount {
+                    account_id: id,
+                    id_number: a.id_number,
+                    full_name: a.full_name,
+                    birth_date: a.birth_date,
+                    phone: a.phone,
+                    email: a.email,
+                    vneid_linked: i64::from(a.vneid_linked.is_some_and(|v| {
+                        v == serde_json::Value::Bool(true) || v == serde_json::json!(1)
+                    })),
+                    state: a.state.unwrap_or_else(|| "active".into()),
+                });
+            }
+        }
+        Ok(out)
+    }
+    async fn lock(&self, account_id: &str) -> Result<(), AccountError> {
+        self.set_state(account_id, "locked").await
+    }
+    async fn unlock(&self, account_id: &str) -> Result<(), AccountError> {
+        self.set_state(account_id, "active").await
+    }
+    async fn delete(&self, account_id: &str) -> Result<(), AccountError> {
+        let r = self
+            .call("DELETE", &format!("/accounts/{}", encode(account_id)), None)
+            .await?;
+        if (200..300).contains(&r.status) || r.status == 404 {
+            Ok(())
+        } else {
+            Err(AccountError::Unavailable(format!(
+                "DELETE /accounts/{account_id}: {} {}",
+                r.status,
+                r.body.trim()
+            )))
+        }
+    }
+}
