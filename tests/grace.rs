@@ -1073,3 +1073,102 @@ async fn an_account_store_behind_the_portal_rest_api() {
     assert_eq!(left, ["R-2"], "only the approved account is deleted");
     assert_eq!(api_server.get("/accounts/R-2")["state"], "active");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hotline_page_stops_a_deletion_in_chromium() {
+    use fantoccini::Locator;
+    let dir = TempDir::new("grace-hotline");
+    let web = support::free_port();
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let config = embedded_config(dir.path(), web, &db, 600);
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    wait_until("the window", 20, || async {
+        api.request("079203001234")["request"]["grace_deadline"].is_i64()
+    })
+    .await;
+
+    let driver = support::ChromeDriver::start();
+    let b = driver.browser().await;
+    b.goto(&format!("http://127.0.0.1:{web}/login"))
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys("lan")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait().for_element(Locator::Css("#me")).await.unwrap();
+    // The holder calls from the phone the SMS went to.
+    b.goto(&format!("http://127.0.0.1:{web}/hotline"))
+        .await
+        .unwrap();
+    let q = b.find(Locator::Css("#hotline-q")).await.unwrap();
+    q.send_keys("0912 345 678").await.unwrap();
+    b.find(Locator::Css("#hotline-search"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = b
+        .wait()
+        .for_element(Locator::Css(&format!("tr[data-ref='{reference}']")))
+        .await
+        .unwrap();
+    assert!(row.text().await.unwrap().contains("+84912345678"));
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(support::artifacts("console").join("hotline.png"), png).unwrap();
+    row.find(Locator::Css("button.object"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while b.accept_alert().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no confirmation asked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let flash = b.wait().for_element(Locator::Css("#flash")).await.unwrap();
+    assert!(flash.text().await.unwrap().contains(&reference));
+    let v = api.request("079203001234");
+    assert_eq!(v["request"]["state"], "cancelled");
+    assert!(actions(&v).contains(&"hotline_objected".to_owned()));
+    wait_until("the account unlocked", 20, || async {
+        account_state(&config, "079203001234").as_deref() == Some("active")
+    })
+    .await;
+    b.close().await.unwrap();
+}
