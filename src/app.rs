@@ -42,6 +42,9 @@ pub enum AppError {
     /// The HTTP endpoints.
     #[error("web: {0}")]
     Web(String),
+    /// The account store's configuration.
+    #[error(transparent)]
+    Accounts(#[from] crate::accounts::AccountError),
 }
 
 /// Everything `serve` runs with.
@@ -77,8 +80,7 @@ impl App {
                 AppError::MailOut(format!("desk address {:?}: {e}", config.desk.address))
             })?,
         );
-        let accounts = crate::accounts::Accounts::from_config(&config.accounts, &store)
-            .map_err(|e| AppError::Web(e.to_string()))?;
+        let accounts = crate::accounts::Accounts::from_config(&config.accounts, &store)?;
         let desk = Desk {
             store,
             calendar: Arc::new(calendar),

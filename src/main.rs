@@ -622,6 +622,23 @@ async fn doctor(config: Config) -> Result<()> {
             Err(e) => Err(e.to_string()),
         },
     );
+    if let Ok(st) = &store {
+        use huytk::accounts::AccountStore;
+        report(
+            "account store",
+            match huytk::accounts::Accounts::from_config(&config.accounts, st) {
+                Ok(a) => match a.find(&["000000000".to_owned()]).await {
+                    Ok(_) => Ok(a.describe()),
+                    Err(e) => Err(format!("{}: {e}", a.describe())),
+                },
+                Err(e) => Err(e.to_string()),
+            },
+        );
+    }
+    report(
+        "SMS gateway",
+        huytk::notify::sms::SmsGateway::from_config(&config.sms).map(|g| g.describe()),
+    );
     let inbox = if config.mailbox.kind == "imap" {
         huytk::mailbox::imap::connect(&config.mailbox)
             .await
