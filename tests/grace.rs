@@ -325,41 +325,84 @@ async fn the_whole_life_on_the_embedded_default() {
     assert_eq!(api.request("040089012345")["request"]["state"], "cancelled");
 }
 
-/// Writes the real-parts configuration: Dovecot in, Postfix out, OpenLDAP
-/// accounts, Kannel SMS with delivery reports.
-/// The servers a real-parts desk talks to.
-struct Parts<'a> {
-    dovecot: &'a Dovecot,
-    smtp: u16,
-    slapd: &'a Slapd,
-    kannel: &'a Kannel,
+/// A desk on real parts: Dovecot in, Postfix out, OpenLDAP accounts, Kannel
+/// SMS with delivery reports back to our API.
+struct RealDesk {
+    dovecot: Dovecot,
+    _postfix: Postfix,
+    slapd: Slapd,
+    kannel: Kannel,
+    api: Api,
+    _daemon: Daemon,
+    _pg: Option<support::Postgres>,
+    _dir: TempDir,
 }
 
-fn real_config(dir: &Path, parts: Parts<'_>, db: &str, web: u16, grace: u64) -> PathBuf {
-    let Parts {
-        dovecot,
-        smtp,
-        slapd,
-        kannel,
-    } = parts;
-    let config = imap_config(
-        dir,
-        dovecot,
-        smtp,
-        db,
-        web,
-        &format!("grace_seconds = {grace}"),
-    );
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbind_dn = \"cn=admin,dc=portal,dc=test\"\n\
-         bind_password = \"secret\"\nbase_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n\
-         [sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"desk\"\npassword = \"secret\"\n\
-         dlr_base_url = \"http://127.0.0.1:{web}\"\ndlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n",
-        slapd.port, kannel.sendsms_port
-    ));
-    std::fs::write(&config, text).unwrap();
-    config
+impl RealDesk {
+    /// Starts everything; `users` get mailboxes besides `desk@test`;
+    /// `black_list` is a Kannel number regex ("" for none).
+    async fn start(users: &[&str], grace: u64, black_list: &str, pg: bool) -> RealDesk {
+        let mut all = vec!["desk@test"];
+        all.extend_from_slice(users);
+        let dovecot = Dovecot::start(&all);
+        let postfix = Postfix::start(dovecot.lmtp_port);
+        let slapd = Slapd::start();
+        ldap_accounts(&slapd);
+        let kannel = Kannel::start_with_black_list(black_list);
+        let dir = TempDir::new("grace-real");
+        let pg_server = pg.then(support::Postgres::start);
+        let db = match &pg_server {
+            Some(p) => p.fresh_database("grace"),
+            None => format!("sqlite://{}/desk.db", dir.path().display()),
+        };
+        let web = support::free_port();
+        let config = imap_config(
+            dir.path(),
+            &dovecot,
+            postfix.port,
+            &db,
+            web,
+            &format!("grace_seconds = {grace}"),
+        );
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbind_dn = \"cn=admin,dc=portal,dc=test\"\n\
+             bind_password = \"secret\"\nbase_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n\
+             [sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"desk\"\npassword = \"secret\"\n\
+             dlr_base_url = \"http://127.0.0.1:{web}\"\ndlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n",
+            slapd.port, kannel.sendsms_port
+        ));
+        std::fs::write(&config, text).unwrap();
+        let daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+        support::wait_for_port(web, "the console");
+        let api = Api::new(&config, web);
+        RealDesk {
+            dovecot,
+            _postfix: postfix,
+            slapd,
+            kannel,
+            api,
+            _daemon: daemon,
+            _pg: pg_server,
+            _dir: dir,
+        }
+    }
+
+    /// Appends An's request to the desk's inbox and waits for it to be
+    /// ready for review; returns its reference.
+    async fn an_pending(&self) -> String {
+        append(
+            self.dovecot.imap_port,
+            "desk@test",
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+        )
+        .await;
+        let an = self
+            .api
+            .wait_state("079203001234", "pending_review", 60)
+            .await;
+        an["request"]["reference"].as_str().unwrap().to_owned()
+    }
 }
 
 fn ldap_accounts(slapd: &Slapd) {
@@ -372,35 +415,9 @@ fn ldap_accounts(slapd: &Slapd) {
 }
 
 async fn whole_life_on_real_parts(pg: bool) {
-    let dovecot = Dovecot::start(&["desk@test", "an@test", "viet@test"]);
-    let postfix = Postfix::start(dovecot.lmtp_port);
-    let slapd = Slapd::start();
-    ldap_accounts(&slapd);
-    let kannel = Kannel::start();
-    let dir = TempDir::new("grace-real");
-    let pg_server = pg.then(support::Postgres::start);
-    let db = match &pg_server {
-        Some(p) => p.fresh_database("grace"),
-        None => format!("sqlite://{}/desk.db", dir.path().display()),
-    };
-    let web = support::free_port();
-    let config = real_config(
-        dir.path(),
-        Parts {
-            dovecot: &dovecot,
-            smtp: postfix.port,
-            slapd: &slapd,
-            kannel: &kannel,
-        },
-        &db,
-        web,
-        5,
-    );
-    let log = dir.path().join("daemon.log");
-    let _daemon = start_daemon(&config, &log);
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    let imap = dovecot.imap_port;
+    let desk = RealDesk::start(&["an@test", "viet@test"], 5, "", pg).await;
+    let (api, slapd, kannel) = (&desk.api, &desk.slapd, &desk.kannel);
+    let imap = desk.dovecot.imap_port;
     append(
         imap,
         "desk@test",
@@ -439,7 +456,7 @@ async fn whole_life_on_real_parts(pg: bool) {
         .entry("DVC-AN")
         .unwrap()
         .contains("employeeType: locked"));
-    let v = watch_until_deleted(&api, "079203001234", 60).await;
+    let v = watch_until_deleted(api, "079203001234", 60).await;
     assert!(
         slapd.entry("DVC-AN").is_none(),
         "the account is gone from OpenLDAP"
@@ -582,37 +599,15 @@ async fn a_daemon_killed_during_the_window_deletes_once_after_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
-    let dovecot = Dovecot::start(&["desk@test", "an@test"]);
-    let postfix = Postfix::start(dovecot.lmtp_port);
-    let mut slapd = Slapd::start();
-    ldap_accounts(&slapd);
-    let mut kannel = Kannel::start();
-    let dir = TempDir::new("grace-outage");
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let web = support::free_port();
-    let config = real_config(
-        dir.path(),
-        Parts {
-            dovecot: &dovecot,
-            smtp: postfix.port,
-            slapd: &slapd,
-            kannel: &kannel,
-        },
-        &db,
-        web,
-        3,
-    );
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    append(
-        dovecot.imap_port,
-        "desk@test",
-        &console_message("cccd_with_old_cmnd.eml", "an@test"),
-    )
-    .await;
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
-    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    let desk = RealDesk::start(&["an@test"], 3, "", false).await;
+    let reference = desk.an_pending().await;
+    // The rest of the desk stays up until the end of the test.
+    let RealDesk {
+        api,
+        mut slapd,
+        mut kannel,
+        ..
+    } = desk;
 
     // The SMS gateway is down at approval: locked, but no window yet.
     kannel.stop();
@@ -688,38 +683,11 @@ async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
-    let dovecot = Dovecot::start(&["desk@test", "an@test"]);
-    let postfix = Postfix::start(dovecot.lmtp_port);
-    let slapd = Slapd::start();
-    ldap_accounts(&slapd);
     // Kannel refuses this holder's number (its black list).
-    let kannel = Kannel::start_with_black_list("^\\+8491");
-    let dir = TempDir::new("grace-refused");
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let web = support::free_port();
-    let config = real_config(
-        dir.path(),
-        Parts {
-            dovecot: &dovecot,
-            smtp: postfix.port,
-            slapd: &slapd,
-            kannel: &kannel,
-        },
-        &db,
-        web,
-        2,
-    );
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    append(
-        dovecot.imap_port,
-        "desk@test",
-        &console_message("cccd_with_old_cmnd.eml", "an@test"),
-    )
-    .await;
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
-    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    let desk = RealDesk::start(&["an@test"], 2, "^\\+8491", false).await;
+    let reference = desk.an_pending().await;
+    let (api, slapd) = (&desk.api, &desk.slapd);
+    let web = api.port;
     api.call(
         "POST",
         &format!("/requests/{reference}/approve"),
@@ -1171,4 +1139,53 @@ async fn the_hotline_page_stops_a_deletion_in_chromium() {
     })
     .await;
     b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_json_sms_gateway_posts_each_sms() {
+    // json-server stands for a generic JSON-over-HTTP SMS gateway: every
+    // POST is stored and answered 201, which the desk counts as accepted.
+    let gateway = support::JsonServer::start(&json!({ "messages": [] }));
+    let dir = TempDir::new("grace-json-sms");
+    let web = support::free_port();
+    let db = format!("sqlite://{}/desk.db", dir.path().display());
+    let config = embedded_config(dir.path(), web, &db, 600);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[sms]\nkind = \"file\"\n",
+        &format!("[sms]\nkind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n", gateway.port),
+    );
+    std::fs::write(&config, text).unwrap();
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(&config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let reference = an["request"]["reference"].as_str().unwrap().to_owned();
+    api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN" })),
+    );
+    wait_until("the SMS at the gateway", 20, || async {
+        !gateway.get("/messages").as_array().unwrap().is_empty()
+    })
+    .await;
+    let sent = gateway.get("/messages");
+    assert_eq!(sent.as_array().unwrap().len(), 1);
+    assert_eq!(sent[0]["to"], "+84912345678");
+    assert_eq!(sent[0]["from"], "DVCQG");
+    assert!(sent[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("tong dai 18001096"));
+    wait_until("the window", 20, || async {
+        api.request("079203001234")["request"]["grace_deadline"].is_i64()
+    })
+    .await;
 }

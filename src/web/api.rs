@@ -13,11 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
-use super::pages::{self, ActInput, AuditParams, QueueParams, QueueRow};
-use super::views::{self, request_view};
+use super::pages::{self, ActInput, AuditParams, QueueParams};
+use super::views::request_view;
 use super::{auth, Console, WebError};
 use crate::domain::Role;
-use crate::store::{now_ms, OperatorRow};
+use crate::store::OperatorRow;
 use crate::workflow::WorkflowError;
 
 /// The OpenAPI document.
@@ -155,26 +155,11 @@ async fn requests(
     }
     let run = async {
         let f = pages::queue_filter(&c, &p)?;
-        let (rows, total) = c.store().queue(&f).await?;
-        let now = now_ms();
-        let items: Vec<QueueRow> = rows
-            .into_iter()
-            .map(|r| QueueRow {
-                working_days_left: views::days_left(c.desk(), &r.due_date),
-                holder: r.holder(now).map(str::to_owned),
-                request: r,
-            })
-            .collect();
-        let next_after = if items.len() as i64 == f.limit {
-            items.last().map(|r| {
-                format!(
-                    "{}.{}.{}",
-                    r.request.due_date, r.request.received_at, r.request.id
-                )
-            })
-        } else {
-            None
-        };
+        let pages::QueuePage {
+            rows: items,
+            total,
+            next_after,
+        } = pages::queue_page(&c, &f).await?;
         Ok::<_, WebError>(json!({
             "total": total, "total_capped": total > crate::store::COUNT_CAP,
             "page": f.offset / f.limit + 1, "limit": f.limit,

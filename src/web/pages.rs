@@ -594,20 +594,19 @@ pub struct QueueRow {
     pub holder: Option<String>,
 }
 
-/// The queue page.
-pub async fn queue(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<QueueParams>,
-) -> Page {
-    let s = session(&c, &headers, &uri).await?;
-    let f = queue_filter(&c, &p).map_err(|e| error_page(&c, Some(&s), &e))?;
-    let (rows, total) = c
-        .store()
-        .queue(&f)
-        .await
-        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+/// A page of the queue as pages and API show it.
+pub struct QueuePage {
+    /// The rows.
+    pub rows: Vec<QueueRow>,
+    /// How many match (capped).
+    pub total: i64,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<String>,
+}
+
+/// Reads a page of the queue with each row's working days left and holder.
+pub async fn queue_page(c: &Console, f: &QueueFilter) -> Result<QueuePage, WebError> {
+    let (rows, total) = c.store().queue(f).await?;
     let now = now_ms();
     let rows: Vec<QueueRow> = rows
         .into_iter()
@@ -627,6 +626,29 @@ pub async fn queue(
     } else {
         None
     };
+    Ok(QueuePage {
+        rows,
+        total,
+        next_after,
+    })
+}
+
+/// The queue page.
+pub async fn queue(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(p): Query<QueueParams>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    let f = queue_filter(&c, &p).map_err(|e| error_page(&c, Some(&s), &e))?;
+    let QueuePage {
+        rows,
+        total,
+        next_after,
+    } = queue_page(&c, &f)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e))?;
     let first_page = f.after.is_none() && f.offset == 0;
     let states: Vec<(&str, &str)> = ALL_STATES
         .iter()

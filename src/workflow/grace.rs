@@ -64,17 +64,12 @@ impl Desk {
         // The SMS goes to the phone on the account; else the request's.
         let sms_to = account.phone.clone().or_else(|| r.phone.clone());
         store::set_sms_to(tx, r.id, sms_to.as_deref()).await?;
-        let job = serde_json::to_string(&AccountJob {
-            account_id: account.account_id.clone(),
-        })
-        .unwrap_or_default();
-        store::enqueue(
+        queue_account_job(
             tx,
             OutboxKind::AccountLock,
-            Some(r.id),
-            &format!("lock:{}:{version}", r.id),
+            r.id,
             &account.account_id,
-            &job,
+            &format!("lock:{}:{version}", r.id),
         )
         .await?;
         self.queue_letter(
@@ -407,17 +402,12 @@ impl Desk {
         if store::set_state(tx, rid, r.version, RequestState::PendingReview).await? {
             store::reset_grace(tx, rid).await?;
             if let Some(account) = &r.approved_account {
-                let job = serde_json::to_string(&AccountJob {
-                    account_id: account.clone(),
-                })
-                .unwrap_or_default();
-                store::enqueue(
+                queue_account_job(
                     tx,
                     OutboxKind::AccountUnlock,
-                    Some(rid),
-                    &format!("unlock:{rid}:{}", r.version),
+                    rid,
                     account,
-                    &job,
+                    &format!("unlock:{rid}:{}", r.version),
                 )
                 .await?;
             }
@@ -536,21 +526,14 @@ impl Desk {
         id: i64,
         account: Option<&str>,
     ) -> Result<(), WorkflowError> {
-        let account = account.unwrap_or_default();
-        let job = serde_json::to_string(&AccountJob {
-            account_id: account.to_owned(),
-        })
-        .unwrap_or_default();
-        store::enqueue(
+        queue_account_job(
             tx,
             OutboxKind::AccountDelete,
-            Some(id),
+            id,
+            account.unwrap_or_default(),
             &format!("delete:{id}"),
-            account,
-            &job,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Hotline: the holder objects; the account is unlocked and the request
@@ -562,27 +545,20 @@ impl Desk {
         note: &str,
     ) -> Result<Decided, WorkflowError> {
         let mut tx = self.store.begin().await?;
-        let r = store::request_in(&mut tx, id).await?;
-        if r.state != RequestState::GracePeriod {
-            store::rollback(tx).await?;
-            return Err(Refusal::WrongState(r.state).into());
-        }
-        if !store::set_state(&mut tx, id, r.version, RequestState::Cancelled).await? {
-            store::rollback(tx).await?;
-            return Err(Refusal::Stale.into());
-        }
+        let r = match leave_grace(&mut tx, id, RequestState::Cancelled).await {
+            Ok(r) => r,
+            Err(e) => {
+                store::rollback(tx).await?;
+                return Err(e);
+            }
+        };
         if let Some(account) = &r.approved_account {
-            let job = serde_json::to_string(&AccountJob {
-                account_id: account.clone(),
-            })
-            .unwrap_or_default();
-            store::enqueue(
+            queue_account_job(
                 &mut tx,
                 OutboxKind::AccountUnlock,
-                Some(id),
-                &format!("unlock:{id}:{}", r.version),
+                id,
                 account,
-                &job,
+                &format!("unlock:{id}:{}", r.version),
             )
             .await?;
         }
@@ -620,15 +596,13 @@ impl Desk {
         note: &str,
     ) -> Result<Decided, WorkflowError> {
         let mut tx = self.store.begin().await?;
-        let r = store::request_in(&mut tx, id).await?;
-        if r.state != RequestState::GracePeriod {
-            store::rollback(tx).await?;
-            return Err(Refusal::WrongState(r.state).into());
-        }
-        if !store::set_state(&mut tx, id, r.version, RequestState::Deleting).await? {
-            store::rollback(tx).await?;
-            return Err(Refusal::Stale.into());
-        }
+        let r = match leave_grace(&mut tx, id, RequestState::Deleting).await {
+            Ok(r) => r,
+            Err(e) => {
+                store::rollback(tx).await?;
+                return Err(e);
+            }
+        };
         self.queue_delete(&mut tx, id, r.approved_account.as_deref())
             .await?;
         store::audit(
@@ -680,6 +654,39 @@ impl Desk {
         }
         Ok(n)
     }
+}
+
+/// Moves a request out of its grace period inside `tx` (the hotline);
+/// any other state, or a change made meanwhile, is refused.
+async fn leave_grace(
+    tx: &mut store::Tx,
+    id: i64,
+    to: RequestState,
+) -> Result<RequestRow, WorkflowError> {
+    let r = store::request_in(tx, id).await?;
+    if r.state != RequestState::GracePeriod {
+        return Err(Refusal::WrongState(r.state).into());
+    }
+    if !store::set_state(tx, id, r.version, to).await? {
+        return Err(Refusal::Stale.into());
+    }
+    Ok(r)
+}
+
+/// Queues a call to the account store (once per `dedupe`).
+async fn queue_account_job(
+    tx: &mut store::Tx,
+    kind: OutboxKind,
+    id: i64,
+    account: &str,
+    dedupe: &str,
+) -> Result<(), WorkflowError> {
+    let job = serde_json::to_string(&AccountJob {
+        account_id: account.to_owned(),
+    })
+    .unwrap_or_default();
+    store::enqueue(tx, kind, Some(id), dedupe, account, &job).await?;
+    Ok(())
 }
 
 /// Letters (reused by decisions): the email itself.
