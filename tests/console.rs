@@ -384,6 +384,18 @@ async fn operators_review_approve_and_reject_in_chromium() {
     assert_eq!(marks["reason"], "yellow", "{marks}");
     let accounts = js(&b, "return Array.from(document.querySelectorAll('#accounts tr[data-account]')).map(t => t.dataset.account)").await;
     assert_eq!(accounts, json!(["DVC-CCCD-1", "DVC-CMND-1"]));
+    // The SMS its holder will get, as sent, with its segment count.
+    let preview = b
+        .find(Locator::Css("#sms-preview"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        preview.contains("(2 tin, GSM-7)") && preview.contains("Tai khoan cua ban tren Cong DVCQG"),
+        "{preview}"
+    );
     let qr = b
         .find(Locator::Css("#qr"))
         .await

@@ -99,6 +99,17 @@ pub struct RequestView {
     pub history: Vec<AuditEntry>,
     /// Its side effects (letters, SMS, account calls) and how they went.
     pub jobs: Vec<crate::store::JobRow>,
+    /// The SMS its holder gets on approval, as sent (GSM-7).
+    pub sms_preview: Option<SmsPreview>,
+}
+
+/// The holder's SMS as it will be sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmsPreview {
+    /// The folded text.
+    pub text: String,
+    /// How many SMS it takes.
+    pub segments: usize,
 }
 
 /// Today in Vietnam.
@@ -255,7 +266,21 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
         });
     }
     let now = crate::store::now_ms();
+    let sms_preview = desk
+        .templates
+        .sms(
+            "grace_notice",
+            minijinja::context! {
+                grace_days => desk.grace_days(), hotline => desk.config.hotline, reference => r.reference,
+            },
+        )
+        .ok()
+        .map(|text| SmsPreview {
+            segments: crate::notify::gsm7::segments(&text),
+            text,
+        });
     Ok(RequestView {
+        sms_preview,
         working_days_left: days_left(desk, &r.due_date),
         holder: r.holder(now).map(str::to_owned),
         photos: store.photos_of(r.id).await?,
