@@ -196,7 +196,7 @@ async fn the_whole_life_on_the_embedded_default() {
     let dir = TempDir::new("grace-embedded");
     let web = support::free_port();
     let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 3);
+    let config = embedded_config(dir.path(), web, &db, 5);
     let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
     spool
         .deliver(
@@ -248,7 +248,7 @@ async fn the_whole_life_on_the_embedded_default() {
         Some("locked")
     );
 
-    // The window (3 s here) passes; deleted at or after the deadline.
+    // The window (5 s here) passes; deleted at or after the deadline.
     let v = watch_until_deleted(&api, "079203001234", 30).await;
     let h = actions(&v);
     for a in [
@@ -599,7 +599,7 @@ async fn a_daemon_killed_during_the_window_deletes_once_after_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
-    let desk = RealDesk::start(&["an@test"], 3, "", false).await;
+    let desk = RealDesk::start(&["an@test"], 6, "", false).await;
     let reference = desk.an_pending().await;
     // The rest of the desk stays up until the end of the test.
     let RealDesk {
