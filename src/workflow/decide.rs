@@ -11,7 +11,7 @@ use super::ingest::Desk;
 use super::WorkflowError;
 use crate::accounts::AccountStore;
 use crate::domain::{RequestState, Role};
-use crate::store::{self, now_ms, AuditEntry, OperatorRow, OutboxKind, PortalAccount, RequestRow};
+use crate::store::{self, now_ms, OperatorRow, OutboxKind, PortalAccount, RequestRow};
 
 /// What an operator decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,14 +231,15 @@ impl Desk {
         }
         let action = decision.action();
         let mut tx = self.store.begin().await?;
-        let entry = |to: Option<RequestState>, detail: String| AuditEntry {
-            at: now_ms(),
-            request_id: Some(id),
-            actor: login.to_owned(),
-            action: action.to_owned(),
-            from_state: to.map(|_| r.state.as_str().to_owned()),
-            to_state: to.map(|t| t.as_str().to_owned()),
-            detail: Some(detail),
+        let entry = |to: Option<RequestState>, detail: String| {
+            super::ingest::audit_entry(
+                Some(id),
+                login,
+                action,
+                to.map(|_| r.state),
+                to,
+                Some(detail),
+            )
         };
         let outcome = match &decision {
             Decision::Note { text } => {
@@ -369,14 +370,15 @@ impl Desk {
         extra: minijinja::Value,
         dedupe: &str,
     ) -> Result<(), WorkflowError> {
-        let skip = |why: &str| AuditEntry {
-            at: now_ms(),
-            request_id: Some(r.id),
-            actor: "system".into(),
-            action: "reply_not_sent".into(),
-            from_state: None,
-            to_state: None,
-            detail: Some(format!("{letter}: {why}")),
+        let skip = |why: &str| {
+            super::ingest::audit_entry(
+                Some(r.id),
+                "system",
+                "reply_not_sent",
+                None,
+                None,
+                Some(format!("{letter}: {why}")),
+            )
         };
         if !r.email.contains('@') {
             store::audit(tx, &skip("the request has no sender address")).await?;

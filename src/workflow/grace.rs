@@ -40,15 +40,7 @@ fn audit(
     to: Option<RequestState>,
     detail: Option<String>,
 ) -> AuditEntry {
-    AuditEntry {
-        at: now_ms(),
-        request_id: Some(id),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        from_state: from.map(|s| s.as_str().to_owned()),
-        to_state: to.map(|s| s.as_str().to_owned()),
-        detail,
-    }
+    super::ingest::audit_entry(Some(id), actor, action, from, to, detail)
 }
 
 impl Desk {

@@ -167,10 +167,22 @@ fn system(
     to: Option<RequestState>,
     detail: Option<String>,
 ) -> AuditEntry {
+    audit_entry(request_id, "system", action, from, to, detail)
+}
+
+/// An audit line stamped now.
+pub(super) fn audit_entry(
+    request_id: Option<i64>,
+    actor: &str,
+    action: &str,
+    from: Option<RequestState>,
+    to: Option<RequestState>,
+    detail: Option<String>,
+) -> AuditEntry {
     AuditEntry {
         at: now_ms(),
         request_id,
-        actor: "system".into(),
+        actor: actor.into(),
         action: action.into(),
         from_state: from.map(|s| s.as_str().to_owned()),
         to_state: to.map(|s| s.as_str().to_owned()),
