@@ -138,7 +138,9 @@ async fn watch_until_deleted(api: &Api, number: &str, secs: u64) -> Value {
     }
 }
 
-fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
+/// A desk on the embedded default's parts (Maildir spool and outbox, file
+/// SMS) with `extra` sections appended (another account store, say).
+fn base_config(dir: &Path, web: u16, db: &str, grace: u64, extra: &str) -> PathBuf {
     let config = dir.join("huytk.toml");
     std::fs::write(
         &config,
@@ -146,12 +148,18 @@ fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
             "[database]\nurl = \"{db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = {grace}\n\
              [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
              [sms]\nkind = \"file\"\npath = \"{d}/sms.jsonl\"\n\
-             [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n",
+             [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
             d = dir.display(),
             t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
         ),
     )
     .unwrap();
+    config
+}
+
+/// The embedded default with An's and Long's accounts in its directory.
+fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
+    let config = base_config(dir, web, db, grace, "");
     let accounts = dir.join("accounts.toml");
     std::fs::write(
         &accounts,
@@ -910,23 +918,19 @@ async fn an_account_store_of_sql_statements_on_postgres() {
     }
     let dir = TempDir::new("grace-sql");
     let web = support::free_port();
-    let config = dir.path().join("huytk.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{desk_db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = 2\n\
-             [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
-             [sms]\npath = \"{d}/sms.jsonl\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n\
-             [accounts]\nkind = \"sql\"\nurl = \"{portal}\"\n\
+    let config = base_config(
+        dir.path(),
+        web,
+        &desk_db,
+        2,
+        &format!(
+            "[accounts]\nkind = \"sql\"\nurl = \"{portal}\"\n\
              find_sql = \"SELECT uid AS account_id, cccd AS id_number, ten AS full_name, NULL AS birth_date, sdt AS phone, NULL AS email, 0 AS vneid_linked, CASE WHEN locked THEN 'locked' ELSE 'active' END AS state FROM users WHERE cccd = $1\"\n\
              lock_sql = \"UPDATE users SET locked = TRUE WHERE uid = $1\"\n\
              unlock_sql = \"UPDATE users SET locked = FALSE WHERE uid = $1\"\n\
-             delete_sql = \"DELETE FROM users WHERE uid = $1\"\n",
-            d = dir.path().display(),
-            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+             delete_sql = \"DELETE FROM users WHERE uid = $1\"\n"
         ),
-    )
-    .unwrap();
+    );
     let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
     spool
         .deliver(
@@ -988,20 +992,16 @@ async fn an_account_store_behind_the_portal_rest_api() {
     ]}));
     let dir = TempDir::new("grace-rest");
     let web = support::free_port();
-    let config = dir.path().join("huytk.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = 2\n\
-             [mailbox]\npath = \"{d}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{d}/outbox\"\n\
-             [sms]\npath = \"{d}/sms.jsonl\"\n[web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n\
-             [accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"portal-token\"\n",
-            d = dir.path().display(),
-            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display(),
-            port = api_server.port
+    let config = base_config(
+        dir.path(),
+        web,
+        &format!("sqlite://{}/desk.db", dir.path().display()),
+        2,
+        &format!(
+            "[accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"portal-token\"\n",
+            api_server.port
         ),
-    )
-    .unwrap();
+    );
     let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
     spool
         .deliver(
