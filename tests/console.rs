@@ -1350,3 +1350,170 @@ async fn an_idle_session_ends() {
     store.set_disabled(&login, true).await.unwrap();
     assert!(store.session("h1", now - 60_000).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_manage_operators_and_nobody_else_can() {
+    let dir = TempDir::new("operators");
+    let web = support::free_port();
+    let config = dir.path().join("huytk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{d}/desk.db\"\n[mailbox]\npath = \"{d}/spool\"\n[mail_out]\npath = \"{d}/outbox\"\n\
+             [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n",
+            d = dir.path().display(),
+            t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates").display()
+        ),
+    )
+    .unwrap();
+    huytk_cli(
+        &config,
+        &[
+            "operator",
+            "add",
+            "boss",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "quan-tri-vien-1\n",
+    );
+    huytk_cli(
+        &config,
+        &[
+            "operator",
+            "add",
+            "ha",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        &format!("{HA_PASSWORD}\n"),
+    );
+    let boss = huytk_cli(&config, &["operator", "token", "boss"], "")
+        .trim()
+        .to_owned();
+    let ha = huytk_cli(&config, &["operator", "token", "ha"], "")
+        .trim()
+        .to_owned();
+    let _d = start_daemon(&config, &dir.path().join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let call = |token: &str, method: &str, path: &str, body: &str| {
+        http(
+            web,
+            method,
+            path,
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // A supervisor cannot, through the API or the page.
+    assert_eq!(call(&ha, "GET", "/api/v1/operators", "").status, 403);
+    let r = call(
+        &ha,
+        "POST",
+        "/api/v1/operators",
+        r#"{"action":"add","login":"x1"}"#,
+    );
+    assert_eq!(r.status, 403);
+    let login = |who: &str, pw: &str| {
+        http(
+            web,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("login={who}&password={pw}").as_bytes(),
+        )
+    };
+    let ha_cookie = login("ha", HA_PASSWORD)
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        http(web, "GET", "/operators", &[("Cookie", &ha_cookie)], b"").status,
+        403
+    );
+    // The admin adds a supervisor, who gets a one-time password.
+    let r = call(
+        &boss,
+        "POST",
+        "/api/v1/operators",
+        r#"{"action":"add","login":"Moi","name":"Cán bộ mới","role":"supervisor"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let one_time = r.json()["one_time_password"].as_str().unwrap().to_owned();
+    let r = login("moi", &one_time);
+    assert_eq!(
+        r.header("location"),
+        Some("/password"),
+        "a one-time password must be changed"
+    );
+    let list = call(&boss, "GET", "/api/v1/operators", "").json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["login"] == "moi" && o["role"] == "supervisor" && o["must_change"] == true),
+        "{list}"
+    );
+    // Through the page: disabling ends their access.
+    let boss_cookie = login("boss", "quan-tri-vien-1")
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http(web, "GET", "/operators", &[("Cookie", &boss_cookie)], b"").text();
+    assert!(page.contains("Cán bộ mới"));
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = http(
+        web,
+        "POST",
+        "/operators",
+        &[
+            ("Cookie", &boss_cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}&action=disable&login=moi").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(login("moi", &one_time).status, 401);
+    // A reset gives a new one-time password and ends the old sessions.
+    let r = call(
+        &boss,
+        "POST",
+        "/api/v1/operators",
+        r#"{"action":"reset","login":"ha"}"#,
+    );
+    let new = r.json()["one_time_password"].as_str().unwrap().to_owned();
+    assert_eq!(
+        http(web, "GET", "/queue", &[("Cookie", &ha_cookie)], b"").status,
+        303
+    );
+    assert_eq!(login("ha", &new).header("location"), Some("/password"));
+    // Each step is in the audit log.
+    let audit = call(&boss, "GET", "/api/v1/audit?actor=boss", "").json();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    for a in ["operator_add", "operator_disable", "operator_reset"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+}

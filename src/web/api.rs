@@ -37,6 +37,7 @@ pub fn routes() -> Router<Console> {
         .route("/audit", get(audit))
         .route("/reject-reasons", get(reject_reasons))
         .route("/sms/dlr", get(sms_dlr))
+        .route("/operators", get(list_operators).post(manage_operator))
 }
 
 /// An API error: `{"error": code, "message": text}`.
@@ -349,5 +350,56 @@ async fn sms_dlr(State(c): State<Console>, Query(q): Query<DlrQuery>) -> Respons
     match c.desk().sms_report(q.id, q.status).await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => error(&e.into()),
+    }
+}
+
+async fn list_operators(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    if !op.role.allows(Role::Admin) {
+        return error(&WebError::Forbidden);
+    }
+    match c.store().operators().await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error(&e.into()),
+    }
+}
+
+/// `POST /operators` body.
+#[derive(Debug, Deserialize)]
+pub struct OperatorBody {
+    /// add, reset, disable, enable.
+    action: String,
+    login: String,
+    name: Option<String>,
+    role: Option<String>,
+}
+
+async fn manage_operator(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Json(b): Json<OperatorBody>,
+) -> Response {
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    match pages::operator_action(
+        &c,
+        &op,
+        &b.action,
+        &b.login,
+        b.name.as_deref(),
+        b.role.as_deref(),
+    )
+    .await
+    {
+        Ok(one_time) => {
+            Json(json!({ "login": b.login.trim().to_lowercase(), "one_time_password": one_time }))
+                .into_response()
+        }
+        Err(e) => error(&e),
     }
 }

@@ -28,7 +28,7 @@ use crate::store::{now_ms, OperatorRow, SessionRow, Store, StoreError};
 use crate::workflow::{Desk, WorkflowError};
 
 /// The page templates, read at start-up.
-pub const PAGES: [&str; 10] = [
+pub const PAGES: [&str; 11] = [
     "base.html",
     "login.html",
     "queue.html",
@@ -39,6 +39,7 @@ pub const PAGES: [&str; 10] = [
     "error.html",
     "password.html",
     "hotline.html",
+    "operators.html",
 ];
 
 /// What the web layer can fail with.
@@ -271,6 +272,10 @@ pub fn router(console: Console) -> Router {
         .route("/logout-everywhere", post(pages::logout_everywhere))
         .route("/password", get(pages::password_page).post(pages::password))
         .route("/account", get(pages::account))
+        .route(
+            "/operators",
+            get(pages::operators).post(pages::manage_operator),
+        )
         .route("/account/tokens", post(pages::create_token))
         .route("/account/tokens/revoke", post(pages::revoke_token))
         .route("/queue", get(pages::queue))

@@ -62,6 +62,7 @@ fn me(s: &SessionRow) -> minijinja::Value {
         login => s.operator.login.as_str(), name => s.operator.display_name,
         role => s.operator.role.as_str(),
         supervisor => s.operator.role.allows(Role::Supervisor),
+        admin => s.operator.role.allows(Role::Admin),
     }
 }
 
@@ -1182,4 +1183,149 @@ pub async fn photo_response(c: &Console, reference: &str, sha: &str) -> Result<R
         jpeg,
     )
         .into_response())
+}
+
+/// The operators page (admins).
+pub async fn operators(State(c): State<Console>, headers: HeaderMap, uri: Uri) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    if !s.operator.role.allows(Role::Admin) {
+        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
+    }
+    operators_page(&c, &s, None, None).await
+}
+
+async fn operators_page(
+    c: &Console,
+    s: &SessionRow,
+    done: Option<(String, String)>,
+    error: Option<String>,
+) -> Page {
+    let list = c
+        .store()
+        .operators()
+        .await
+        .map_err(|e| error_page(c, Some(s), &e.into()))?;
+    let (done_login, one_time) = done.unzip();
+    let ctx =
+        context! { me => me(s), csrf => s.csrf, operators => list, done_login, one_time, error };
+    c.render("operators.html", ctx)
+        .map(|b| html(StatusCode::OK, b))
+        .map_err(|e| error_page(c, Some(s), &e))
+}
+
+/// The operators form: add, disable, enable, reset a password.
+#[derive(Debug, Deserialize)]
+pub struct OperatorForm {
+    csrf: String,
+    action: String,
+    login: String,
+    name: Option<String>,
+    role: Option<String>,
+}
+
+/// What an admin did to an operator: the login and, when one was set, the
+/// one-time password to hand over.
+pub async fn operator_action(
+    c: &Console,
+    admin: &crate::store::OperatorRow,
+    action: &str,
+    login: &str,
+    name: Option<&str>,
+    role: Option<&str>,
+) -> Result<Option<String>, WebError> {
+    if !admin.role.allows(Role::Admin) {
+        return Err(WebError::Forbidden);
+    }
+    let login =
+        crate::domain::Login::parse(login).map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let store = c.store();
+    let one_time = match action {
+        "add" => {
+            let role = Role::parse(role.unwrap_or("operator"))
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            let password = auth::random_password();
+            let name = name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(login.as_str());
+            let name: String = name.chars().take(80).collect();
+            if !store
+                .add_operator(&login, &name, role, &auth::hash_password(&password), true)
+                .await?
+            {
+                return Err(WebError::BadRequest(format!("{login} đã có")));
+            }
+            Some(password)
+        }
+        "reset" => {
+            let password = auth::random_password();
+            if !store
+                .set_password(&login, &auth::hash_password(&password), true)
+                .await?
+            {
+                return Err(WebError::NotFound);
+            }
+            if let Some(op) = store.operator(&login).await? {
+                store.end_sessions_of(op.id).await?;
+            }
+            Some(password)
+        }
+        "disable" | "enable" => {
+            if login == admin.login {
+                return Err(WebError::BadRequest("không tự khóa chính mình".into()));
+            }
+            if !store.set_disabled(&login, action == "disable").await? {
+                return Err(WebError::NotFound);
+            }
+            None
+        }
+        _ => return Err(WebError::NotFound),
+    };
+    let entry = crate::store::AuditEntry {
+        at: now_ms(),
+        request_id: None,
+        actor: admin.login.to_string(),
+        action: format!("operator_{action}"),
+        from_state: None,
+        to_state: None,
+        detail: Some(login.to_string()),
+    };
+    let mut tx = store.begin().await?;
+    crate::store::audit(&mut tx, &entry).await?;
+    crate::store::commit(tx).await?;
+    tracing::info!(admin = %admin.login, operator = %login, action, "operator managed");
+    Ok(one_time)
+}
+
+/// Applies the operators form.
+pub async fn manage_operator(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<OperatorForm>,
+) -> Page {
+    let s = session(&c, &headers, &uri).await?;
+    check_post(&c, &s, &headers, &f.csrf)?;
+    match operator_action(
+        &c,
+        &s.operator,
+        &f.action,
+        &f.login,
+        f.name.as_deref(),
+        f.role.as_deref(),
+    )
+    .await
+    {
+        Ok(one_time) => {
+            operators_page(
+                &c,
+                &s,
+                one_time.map(|p| (f.login.trim().to_lowercase(), p)),
+                None,
+            )
+            .await
+        }
+        Err(WebError::BadRequest(m)) => operators_page(&c, &s, None, Some(m)).await,
+        Err(e) => Err(error_page(&c, Some(&s), &e)),
+    }
 }
