@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::{
-    append, artifacts, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_until,
-    ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix, TempDir,
+    append, artifacts, browser_login, click_confirmed, demo, folder, http, huytk_cli, imap_config,
+    path_of, start_daemon, wait_until, ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix,
+    TempDir,
 };
 
 const LAN_PASSWORD: &str = "mat-khau-thu-nhat";
@@ -186,37 +187,7 @@ phone = "+84818444555"
 }
 
 async fn login(b: &Client, desk: &Desk, login: &str, password: &str) {
-    b.goto(&desk.url("/login")).await.unwrap();
-    b.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .send_keys(login)
-        .await
-        .unwrap();
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    b.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    if b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#me"))
-        .await
-        .is_err()
-    {
-        panic!(
-            "{login} did not get in: at {}\n{}",
-            path_of(b).await,
-            b.source().await.unwrap_or_default()
-        );
-    }
+    browser_login(b, &desk.url(""), login, password).await;
 }
 
 async fn screenshot(b: &Client, name: &str) {
@@ -227,32 +198,6 @@ async fn screenshot(b: &Client, name: &str) {
 
 async fn js(b: &Client, script: &str) -> Value {
     b.execute(script, vec![]).await.unwrap()
-}
-
-async fn path_of(b: &Client) -> String {
-    let u = b.current_url().await.unwrap();
-    match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_owned(),
-    }
-}
-
-/// Clicks a button that asks for confirmation, and confirms.
-async fn click_confirmed(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let start = Instant::now();
-    while b.accept_alert().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no confirmation asked"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn wait_path(b: &Client, prefix: &str) {

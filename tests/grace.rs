@@ -175,6 +175,23 @@ fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
     config
 }
 
+/// Starts the daemon with An's request in its spool; returns the daemon,
+/// the API and the request once it is ready for review.
+async fn start_with_an(dir: &Path, config: &Path, web: u16) -> (Daemon, Api, Value) {
+    let spool = huytk::mailbox::maildir::Spool::open(&dir.join("spool")).unwrap();
+    spool
+        .deliver(
+            &console_message("cccd_with_old_cmnd.eml", "an@test"),
+            "1-an",
+        )
+        .unwrap();
+    let daemon = start_daemon(config, &dir.join("daemon.log"));
+    support::wait_for_port(web, "the console");
+    let api = Api::new(config, web);
+    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    (daemon, api, an)
+}
+
 fn outbox_subjects(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir.join("outbox/new"))
@@ -931,17 +948,7 @@ async fn an_account_store_of_sql_statements_on_postgres() {
              delete_sql = \"DELETE FROM users WHERE uid = $1\"\n"
         ),
     );
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
     // Both the CCCD account and the old CMND one (from the card's QR).
     let ids: Vec<&str> = an["accounts"]
         .as_array()
@@ -1002,17 +1009,7 @@ async fn an_account_store_behind_the_portal_rest_api() {
             api_server.port
         ),
     );
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
     let ids: Vec<&str> = an["accounts"]
         .as_array()
         .unwrap()
@@ -1049,17 +1046,7 @@ async fn the_hotline_page_stops_a_deletion_in_chromium() {
     let web = support::free_port();
     let db = format!("sqlite://{}/desk.db", dir.path().display());
     let config = embedded_config(dir.path(), web, &db, 600);
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",
@@ -1073,28 +1060,7 @@ async fn the_hotline_page_stops_a_deletion_in_chromium() {
 
     let driver = support::ChromeDriver::start();
     let b = driver.browser().await;
-    b.goto(&format!("http://127.0.0.1:{web}/login"))
-        .await
-        .unwrap();
-    b.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .send_keys("lan")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait().for_element(Locator::Css("#me")).await.unwrap();
+    support::browser_login(&b, &format!("http://127.0.0.1:{web}"), "lan", PASSWORD).await;
     // The holder calls from the phone the SMS went to.
     b.goto(&format!("http://127.0.0.1:{web}/hotline"))
         .await
@@ -1121,14 +1087,7 @@ async fn the_hotline_page_stops_a_deletion_in_chromium() {
         .click()
         .await
         .unwrap();
-    let start = Instant::now();
-    while b.accept_alert().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no confirmation asked"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::accept_confirmation(&b).await;
     let flash = b.wait().for_element(Locator::Css("#flash")).await.unwrap();
     assert!(flash.text().await.unwrap().contains(&reference));
     let v = api.request("079203001234");
@@ -1155,17 +1114,7 @@ async fn the_json_sms_gateway_posts_each_sms() {
         &format!("[sms]\nkind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n", gateway.port),
     );
     std::fs::write(&config, text).unwrap();
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
-    let an = api.wait_state("079203001234", "pending_review", 60).await;
+    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",

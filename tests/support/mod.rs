@@ -1193,3 +1193,72 @@ impl Drop for JsonServer {
         let _ = self.child.wait();
     }
 }
+
+/// The browser's path and query.
+pub async fn path_of(b: &fantoccini::Client) -> String {
+    let u = b.current_url().await.unwrap();
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
+}
+
+/// Logs in through the console's login page at `base` (`http://host:port`).
+pub async fn browser_login(b: &fantoccini::Client, base: &str, login: &str, password: &str) {
+    use fantoccini::Locator;
+    b.goto(&format!("{base}/login")).await.unwrap();
+    b.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys(login)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    b.find(Locator::Css("#login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#me"))
+        .await
+        .is_err()
+    {
+        panic!(
+            "{login} did not get in: at {}\n{}",
+            path_of(b).await,
+            b.source().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Clicks what `css` names (a button that asks for confirmation) and
+/// confirms.
+pub async fn click_confirmed(b: &fantoccini::Client, css: &str) {
+    b.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    accept_confirmation(b).await;
+}
+
+/// Accepts the confirmation dialog that a click opened.
+pub async fn accept_confirmation(b: &fantoccini::Client) {
+    let start = Instant::now();
+    while b.accept_alert().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no confirmation asked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
