@@ -115,20 +115,10 @@ impl SmsGateway {
                 let r = http::request("GET", &url, &[], b"", Duration::from_secs(20))
                     .await
                     .map_err(|e| SmsUnavailable(e.0))?;
-                Ok(match r.status {
-                    200..=299 => SmsOutcome::Accepted,
-                    // A number its white/black lists refuse is refused for
-                    // good; a 403 for our credentials is configuration,
-                    // which a retry after a fix can cure.
-                    403 if r.body.contains("denied") => {
-                        SmsOutcome::Rejected(format!("{} {}", r.status, r.body.trim()))
-                    }
-                    // Kannel answers 4xx for a message it will never send.
-                    400 | 404 | 413 | 422 => {
-                        SmsOutcome::Rejected(format!("{} {}", r.status, r.body.trim()))
-                    }
-                    _ => return Err(SmsUnavailable(format!("{} {}", r.status, r.body.trim()))),
-                })
+                // Kannel refuses a number its white/black lists deny with a
+                // 403 that says so; a 403 for our credentials is
+                // configuration, which a retry after a fix can cure.
+                judge(&r, r.status == 403 && r.body.contains("denied"))
             }
             SmsGateway::Json(c) => {
                 let body = serde_json::json!({
@@ -149,14 +139,21 @@ impl SmsGateway {
                 )
                 .await
                 .map_err(|e| SmsUnavailable(e.0))?;
-                Ok(match r.status {
-                    200..=299 => SmsOutcome::Accepted,
-                    400 | 404 | 413 | 422 => {
-                        SmsOutcome::Rejected(format!("{} {}", r.status, r.body.trim()))
-                    }
-                    _ => return Err(SmsUnavailable(format!("{} {}", r.status, r.body.trim()))),
-                })
+                judge(&r, false)
             }
         }
+    }
+}
+
+/// What a gateway's HTTP answer means: 2xx accepted; 400, 404, 413, 422
+/// (or `refused` for a gateway-specific answer) refused for good, never
+/// retried; anything else unavailable, to retry.
+fn judge(r: &http::HttpReply, refused: bool) -> Result<SmsOutcome, SmsUnavailable> {
+    let what = format!("{} {}", r.status, r.body.trim());
+    match r.status {
+        200..=299 => Ok(SmsOutcome::Accepted),
+        400 | 404 | 413 | 422 => Ok(SmsOutcome::Rejected(what)),
+        _ if refused => Ok(SmsOutcome::Rejected(what)),
+        _ => Err(SmsUnavailable(what)),
     }
 }

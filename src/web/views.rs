@@ -206,7 +206,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
     let store = &desk.store;
     let json = store.request_assessment(r.id).await?;
     let qr = stored_qr(json.as_deref());
-    let (accounts, accounts_error) = match desk.matching_accounts(&r).await {
+    let (accounts, accounts_error) = match desk.accounts_for(&r, qr.as_ref()).await {
         Ok(a) => (a, None),
         Err(WorkflowError::Accounts(e)) => (Vec::new(), Some(e)),
         Err(e) => return Err(e),

@@ -176,15 +176,24 @@ fn text_ok(s: &str, what: &'static str) -> Result<String, Refusal> {
 }
 
 impl Desk {
-    /// The portal accounts matching a request (embedded directory).
+    /// The portal accounts matching a request, in the account store.
     pub async fn matching_accounts(
         &self,
         r: &RequestRow,
     ) -> Result<Vec<PortalAccount>, WorkflowError> {
         let json = self.store.request_assessment(r.id).await?;
-        let qr = stored_qr(json.as_deref());
+        self.accounts_for(r, stored_qr(json.as_deref()).as_ref())
+            .await
+    }
+
+    /// The same, for a caller that has read the card QR already.
+    pub async fn accounts_for(
+        &self,
+        r: &RequestRow,
+        qr: Option<&StoredQr>,
+    ) -> Result<Vec<PortalAccount>, WorkflowError> {
         self.accounts
-            .find(&account_numbers(r, qr.as_ref()))
+            .find(&account_numbers(r, qr))
             .await
             .map_err(|e| WorkflowError::Accounts(e.to_string()))
     }
@@ -380,12 +389,8 @@ impl Desk {
                 Some(format!("{letter}: {why}")),
             )
         };
-        if !r.email.contains('@') {
-            store::audit(tx, &skip("the request has no sender address")).await?;
-            return Ok(());
-        }
-        if r.email.eq_ignore_ascii_case(&self.config.address) {
-            store::audit(tx, &skip("never to our own address")).await?;
+        if let Some(why) = self.unwritable(&r.email) {
+            store::audit(tx, &skip(why)).await?;
             return Ok(());
         }
         let base = context! {

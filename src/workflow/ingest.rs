@@ -605,6 +605,18 @@ impl Desk {
         }))
     }
 
+    /// Why no letter may go to `to`, if none may: no address, or our own
+    /// (a loop with ourselves).
+    pub(super) fn unwritable(&self, to: &str) -> Option<&'static str> {
+        if !to.contains('@') {
+            Some("the request has no sender address")
+        } else if to.eq_ignore_ascii_case(&self.config.address) {
+            Some("never to our own address")
+        } else {
+            None
+        }
+    }
+
     /// Queues the answer to a citizen's message, unless it must not be sent.
     async fn queue_reply(
         &self,
@@ -637,12 +649,8 @@ impl Desk {
                 Some(format!("{letter}: {why}")),
             )
         };
-        if to.is_empty() || !to.contains('@') {
-            store::audit(tx, &skip("the request has no sender address")).await?;
-            return Ok(());
-        }
-        if to.eq_ignore_ascii_case(&self.config.address) {
-            store::audit(tx, &skip("never to our own address")).await?;
+        if let Some(why) = self.unwritable(to) {
+            store::audit(tx, &skip(why)).await?;
             return Ok(());
         }
         let day_ago = now_ms() - 24 * 3600 * 1000;
