@@ -11,25 +11,39 @@ ensure_packages() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "scripts: installing ${missing[*]}" >&2
+    echo "scripts: installing ${#missing[@]} Debian packages (a few minutes on a fresh machine): ${missing[*]}" >&2
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    # Debian must not start the servers it installs on their default ports;
-    # the tests start their own on loopback.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-        $sudo chmod +x /usr/sbin/policy-rc.d
-    fi
     # Postfix asks how to configure itself: the tests write their own config.
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian must not start the servers it installs on their default ports
+    # (the tests start their own on loopback). The guard exists only while
+    # apt runs: a policy-rc.d left behind would stop every service that any
+    # later install brings, for good.
+    (
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+            printf '#!/bin/sh\n# huytk scripts/deps.sh: removed when its apt-get ends\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+            $sudo chmod +x /usr/sbin/policy-rc.d
+        fi
+        $sudo apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+            -o Dpkg::Use-Pty=0 "${missing[@]}"
+    ) >&2
+    # apt-get can end well having skipped a package it could not find.
+    for p in "${missing[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            echo "scripts: apt-get could not install $p" >&2
+            return 1
+        fi
+    done
 }
 
 # What building huytk needs: libheif is built from source (Debian's is too
 # old for libheif-rs) with cmake; libnuma for its HEVC codec.
 BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 
-# The real servers the integration tests start on loopback, and the browser
-# the console tests drive, the SMS gateway and the directory of accounts.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils)
+# The real servers the integration tests start on loopback, the browser the
+# console tests drive, the SMS gateway, the directory of accounts, and
+# faketime, which runs the clock-sensitive tests at other hours of the day.
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime)

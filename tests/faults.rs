@@ -99,9 +99,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     for n in 0..KILLS {
         let mut d = spawn(n);
         tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
-        let _ = Command::new("kill")
-            .args(["-9", &d.0.id().to_string()])
-            .status();
+        support::signal(d.0.id(), "KILL");
         let _ = d.0.wait();
     }
     let mut last = spawn(KILLS);
@@ -121,7 +119,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let _ = Command::new("kill").arg(last.0.id().to_string()).status();
+    support::signal(last.0.id(), "TERM");
     assert!(last.0.wait().unwrap().success());
 
     let store = huytk::store::Store::connect(&format!("sqlite://{}", db.display()))

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 use support::{
     append, demo, folder, imap_config, start_daemon, wait_until, Dovecot, Postfix, TempDir,
@@ -171,7 +170,7 @@ async fn scenario(db: Option<String>) {
     assert!(inspected >= 6, "{metrics}");
 
     // SIGTERM: a clean stop.
-    let _ = Command::new("kill").arg(daemon.0.id().to_string()).status();
+    support::signal(daemon.0.id(), "TERM");
     let status = daemon.0.wait().unwrap();
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "daemon exit {status}: {log_text}");

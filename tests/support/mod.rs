@@ -207,6 +207,15 @@ impl Drop for Daemon {
 }
 
 /// Process ids whose parent is `pid`.
+/// Sends `sig` (TERM, KILL …) to `pid`, quietly: a process that has already
+/// gone is what a test wants, not an error to print.
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -352,11 +361,9 @@ impl Dovecot {
         // The master's children (imap, lmtp, auth …) serve open connections
         // for a while after it exits: end them too, as a crash would.
         let children = children_of(self.child.id());
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        signal(self.child.id(), "TERM");
         for pid in children {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            signal(pid, "KILL");
         }
         let _ = self.child.wait();
         let start = Instant::now();
