@@ -40,7 +40,7 @@ async fn seed(url: &str, n: usize) {
         "Phạm Thu Hương",
     ];
     let start = Instant::now();
-    let now = huytk::store::now_ms();
+    let now = huytk::domain::time::now_ms();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let mut tx = store.pool().begin().await.unwrap();
         let mut sql = String::from(

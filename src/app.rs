@@ -87,6 +87,7 @@ impl App {
             templates: Arc::new(templates),
             config: config.desk.clone(),
             accounts: Arc::new(accounts),
+            clock: crate::domain::time::Clock::system(),
         };
         let sms =
             crate::notify::sms::SmsGateway::from_config(&config.sms).map_err(AppError::MailOut)?;

@@ -197,8 +197,13 @@ enum AccountsCommand {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colour only for a person at a terminal: a log file or a service
+    // manager's journal gets plain text, and NO_COLOR is respected.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -313,12 +318,7 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
                 anyhow::bail!("no supervisors to send it to: set [desk] digest_to = [\"…\"]");
             }
             let app = App::build(config).await?;
-            let day = day.unwrap_or_else(|| {
-                chrono::Utc::now()
-                    .with_timezone(&huytk::workflow::vietnam())
-                    .date_naive()
-                    .to_string()
-            });
+            let day = day.unwrap_or_else(|| app.desk.clock.today().to_string());
             if app.desk.send_digest(&day).await? {
                 app.run_once_outbox().await?;
                 println!(
@@ -672,7 +672,7 @@ async fn doctor(config: Config) -> Result<()> {
 
 fn options() -> InspectOptions {
     InspectOptions {
-        current_year: chrono::Local::now().year(),
+        current_year: huytk::domain::time::Clock::system().vietnam_now().year(),
     }
 }
 

@@ -1130,7 +1130,10 @@ async fn every_decision_through_the_api_on_postgres() {
     let token = huytk_cli(&config, &["operator", "token", "lan"], "")
         .trim()
         .to_owned();
-    let api = |method: &str, path: &str, body: Option<Value>| {
+    let ha_token = huytk_cli(&config, &["operator", "token", "ha"], "")
+        .trim()
+        .to_owned();
+    let call = |token: &str, method: &str, path: &str, body: Option<Value>| {
         let auth = format!("Bearer {token}");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         http(
@@ -1144,6 +1147,7 @@ async fn every_decision_through_the_api_on_postgres() {
             body.as_bytes(),
         )
     };
+    let api = |method: &str, path: &str, body: Option<Value>| call(&token, method, path, body);
     let start = Instant::now();
     while api("GET", "/requests", None).json()["total"] != 3 {
         assert!(
@@ -1188,11 +1192,42 @@ async fn every_decision_through_the_api_on_postgres() {
         .collect();
     assert_eq!(ids, ["DVC-AN", "DVC-AN-CMND"]);
     assert_eq!(v["accounts"][1]["number_type"], "CMND");
+    // Found only through the card's QR (the sender's claim), and with no
+    // phone of its own: an operator cannot approve it alone, nor confirm.
+    let cmnd = Some(json!({ "account": "DVC-AN-CMND" }));
+    let r = api("POST", &format!("/requests/{an}/approve"), cmnd.clone());
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"], "needs_supervisor", "{}", r.text());
     let r = api(
         "POST",
-        &format!("/requests/{an}/approve"),
-        Some(json!({ "account": "DVC-AN-CMND" })),
+        &format!("/requests/{an}/confirm-holder-risk"),
+        cmnd.clone(),
     );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // The supervisor's separate confirmation is audited; then it can go.
+    let r = call(
+        &ha_token,
+        "POST",
+        &format!("/requests/{an}/confirm-holder-risk"),
+        cmnd.clone(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = api("GET", &format!("/requests/{an}"), None).json();
+    let confirmed = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == "holder_risk_confirmed")
+        .unwrap_or_else(|| panic!("{}", v["history"]));
+    assert_eq!(confirmed["actor"], "ha");
+    assert!(
+        confirmed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("found_only_through_qr"),
+        "{confirmed}"
+    );
+    let r = api("POST", &format!("/requests/{an}/approve"), cmnd);
     assert_eq!(r.json()["state"], "grace_period", "{}", r.text());
     // Deciding twice is refused: the state machine has moved on.
     let r = api(
@@ -1287,7 +1322,7 @@ async fn an_idle_session_ends() {
         .unwrap();
     let op = store.operator(&login).await.unwrap().unwrap();
     store.create_session("h1", op.id, "csrf").await.unwrap();
-    let now = huytk::store::now_ms();
+    let now = huytk::domain::time::now_ms();
     // Seen within the idle window: live; the window moved past it: gone.
     assert!(store.session("h1", now - 60_000).await.unwrap().is_some());
     assert!(store.session("h1", now + 1).await.unwrap().is_none());

@@ -7,6 +7,8 @@ pub mod operator;
 pub mod phone;
 pub mod request_state;
 pub mod text;
+pub mod thread;
+pub mod time;
 
 pub use id_number::{IdNumber, IdNumberError, IdType};
 pub use operator::{Login, Role};

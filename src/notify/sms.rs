@@ -75,7 +75,7 @@ impl SmsGateway {
             SmsGateway::File(path) => {
                 let line = serde_json::json!({
                     "id": id, "to": sms.to, "text": sms.text, "segments": sms.segments,
-                    "at": crate::store::now_ms(),
+                    "at": crate::domain::time::now_ms(),
                 });
                 let write = || -> std::io::Result<()> {
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

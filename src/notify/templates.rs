@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The letters the desk sends: `templates/email/NAME.txt` and `.html`.
-pub const LETTERS: [&str; 8] = [
+pub const LETTERS: [&str; 9] = [
     "acknowledgement",
     "needs_info",
     "rejected",
@@ -16,8 +16,35 @@ pub const LETTERS: [&str; 8] = [
     "approved",
     "cancelled",
     "deleted",
+    "holder_notice",
     "digest",
 ];
+
+/// What every letter about a request is given (`workflow::letters`).
+pub const COMMON_VALUES: [&str; 8] = [
+    "reference",
+    "full_name",
+    "id_number",
+    "hotline",
+    "desk_name",
+    "needs_info_days",
+    "service_level_days",
+    "grace_days",
+];
+
+/// The values a letter is given: the common ones and its own.
+pub fn letter_values(letter: &str) -> Vec<&'static str> {
+    let own: &[&'static str] = match letter {
+        "acknowledgement" | "needs_info" => &["due_date", "problems"],
+        "rejected" => &["reason"],
+        "more_info" => &["message"],
+        "holder_notice" => &["account_id"],
+        // The digest is about the desk, not one request.
+        "digest" => return vec!["reference", "hotline", "desk_name", "day", "due", "overdue"],
+        _ => &[],
+    };
+    COMMON_VALUES.iter().chain(own).copied().collect()
+}
 
 /// The SMS texts: `templates/sms/NAME.txt`, folded to GSM-7 when rendered.
 pub const SMS: [&str; 1] = ["grace_notice"];
@@ -72,6 +99,9 @@ impl Templates {
     /// Loads and checks every letter in `dir`.
     pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
+        // A misspelt variable is an error when the start-up check renders
+        // each letter, not a blank in a citizen's letter.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for name in LETTERS {
             for ext in ["txt", "html"] {
                 let path = dir.join("email").join(format!("{name}.{ext}"));
@@ -129,7 +159,8 @@ impl Templates {
             reject_reasons,
             dir: dir.to_owned(),
         };
-        // Render every letter once with sample values.
+        // Render every letter once with sample values: exactly those its
+        // sender gives it, so a variable it uses but never gets fails here.
         let sample = context! {
             reference => "HTK-240715-1", id_number => "079203001234", full_name => "Nguyễn Văn An",
             due_date => "12/08/2024", service_level_days => 20, hotline => "18001096",
@@ -137,9 +168,14 @@ impl Templates {
             problems => vec![t.problem_sentence("too_few_photos").to_owned()],
             reason => "Họ tên không khớp.", message => "Xin gửi lại ảnh mặt sau thẻ.",
             grace_days => 3, day => "2024-08-12", due => Vec::<Value>::new(), overdue => Vec::<Value>::new(),
+            account_id => "DVC-0001",
         };
         for name in LETTERS {
-            t.render(name, sample.clone())?;
+            let given: BTreeMap<&str, Value> = letter_values(name)
+                .iter()
+                .map(|k| (*k, sample.get_attr(k).unwrap_or_default()))
+                .collect();
+            t.render(name, Value::from_serialize(&given))?;
         }
         let notice = t.sms("grace_notice", sample)?;
         let segments = super::gsm7::segments(&notice);
@@ -218,7 +254,8 @@ mod tests {
             .render(
                 "needs_info",
                 context! { reference => "HTK-1", id_number => "079203001234", full_name => "<b>An</b>",
-                problems => vec!["Thiếu ảnh"], desk_name => "DVC", needs_info_days => 30 },
+                problems => vec!["Thiếu ảnh"], desk_name => "DVC", needs_info_days => 30,
+                due_date => "12/08/2024", service_level_days => 20, hotline => "18001096", grace_days => 3 },
             )
             .unwrap();
         assert_eq!(
@@ -231,28 +268,55 @@ mod tests {
         assert!(!r.html.contains("<b>An"), "no markup from the citizen");
     }
 
-    #[test]
-    fn a_broken_template_fails_at_load() {
-        let dir = std::env::temp_dir().join(format!("huytk-tpl-{}", std::process::id()));
+    /// Loads the shipped templates with one file replaced.
+    fn load_with(file: &str, text: &str) -> Result<Templates, TemplateError> {
+        let dir = std::env::temp_dir().join(format!(
+            "huytk-tpl-{}-{}",
+            std::process::id(),
+            file.replace('/', "-")
+        ));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        std::fs::create_dir_all(dir.join("email")).unwrap();
-        std::fs::copy(src.join("problems.toml"), dir.join("problems.toml")).unwrap();
-        for name in LETTERS {
-            for ext in ["txt", "html"] {
-                std::fs::copy(
-                    src.join("email").join(format!("{name}.{ext}")),
-                    dir.join("email").join(format!("{name}.{ext}")),
-                )
-                .unwrap();
+        for sub in ["email", "sms"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            for e in std::fs::read_dir(src.join(sub)).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), dir.join(sub).join(e.file_name())).unwrap();
             }
         }
-        std::fs::write(
-            dir.join("email/needs_info.html"),
-            "{% for p in problems %}{{ p }",
-        )
-        .unwrap();
-        let err = Templates::load(&dir).unwrap_err();
-        assert!(err.to_string().contains("needs_info.html"), "{err}");
+        for f in ["problems.toml", "reject_reasons.toml"] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        std::fs::write(dir.join(file), text).unwrap();
+        let loaded = Templates::load(&dir);
         std::fs::remove_dir_all(&dir).ok();
+        loaded
+    }
+
+    #[test]
+    fn a_broken_template_fails_at_load() {
+        let err = load_with("email/needs_info.html", "{% for p in problems %}{{ p }").unwrap_err();
+        assert!(err.to_string().contains("needs_info.html"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_or_unsupplied_variable_fails_at_load() {
+        let err = load_with(
+            "email/rejected.txt",
+            "Subject: [{{ reference }}]\n\nKính gửi {{ ful_name }},",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("rejected.txt"), "{err}");
+        // A real variable, but one the approval letter is never given.
+        let err = load_with(
+            "email/approved.txt",
+            "Subject: [{{ reference }}]\n\n{{ reason }}",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("approved.txt"), "{err}");
+        assert!(load_with(
+            "email/approved.txt",
+            "Subject: [{{ reference }}]\n\n{{ grace_days }}"
+        )
+        .is_ok());
     }
 }

@@ -5,7 +5,8 @@
 use sqlx::{FromRow, Row};
 
 use super::requests::{request_row, REQUEST_COLUMNS};
-use super::{now_ms, AuditEntry, RequestRow, Store, StoreError, Tx};
+use super::{AuditEntry, RequestRow, Store, StoreError, Tx};
+use crate::domain::time::now_ms;
 use crate::domain::RequestState;
 
 /// What the queue is searched by, parsed from the operator's words.

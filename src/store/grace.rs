@@ -5,7 +5,8 @@
 use sqlx::Row;
 
 use super::requests::{request_row, REQUEST_COLUMNS};
-use super::{now_ms, RequestRow, Store, StoreError, Tx};
+use super::{RequestRow, Store, StoreError, Tx};
+use crate::domain::time::now_ms;
 
 /// A request read inside a transaction (it must exist).
 pub async fn request_in(tx: &mut Tx, id: i64) -> Result<RequestRow, StoreError> {

@@ -22,10 +22,11 @@ pub use outbox::{
     enqueue, mark_failed_tx, mark_sent_tx, queued_since, JobRow, OutboxItem, OutboxKind,
 };
 pub use requests::{
-    add_photo, add_request_message, audit, insert_request, update_request, AuditEntry, NewRequest,
-    PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
+    add_photo, add_request_message, audit, insert_request, set_holder_risk, touch_request,
+    update_request, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
 };
 
+use crate::domain::time::now_ms;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, FromRow, Row, Transaction};
 use std::time::Duration;
@@ -50,6 +51,14 @@ pub enum StoreError {
     Io(String, std::io::Error),
 }
 
+impl StoreError {
+    /// A unique constraint refused the write (another writer got there
+    /// first: the one-window-per-account rule, a dedupe key).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
 /// Which SQL dialect the pool speaks, for the few statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -69,11 +78,6 @@ pub struct Store {
 /// A transaction: a state change, its audit rows and its side effects
 /// commit together or not at all.
 pub type Tx = Transaction<'static, Any>;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// Status of a stored raw message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store, StoreError};
+use super::{Store, StoreError};
+use crate::domain::time::now_ms;
 use crate::domain::{Login, Role};
 
 /// An operator as stored.

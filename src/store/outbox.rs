@@ -5,7 +5,8 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Dialect, Store, StoreError, Tx};
+use super::{Dialect, Store, StoreError, Tx};
+use crate::domain::time::now_ms;
 
 /// What a row asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{now_ms, Store, StoreError, Tx};
+use super::{Store, StoreError, Tx};
+use crate::domain::thread::ThreadToken;
+use crate::domain::time::now_ms;
 use crate::domain::RequestState;
 
 /// A request as stored.
@@ -57,6 +59,19 @@ pub struct RequestRow {
     pub grace_deadline: Option<i64>,
     /// When the request reached a final state (ms).
     pub closed_at: Option<i64>,
+    /// The secret of its mail thread (never shown: it would let a reader
+    /// join the thread).
+    #[serde(skip)]
+    pub thread_token: ThreadToken,
+    /// The open request this one is about, when it came from another
+    /// address than that request's.
+    pub linked_to: Option<i64>,
+    /// The account a supervisor allowed to be approved although its holder
+    /// cannot be told through its own phone, or it was found only through
+    /// the card QR.
+    pub holder_risk_account: Option<String>,
+    /// That supervisor.
+    pub holder_risk_by: Option<String>,
 }
 
 impl RequestRow {
@@ -101,6 +116,10 @@ pub struct NewRequest<'a> {
     pub due_date: &'a str,
     /// Reference date part, YYMMDD.
     pub reference_day: &'a str,
+    /// The secret of its mail thread.
+    pub thread_token: &'a ThreadToken,
+    /// The open request it is about, when it came from another address.
+    pub linked_to: Option<i64>,
 }
 
 /// What an inspection changes on a request.
@@ -150,7 +169,8 @@ pub struct AuditEntry {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, reference, state, email, id_number, id_type, full_name, phone, reason, problems, \
      warnings, received_at, due_date, updated_at, duplicate_submissions, version, claimed_by, \
-     claimed_until, approved_account, first_approver, sms_to, sms_accepted_at, grace_deadline, closed_at";
+     claimed_until, approved_account, first_approver, sms_to, sms_accepted_at, grace_deadline, closed_at, \
+     thread_token, linked_to, holder_risk_account, holder_risk_by";
 
 fn split_codes(s: String) -> Vec<String> {
     s.split(',')
@@ -188,6 +208,19 @@ pub(super) fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
         sms_accepted_at: r.try_get("sms_accepted_at")?,
         grace_deadline: r.try_get("grace_deadline")?,
         closed_at: r.try_get("closed_at")?,
+        thread_token: ThreadToken::parse(
+            &r.try_get::<Option<String>, _>("thread_token")?
+                .unwrap_or_default(),
+        )
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "request {}: {e}",
+                r.try_get::<i64, _>("id").unwrap_or(0)
+            ))
+        })?,
+        linked_to: r.try_get("linked_to")?,
+        holder_risk_account: r.try_get("holder_risk_account")?,
+        holder_risk_by: r.try_get("holder_risk_by")?,
     })
 }
 
@@ -217,20 +250,46 @@ impl Store {
         row.as_ref().map(request_row).transpose()
     }
 
-    /// The request one of these Message-IDs belongs to.
-    pub async fn request_by_message_ids(&self, ids: &[String]) -> Result<Option<i64>, StoreError> {
-        for id in ids {
-            let row = sqlx::query(
-                "SELECT request_id FROM request_messages WHERE message_id = $1 LIMIT 1",
-            )
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-            if let Some(r) = row {
-                return Ok(Some(r.try_get("request_id")?));
-            }
-        }
-        Ok(None)
+    /// The request whose thread secret this is.
+    pub async fn request_by_token(
+        &self,
+        token: &ThreadToken,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE thread_token = $1"
+        ))
+        .bind(token.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// The requests opened by mail from other addresses about this one.
+    pub async fn linked_requests(&self, id: i64) -> Result<Vec<RequestRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE linked_to = $1 ORDER BY id LIMIT 100"
+        ))
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_row).collect()
+    }
+
+    /// Another request whose window for `account` is open, if any.
+    pub async fn open_window_for(
+        &self,
+        account: &str,
+        except: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT reference FROM requests WHERE approved_account = $1 AND id <> $2
+             AND state IN ('grace_period', 'deleting') LIMIT 1",
+        )
+        .bind(account)
+        .bind(except)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get("reference")).transpose()?)
     }
 
     /// The open request for a number, if any (oldest first).
@@ -264,10 +323,11 @@ impl Store {
         rows.iter().map(request_row).collect()
     }
 
-    /// The stored messages of a request, in arrival order.
+    /// The stored messages a request is assessed on, in arrival order:
+    /// its own, not those kept on it flagged.
     pub async fn request_message_shas(&self, request_id: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT sha256 FROM request_messages WHERE request_id = $1 ORDER BY position",
+            "SELECT sha256 FROM request_messages WHERE request_id = $1 AND flag IS NULL ORDER BY position",
         )
         .bind(request_id)
         .fetch_all(self.pool())
@@ -275,11 +335,29 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("sha256")?)).collect()
     }
 
+    /// Every message kept on a request, in arrival order, each with its
+    /// flag (why it is kept but not used), for people to read.
+    pub async fn request_thread(
+        &self,
+        request_id: i64,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256, flag FROM request_messages WHERE request_id = $1 ORDER BY position",
+        )
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("sha256")?, r.try_get("flag")?)))
+            .collect()
+    }
+
     /// The Message-IDs of a request's messages, in arrival order (a letter
     /// about it answers the latest).
     pub async fn request_thread_ids(&self, request_id: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT message_id FROM request_messages WHERE request_id = $1 AND message_id IS NOT NULL ORDER BY position",
+            "SELECT message_id FROM request_messages WHERE request_id = $1 AND message_id IS NOT NULL
+             AND flag IS NULL ORDER BY position",
         )
         .bind(request_id)
         .fetch_all(self.pool())
@@ -329,13 +407,15 @@ pub async fn insert_request(
     new: &NewRequest<'_>,
 ) -> Result<(i64, String), StoreError> {
     let row = sqlx::query(
-        "INSERT INTO requests (state, email, received_at, due_date, updated_at)
-         VALUES ('needs_info', $1, $2, $3, $4) RETURNING id",
+        "INSERT INTO requests (state, email, received_at, due_date, updated_at, thread_token, linked_to)
+         VALUES ('needs_info', $1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(new.email)
     .bind(new.received_at)
     .bind(new.due_date)
     .bind(now_ms())
+    .bind(new.thread_token.as_str())
+    .bind(new.linked_to)
     .fetch_one(&mut **tx)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -380,21 +460,24 @@ pub async fn update_request(
     Ok(done.rows_affected() == 1)
 }
 
-/// Attaches a stored message to a request.
+/// Attaches a stored message to a request; `flag` says why it is only
+/// kept there for people to read (never used to assess the request).
 pub async fn add_request_message(
     tx: &mut Tx,
     request_id: i64,
     sha256: &str,
     message_id: Option<&str>,
+    flag: Option<&str>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO request_messages (request_id, sha256, message_id, position)
-         VALUES ($1, $2, $3, (SELECT COUNT(*) FROM request_messages WHERE request_id = $1))
+        "INSERT INTO request_messages (request_id, sha256, message_id, position, flag)
+         VALUES ($1, $2, $3, (SELECT COUNT(*) FROM request_messages WHERE request_id = $1), $4)
          ON CONFLICT (request_id, sha256) DO NOTHING",
     )
     .bind(request_id)
     .bind(sha256)
     .bind(message_id)
+    .bind(flag)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -460,5 +543,34 @@ pub async fn audit(tx: &mut Tx, e: &AuditEntry) -> Result<(), StoreError> {
     .bind(e.detail.as_deref())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Records a supervisor's confirmation that `account` may be approved
+/// although its holder cannot be told through its own phone, or it was
+/// found only through the card QR.
+pub async fn set_holder_risk(
+    tx: &mut Tx,
+    id: i64,
+    account: &str,
+    by: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET holder_risk_account = $1, holder_risk_by = $2 WHERE id = $3")
+        .bind(account)
+        .bind(by)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Bumps a request's version whatever it was: something an operator must
+/// see before deciding arrived (a decision on the older version is stale).
+pub async fn touch_request(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET version = version + 1, updated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

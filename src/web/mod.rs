@@ -24,7 +24,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::WebConfig;
-use crate::store::{now_ms, OperatorRow, SessionRow, Store, StoreError};
+use crate::domain::time::now_ms;
+use crate::store::{OperatorRow, SessionRow, Store, StoreError};
 use crate::workflow::{Desk, WorkflowError};
 
 /// The page templates, read at start-up.
@@ -127,7 +128,7 @@ impl Console {
                 .map_err(|e| WebError::Template(name.to_owned(), e))?;
         }
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-        env.add_filter("when", format_ms);
+        env.add_filter("when", crate::domain::time::format_ms);
         env.add_filter("state_vi", |s: String| state_label(&s).to_owned());
         let read = |name: &str| -> Result<String, WebError> {
             let p = dir.join("static").join(name);
@@ -230,17 +231,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// Milliseconds as a Vietnamese date and time (UTC+7).
-pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&crate::workflow::vietnam())
-                .format("%d/%m/%Y %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 /// The Vietnamese name of a state, as operators read it.

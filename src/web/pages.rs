@@ -16,8 +16,9 @@ use std::net::SocketAddr;
 use super::auth::{self, same_secret};
 use super::views::{self, request_view};
 use super::{Console, WebError, SESSION_COOKIE};
+use crate::domain::time::now_ms;
 use crate::domain::{Phone, RequestState, Role};
-use crate::store::{now_ms, AuditFilter, QueueFilter, Search, SessionRow};
+use crate::store::{AuditFilter, QueueFilter, Search, SessionRow};
 use crate::workflow::{Decided, Decision, WorkflowError, ALL_STATES};
 
 /// A page or a redirect.
@@ -542,7 +543,7 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
             false,
         ),
     };
-    let today = views::today();
+    let today = c.desk().clock.today();
     let (due_by, open_only) = match p.due.as_deref() {
         Some("soon") => (
             Some(c.desk().calendar.add_working_days(today, 3).to_string()),
@@ -741,7 +742,7 @@ pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
             (s.as_str().to_owned(), n)
         })
         .collect();
-    let today = views::today();
+    let today = c.desk().clock.today();
     let soon = c.desk().calendar.add_working_days(today, 3);
     let (due_soon, overdue) = store
         .due_counts(&soon.to_string(), &today.to_string())
@@ -798,7 +799,10 @@ fn day_ms(day: &str, end: bool) -> Result<Option<i64>, WebError> {
         .map_err(|_| WebError::BadRequest(format!("ngày {day:?}: dùng dạng YYYY-MM-DD")))?;
     let d = if end { d + chrono::Days::new(1) } else { d };
     Ok(d.and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(crate::workflow::vietnam()).single())
+        .and_then(|t| {
+            t.and_local_timezone(crate::domain::time::vietnam())
+                .single()
+        })
         .map(|t| t.timestamp_millis()))
 }
 
@@ -890,7 +894,10 @@ pub fn audit_csv_response(lines: &[crate::store::AuditLine]) -> Response {
         String::from("\u{feff}id,at,reference,actor,action,from_state,to_state,detail\r\n");
     for l in lines {
         let at = chrono::DateTime::from_timestamp_millis(l.at)
-            .map(|t| t.with_timezone(&crate::workflow::vietnam()).to_rfc3339())
+            .map(|t| {
+                t.with_timezone(&crate::domain::time::vietnam())
+                    .to_rfc3339()
+            })
             .unwrap_or_default();
         let row = [
             l.id.to_string(),
@@ -1103,6 +1110,7 @@ pub async fn perform(
             return Ok(Done::Claim { claim: "released" });
         }
         "approve" => Decision::Approve { account: a.account },
+        "confirm-holder-risk" => Decision::ConfirmHolderRisk { account: a.account },
         "reject" => Decision::Reject { reason: a.reason },
         "ask" => Decision::Ask { message: a.message },
         "note" => Decision::Note { text: a.text },

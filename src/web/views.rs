@@ -112,17 +112,10 @@ pub struct SmsPreview {
     pub segments: usize,
 }
 
-/// Today in Vietnam.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&crate::workflow::vietnam())
-        .date_naive()
-}
-
 /// Working days from today to a due date (YYYY-MM-DD).
 pub fn days_left(desk: &Desk, due: &str) -> i64 {
     NaiveDate::parse_from_str(due, "%Y-%m-%d")
-        .map(|d| desk.calendar.working_days_between(today(), d))
+        .map(|d| desk.calendar.working_days_between(desk.clock.today(), d))
         .unwrap_or(0)
 }
 
@@ -265,7 +258,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             purged: raw.is_none(),
         });
     }
-    let now = crate::store::now_ms();
+    let now = crate::domain::time::now_ms();
     let sms_preview = desk
         .templates
         .sms(

@@ -10,8 +10,9 @@ use minijinja::context;
 use super::ingest::Desk;
 use super::WorkflowError;
 use crate::accounts::AccountStore;
+use crate::domain::time::now_ms;
 use crate::domain::{RequestState, Role};
-use crate::store::{self, now_ms, OperatorRow, OutboxKind, PortalAccount, RequestRow};
+use crate::store::{self, OperatorRow, PortalAccount, RequestRow};
 
 /// What an operator decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,13 @@ pub enum Decision {
         /// The note.
         text: String,
     },
+    /// A supervisor allows `account` to be approved although its holder
+    /// cannot be told through the account's own phone, or although it was
+    /// found only through the card QR's other number (see [`HolderRisk`]).
+    ConfirmHolderRisk {
+        /// The portal account id.
+        account: String,
+    },
 }
 
 impl Decision {
@@ -45,6 +53,7 @@ impl Decision {
             Decision::Reject { .. } => "reject",
             Decision::Ask { .. } => "ask",
             Decision::Note { .. } => "note",
+            Decision::ConfirmHolderRisk { .. } => "holder_risk_confirmed",
         }
     }
 }
@@ -79,6 +88,16 @@ pub enum Refusal {
     /// The role does not allow it.
     #[error("your role ({0}) does not allow this")]
     Forbidden(Role),
+    /// The account's holder cannot be told through the account itself, or
+    /// it was found only through the card QR: a supervisor confirms first.
+    #[error("account {0}: {1}; a supervisor must confirm it separately before approval")]
+    NeedsSupervisor(String, String),
+    /// There is nothing for a supervisor to confirm on this account.
+    #[error("account {0} can be approved without a supervisor's confirmation")]
+    NothingToConfirm(String),
+    /// Another request's window for this account is open.
+    #[error("account {0} is already in the deletion window of {1}")]
+    AccountInWindow(String, String),
 }
 
 impl Refusal {
@@ -94,6 +113,9 @@ impl Refusal {
             Refusal::OtherAccount(_) => "other_account",
             Refusal::BadText(_) => "bad_text",
             Refusal::Forbidden(_) => "forbidden",
+            Refusal::NeedsSupervisor(..) => "needs_supervisor",
+            Refusal::NothingToConfirm(_) => "nothing_to_confirm",
+            Refusal::AccountInWindow(..) => "account_in_window",
         }
     }
 }
@@ -111,6 +133,49 @@ pub enum Decided {
     AwaitingSecondApproval,
     /// A note was added.
     Noted,
+}
+
+/// Why approving an account could delete it without its holder knowing:
+/// then a supervisor confirms separately before anyone approves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderRisk {
+    /// The account is under the card QR's other number, not the number
+    /// asked about: the QR is the sender's claim, anyone can print one.
+    FoundOnlyThroughQr,
+    /// The account has no phone: the SMS would go to the phone the sender
+    /// wrote, which proves nothing about the holder.
+    NoPhoneOnAccount,
+}
+
+impl HolderRisk {
+    /// A stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            HolderRisk::FoundOnlyThroughQr => "found_only_through_qr",
+            HolderRisk::NoPhoneOnAccount => "no_phone_on_account",
+        }
+    }
+}
+
+/// The risks of approving account `a` for request `r`.
+pub fn holder_risks(r: &RequestRow, a: &PortalAccount) -> Vec<HolderRisk> {
+    let mut out = Vec::new();
+    if r.id_number.as_deref() != Some(a.id_number.as_str()) {
+        out.push(HolderRisk::FoundOnlyThroughQr);
+    }
+    if a.phone.is_none() {
+        out.push(HolderRisk::NoPhoneOnAccount);
+    }
+    out
+}
+
+fn risk_codes(risks: &[HolderRisk]) -> String {
+    risks
+        .iter()
+        .map(|r| r.code())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long a claim lasts without activity.
@@ -239,6 +304,20 @@ impl Desk {
             }
         }
         let action = decision.action();
+        // The account store is asked before the transaction opens: an LDAP
+        // or portal call must not hold the database's write lock.
+        let accounts = match &decision {
+            Decision::Approve { .. } | Decision::ConfirmHolderRisk { .. } => {
+                self.matching_accounts(&r).await?
+            }
+            _ => Vec::new(),
+        };
+        let find = |account: &str| {
+            accounts
+                .iter()
+                .find(|a| a.account_id == account)
+                .ok_or_else(|| Refusal::UnknownAccount(account.to_owned()))
+        };
         let mut tx = self.store.begin().await?;
         let entry = |to: Option<RequestState>, detail: String| {
             super::ingest::audit_entry(
@@ -268,11 +347,24 @@ impl Desk {
                     store::rollback(tx).await?;
                     return Err(Refusal::WrongState(r.state).into());
                 }
-                let accounts = self.matching_accounts(&r).await?;
-                let Some(chosen) = accounts.iter().find(|a| &a.account_id == account) else {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::UnknownAccount(account.clone()).into());
+                let chosen = match find(account) {
+                    Ok(a) => a,
+                    Err(refusal) => {
+                        store::rollback(tx).await?;
+                        return Err(refusal.into());
+                    }
                 };
+                let risks = holder_risks(&r, chosen);
+                if !risks.is_empty() && r.holder_risk_account.as_ref() != Some(account) {
+                    store::rollback(tx).await?;
+                    return Err(
+                        Refusal::NeedsSupervisor(account.clone(), risk_codes(&risks)).into(),
+                    );
+                }
+                if let Some(other) = self.store.open_window_for(account, id).await? {
+                    store::rollback(tx).await?;
+                    return Err(Refusal::AccountInWindow(account.clone(), other).into());
+                }
                 match (&r.first_approver, four_eyes) {
                     (None, true) => {
                         if !bump(&mut tx, id, version).await? {
@@ -302,12 +394,24 @@ impl Desk {
                     }
                     _ => {}
                 }
-                if !store::set_state(&mut tx, id, version, to).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Stale.into());
-                }
+                // The account first, then the state: the database's
+                // one-window-per-account index refuses a twin approval that
+                // raced past the check above.
                 let first = r.first_approver.as_deref().filter(|_| four_eyes);
                 store::set_decision(&mut tx, id, Some(account), first).await?;
+                match store::set_state(&mut tx, id, version, to).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        store::rollback(tx).await?;
+                        return Err(Refusal::Stale.into());
+                    }
+                    Err(e) if e.is_unique_violation() => {
+                        store::rollback(tx).await?;
+                        let other = "another request".to_owned();
+                        return Err(Refusal::AccountInWindow(account.clone(), other).into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 let detail = match first {
                     Some(f) => format!("account {account}; first approved by {f}"),
                     None => format!("account {account}"),
@@ -315,6 +419,35 @@ impl Desk {
                 store::audit(&mut tx, &entry(Some(to), detail)).await?;
                 self.start_grace(&mut tx, &r, chosen, version).await?;
                 Decided::Moved { state: to }
+            }
+            Decision::ConfirmHolderRisk { account } => {
+                if !who.role.allows(Role::Supervisor) {
+                    store::rollback(tx).await?;
+                    return Err(Refusal::Forbidden(who.role).into());
+                }
+                let risks = match find(account) {
+                    Ok(a) => holder_risks(&r, a),
+                    Err(refusal) => {
+                        store::rollback(tx).await?;
+                        return Err(refusal.into());
+                    }
+                };
+                if risks.is_empty() {
+                    store::rollback(tx).await?;
+                    return Err(Refusal::NothingToConfirm(account.clone()).into());
+                }
+                if r.state != RequestState::PendingReview {
+                    store::rollback(tx).await?;
+                    return Err(Refusal::WrongState(r.state).into());
+                }
+                if !bump(&mut tx, id, version).await? {
+                    store::rollback(tx).await?;
+                    return Err(Refusal::Stale.into());
+                }
+                store::set_holder_risk(&mut tx, id, account, login).await?;
+                let detail = format!("account {account}: {}", risk_codes(&risks));
+                store::audit(&mut tx, &entry(None, detail)).await?;
+                Decided::Noted
             }
             Decision::Reject { reason } => {
                 let reason = text_ok(reason, "the reason")?;
@@ -328,12 +461,12 @@ impl Desk {
                     return Err(Refusal::Stale.into());
                 }
                 store::audit(&mut tx, &entry(Some(to), reason.clone())).await?;
-                self.queue_letter(
+                self.queue_citizen_letter(
                     &mut tx,
                     &r,
                     "rejected",
                     context! { reason },
-                    &format!("decision:{id}:{version}"),
+                    format!("decision:{id}:{version}"),
                 )
                 .await?;
                 Decided::Moved { state: to }
@@ -350,12 +483,12 @@ impl Desk {
                     return Err(Refusal::Stale.into());
                 }
                 store::audit(&mut tx, &entry(Some(to), message.clone())).await?;
-                self.queue_letter(
+                self.queue_citizen_letter(
                     &mut tx,
                     &r,
                     "more_info",
                     context! { message },
-                    &format!("decision:{id}:{version}"),
+                    format!("decision:{id}:{version}"),
                 )
                 .await?;
                 Decided::Moved { state: to }
@@ -366,60 +499,6 @@ impl Desk {
         }
         store::commit(tx).await?;
         Ok(outcome)
-    }
-
-    /// Queues a letter about a request, answering the citizen's latest
-    /// message so it lands in the same thread; `dedupe` names its cause
-    /// (one letter per cause, however often it is retried).
-    pub(super) async fn queue_letter(
-        &self,
-        tx: &mut store::Tx,
-        r: &RequestRow,
-        letter: &str,
-        extra: minijinja::Value,
-        dedupe: &str,
-    ) -> Result<(), WorkflowError> {
-        let skip = |why: &str| {
-            super::ingest::audit_entry(
-                Some(r.id),
-                "system",
-                "reply_not_sent",
-                None,
-                None,
-                Some(format!("{letter}: {why}")),
-            )
-        };
-        if let Some(why) = self.unwritable(&r.email) {
-            store::audit(tx, &skip(why)).await?;
-            return Ok(());
-        }
-        let base = context! {
-            reference => r.reference, id_number => r.id_number, full_name => r.full_name,
-            hotline => self.config.hotline, desk_name => self.config.name,
-            needs_info_days => self.config.needs_info_days, grace_days => self.grace_days(),
-        };
-        let rendered = self
-            .templates
-            .render(letter, context! { ..base, ..extra })?;
-        let thread = self.store.request_thread_ids(r.id).await?;
-        let message_id = format!(
-            "<{}.{}@{}>",
-            r.reference,
-            dedupe.replace(':', "."),
-            self.config.message_id_domain
-        );
-        let mail = super::grace::letter_mail(&r.email, rendered, message_id, thread);
-        let payload = serde_json::to_string(&mail).unwrap_or_default();
-        store::enqueue(
-            tx,
-            OutboxKind::Email,
-            Some(r.id),
-            dedupe,
-            &r.email,
-            &payload,
-        )
-        .await?;
-        Ok(())
     }
 }
 
@@ -458,6 +537,10 @@ mod tests {
             sms_accepted_at: None,
             grace_deadline: None,
             closed_at: None,
+            thread_token: crate::domain::thread::ThreadToken::from_bytes([1; 10]),
+            linked_to: None,
+            holder_risk_account: None,
+            holder_risk_by: None,
         }
     }
 

@@ -2,13 +2,13 @@
 //! and those overdue, so the desk never reaches the 20-day limit unseen.
 //! Sent once a day across replicas (a row per day claims it).
 
-use chrono::Timelike;
 use minijinja::context;
 
-use super::ingest::{vietnam, Desk};
+use super::ingest::Desk;
 use super::WorkflowError;
+use crate::domain::time::digest_day_due;
 use crate::notify::OutgoingEmail;
-use crate::store::{self, now_ms, OutboxKind, QueueFilter};
+use crate::store::{self, OutboxKind, QueueFilter};
 
 impl Desk {
     /// Sends today's digest if it is time and nobody has; returns whether
@@ -17,11 +17,10 @@ impl Desk {
         if self.config.digest_to.is_empty() {
             return Ok(false);
         }
-        let now = chrono::Utc::now().with_timezone(&vietnam());
-        if now.hour() < self.config.digest_hour {
-            return Ok(false);
+        match digest_day_due(self.clock.now_ms(), self.config.digest_hour) {
+            Some(day) => self.send_digest(&day.to_string()).await,
+            None => Ok(false),
         }
-        self.send_digest(&now.date_naive().to_string()).await
     }
 
     /// Queues the digest for `day` (YYYY-MM-DD) unless it was sent.
@@ -44,7 +43,7 @@ impl Desk {
                     context! {
                         reference => r.reference, state => r.state.as_str(), due_date => r.due_date,
                         full_name => r.full_name, id_number => r.id_number,
-                        holder => r.holder(now_ms()),
+                        holder => r.holder(self.clock.now_ms()),
                     }
                 })
                 .collect()

@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use super::decide::{Decided, Refusal};
 use super::ingest::Desk;
+use super::letters::Letter;
 use super::outbox_worker::RetryPolicy;
 use super::WorkflowError;
 use crate::accounts::AccountStore;
+use crate::domain::time::now_ms;
 use crate::domain::RequestState;
 use crate::notify::sms::{OutgoingSms, SmsGateway, SmsOutcome};
-use crate::notify::OutgoingEmail;
-use crate::store::{self, now_ms, AuditEntry, OperatorRow, OutboxKind, RequestRow};
+use crate::store::{self, AuditEntry, OperatorRow, OutboxKind, RequestRow};
 
 /// An account call to make.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -53,9 +54,17 @@ impl Desk {
         account: &crate::store::PortalAccount,
         version: i64,
     ) -> Result<(), WorkflowError> {
-        // The SMS goes to the phone on the account; else the request's.
-        let sms_to = account.phone.clone().or_else(|| r.phone.clone());
+        // The SMS goes to the phone on the account. The request's phone is
+        // only the sender's claim: it is used only where a supervisor
+        // confirmed that this account's holder cannot be told otherwise.
+        let confirmed = r.holder_risk_account.as_deref() == Some(account.account_id.as_str());
+        let sms_to = match &account.phone {
+            Some(p) => Some(p.clone()),
+            None if confirmed => r.phone.clone(),
+            None => None,
+        };
         store::set_sms_to(tx, r.id, sms_to.as_deref()).await?;
+        self.notify_holder_by_email(tx, r, account, version).await?;
         queue_account_job(
             tx,
             OutboxKind::AccountLock,
@@ -64,15 +73,46 @@ impl Desk {
             &format!("lock:{}:{version}", r.id),
         )
         .await?;
-        self.queue_letter(
+        self.queue_citizen_letter(
             tx,
             r,
             "approved",
             context! {},
-            &format!("approved:{}:{version}", r.id),
+            format!("approved:{}:{version}", r.id),
         )
         .await?;
         Ok(())
+    }
+
+    /// Tells the holder at the account's own address, when it has one that
+    /// is not the requester's: deletion was asked for, and how to stop it.
+    async fn notify_holder_by_email(
+        &self,
+        tx: &mut store::Tx,
+        r: &RequestRow,
+        account: &crate::store::PortalAccount,
+        version: i64,
+    ) -> Result<(), WorkflowError> {
+        let Some(to) = account.email.as_deref() else {
+            return Ok(());
+        };
+        if to.eq_ignore_ascii_case(&r.email) {
+            return Ok(());
+        }
+        let letter = Letter {
+            request_id: r.id,
+            reference: &r.reference,
+            // The holder is not the requester: no secret to join the thread.
+            token: None,
+            to,
+            template: "holder_notice",
+            full_name: Some(&account.full_name),
+            id_number: Some(&account.id_number),
+            extra: context! { account_id => account.account_id },
+            dedupe: format!("holder_notice:{}:{version}", r.id),
+            thread: Vec::new(),
+        };
+        self.queue_letter(tx, letter).await
     }
 
     /// Works the account jobs (lock, unlock, delete) that are due; returns
@@ -200,12 +240,12 @@ impl Desk {
                             ),
                         )
                         .await?;
-                        self.queue_letter(
+                        self.queue_citizen_letter(
                             &mut tx,
                             &fresh,
                             "deleted",
                             context! {},
-                            &format!("deleted:{rid}"),
+                            format!("deleted:{rid}"),
                         )
                         .await?;
                         tracing::info!(request = %fresh.reference, account = %job.account_id, "account deleted");
@@ -344,7 +384,10 @@ impl Desk {
                     "sms_accepted",
                     None,
                     None,
-                    Some(format!("window ends {}", crate::web::format_ms(deadline))),
+                    Some(format!(
+                        "window ends {}",
+                        crate::domain::time::format_ms(deadline)
+                    )),
                 ),
             )
             .await?;
@@ -566,12 +609,12 @@ impl Desk {
             ),
         )
         .await?;
-        self.queue_letter(
+        self.queue_citizen_letter(
             &mut tx,
             &r,
             "cancelled",
             context! {},
-            &format!("cancelled:{id}"),
+            format!("cancelled:{id}"),
         )
         .await?;
         store::commit(tx).await?;
@@ -681,24 +724,6 @@ async fn queue_account_job(
     Ok(())
 }
 
-/// Letters (reused by decisions): the email itself.
-pub(super) fn letter_mail(
-    to: &str,
-    rendered: crate::notify::RenderedEmail,
-    message_id: String,
-    thread: Vec<String>,
-) -> OutgoingEmail {
-    OutgoingEmail {
-        to: to.to_owned(),
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-        message_id,
-        in_reply_to: thread.last().cloned(),
-        references: thread,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! A property test of the state machine over the real workflow and a
@@ -768,6 +793,7 @@ mod tests {
             templates: Arc::new(templates),
             config,
             accounts: Arc::new(accounts),
+            clock: crate::domain::time::Clock::system(),
         };
         let login = Login::parse("lan").unwrap();
         store
@@ -796,6 +822,8 @@ mod tests {
                 received_at: 0,
                 due_date: "2027-01-01",
                 reference_day: "270101",
+                thread_token: &crate::domain::thread::ThreadToken::from_bytes([7; 10]),
+                linked_to: None,
             },
         )
         .await

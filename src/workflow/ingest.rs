@@ -1,26 +1,23 @@
 //! One message in: store, inspect, join or open a request, reply.
 
-use chrono::{Datelike, FixedOffset, Utc};
+use crate::domain::time::Clock;
+use chrono::Datelike;
 use minijinja::context;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
+use super::letters::Letter;
 use super::WorkflowError;
 use crate::config::DeskConfig;
 use crate::domain::calendar::Calendar;
+use crate::domain::thread::{OurMessageId, ThreadToken};
+use crate::domain::time::now_ms;
 use crate::domain::{IdNumber, RequestState};
 use crate::intake::{assess, examine, Assessment, Examined, InspectOptions, Kind};
-use crate::notify::{OutgoingEmail, Templates};
-use crate::store::{
-    self, now_ms, AuditEntry, NewRequest, OutboxKind, PhotoRow, RequestRow, RequestUpdate, Store,
-};
-
-/// Vietnam's time zone (no daylight saving).
-pub fn vietnam() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).expect("valid offset")
-}
+use crate::notify::Templates;
+use crate::store::{self, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, Store};
 
 /// A request reference anywhere in a subject or a Message-ID.
 static REFERENCE: LazyLock<Regex> =
@@ -91,15 +88,20 @@ pub struct Desk {
     pub config: DeskConfig,
     /// Where portal accounts live.
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// Where "now" comes from: the machine's clock, or a test's.
+    pub clock: Clock,
 }
 
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-fn inspect_options() -> InspectOptions {
-    InspectOptions {
-        current_year: Utc::now().with_timezone(&vietnam()).year(),
+impl Desk {
+    /// What inspection needs of today: the year, to judge birth years.
+    fn inspect_options(&self) -> InspectOptions {
+        InspectOptions {
+            current_year: self.clock.vietnam_now().year(),
+        }
     }
 }
 
@@ -389,40 +391,51 @@ impl Desk {
         Ok(closed)
     }
 
-    /// Finds the request a message belongs to.
-    async fn target(
-        &self,
-        e: &Examined,
-    ) -> Result<Option<(RequestRow, &'static str)>, WorkflowError> {
-        // 1. A reply: In-Reply-To / References name one of its messages or
-        //    one of ours (our Message-IDs carry the reference).
-        if let Some(id) = self.store.request_by_message_ids(&e.references).await? {
-            if let Some(r) = self.store.request(id).await? {
-                return Ok(Some((r, "reply")));
+    /// How a message relates to the requests the desk has.
+    async fn relation(&self, e: &Examined) -> Result<Option<Relation>, WorkflowError> {
+        let from = e.from.as_deref().unwrap_or_default();
+        let related = |r: RequestRow, how: &'static str| {
+            if !from.is_empty() && r.email.eq_ignore_ascii_case(from) {
+                Relation::Joins(r, how)
+            } else {
+                Relation::About(r, how)
             }
-        }
-        for r in &e.references {
-            if let Some(m) = REFERENCE.find(r) {
-                if let Some(req) = self.store.request_by_reference(m.as_str()).await? {
-                    return Ok(Some((req, "reply")));
+        };
+        // 1. A reply to one of our letters: its Message-ID carries the
+        //    request's secret.
+        for id in &e.references {
+            let Some(ours) = OurMessageId::parse(id) else {
+                continue;
+            };
+            if let Some(r) = self.store.request_by_reference(&ours.reference).await? {
+                if r.thread_token.matches(&ours.token) {
+                    return Ok(Some(related(r, "reply")));
                 }
             }
         }
-        // 2. The reference in the subject, from the same sender.
-        if let Some(m) = REFERENCE.find(&e.subject) {
-            if let Some(req) = self.store.request_by_reference(m.as_str()).await? {
-                if e.from.as_deref() == Some(req.email.as_str()) {
-                    return Ok(Some((req, "reference")));
-                }
+        // 2. The secret in the subject's `[#…]` tag.
+        if let Some(t) = ThreadToken::in_subject(&e.subject) {
+            if let Some(r) = self.store.request_by_token(&t).await? {
+                return Ok(Some(related(r, "token")));
             }
         }
         // 3. A new request for a number that already has an open one.
         let number = e.subject_number.as_ref().or(e.body.request_number.as_ref());
         if let Some(n) = number {
-            if IdNumber::parse(n, inspect_options().current_year).is_ok() {
-                if let Some(req) = self.store.open_request_for_number(n).await? {
-                    return Ok(Some((req, "same_number")));
+            if IdNumber::parse(n, self.inspect_options().current_year).is_ok() {
+                if let Some(r) = self.store.open_request_for_number(n).await? {
+                    return Ok(Some(related(r, "same_number")));
                 }
+            }
+        }
+        // 4. A reference anyone can guess (in the subject, or a Message-ID
+        //    without the secret): about that request, never joining it.
+        let guessed = std::iter::once(e.subject.as_str())
+            .chain(e.references.iter().map(String::as_str))
+            .find_map(|s| REFERENCE.find(s));
+        if let Some(m) = guessed {
+            if let Some(r) = self.store.request_by_reference(m.as_str()).await? {
+                return Ok(Some(Relation::About(r, "guessed_reference")));
             }
         }
         Ok(None)
@@ -434,15 +447,20 @@ impl Desk {
         sha: &str,
         e: &Examined,
     ) -> Result<Option<Ingested>, WorkflowError> {
-        let target = self.target(e).await?;
-        let now = Utc::now().with_timezone(&vietnam());
+        let (target, about) = match self.relation(e).await? {
+            Some(Relation::Joins(r, how)) => (Some((r, how)), None),
+            Some(Relation::About(r, how)) => (None, Some((r, how))),
+            None => (None, None),
+        };
+        let now = self.clock.vietnam_now();
         let sender = e.from.clone().unwrap_or_default();
 
         // A message after an operator decided: attach it for people to read.
         if let Some((req, how)) = &target {
             if !req.state.takes_followups() {
                 let mut tx = self.store.begin().await?;
-                store::add_request_message(&mut tx, req.id, sha, e.message_id.as_deref()).await?;
+                store::add_request_message(&mut tx, req.id, sha, e.message_id.as_deref(), None)
+                    .await?;
                 store::audit(
                     &mut tx,
                     &system(
@@ -488,7 +506,7 @@ impl Desk {
         }
         all.push(e.clone());
         let refs: Vec<&Examined> = all.iter().collect();
-        let assessment = assess(&refs, &inspect_options());
+        let assessment = assess(&refs, &self.inspect_options());
         let new_state = if assessment.problems.is_empty() {
             RequestState::PendingReview
         } else {
@@ -496,10 +514,11 @@ impl Desk {
         };
 
         let mut tx = self.store.begin().await?;
-        let (id, reference, old_state, version, email, due_date, joined) = match &target {
+        let (id, reference, token, old_state, version, email, due_date, joined) = match &target {
             Some((req, _)) => (
                 req.id,
                 req.reference.clone(),
+                req.thread_token.clone(),
                 Some(req.state),
                 req.version,
                 req.email.clone(),
@@ -507,6 +526,7 @@ impl Desk {
                 true,
             ),
             None => {
+                let token = ThreadToken::from_bytes(rand::random());
                 let due = self
                     .calendar
                     .add_working_days(now.date_naive(), self.config.service_level_days);
@@ -518,10 +538,12 @@ impl Desk {
                         received_at: now_ms(),
                         due_date: &due,
                         reference_day: &now.format("%y%m%d").to_string(),
+                        thread_token: &token,
+                        linked_to: about.as_ref().map(|(r, _)| r.id),
                     },
                 )
                 .await?;
-                (id, reference, None, 0, sender.clone(), due, false)
+                (id, reference, token, None, 0, sender.clone(), due, false)
             }
         };
         let duplicate = matches!(&target, Some((_, "same_number")));
@@ -549,7 +571,11 @@ impl Desk {
             store::rollback(tx).await?;
             return Ok(None);
         }
-        store::add_request_message(&mut tx, id, sha, e.message_id.as_deref()).await?;
+        store::add_request_message(&mut tx, id, sha, e.message_id.as_deref(), None).await?;
+        if let Some((other, how)) = &about {
+            self.keep_on_related(&mut tx, other, how, sha, e, &reference)
+                .await?;
+        }
         for a in &assessment.attachments {
             store::add_photo(
                 &mut tx,
@@ -568,9 +594,10 @@ impl Desk {
             )
             .await?;
         }
-        let action = match &target {
-            None => "created".to_owned(),
-            Some((_, how)) => format!("followup_{how}"),
+        let action = match (&target, &about) {
+            (Some((_, how)), _) => format!("followup_{how}"),
+            (None, Some(_)) => "created_linked".to_owned(),
+            (None, None) => "created".to_owned(),
         };
         let detail = format!(
             "message {}; problems: [{}]; warnings: [{}]",
@@ -586,6 +613,7 @@ impl Desk {
         let reply = Reply {
             id,
             reference: &reference,
+            token: &token,
             to: &email,
             due_date: &due_date,
             sha,
@@ -605,16 +633,38 @@ impl Desk {
         }))
     }
 
-    /// Why no letter may go to `to`, if none may: no address, or our own
-    /// (a loop with ourselves).
-    pub(super) fn unwritable(&self, to: &str) -> Option<&'static str> {
-        if !to.contains('@') {
-            Some("the request has no sender address")
-        } else if to.eq_ignore_ascii_case(&self.config.address) {
-            Some("never to our own address")
+    /// Keeps a message from another address (or one that names a request
+    /// without its thread's secret) on the request it is about, flagged, so
+    /// the operator deciding that request sees it; nothing of that request
+    /// changes but its version (a decision made without seeing the message
+    /// is refused as stale).
+    async fn keep_on_related(
+        &self,
+        tx: &mut store::Tx,
+        other: &RequestRow,
+        how: &str,
+        sha: &str,
+        e: &Examined,
+        opened: &str,
+    ) -> Result<(), WorkflowError> {
+        let same_address = e
+            .from
+            .as_deref()
+            .is_some_and(|f| other.email.eq_ignore_ascii_case(f));
+        let flag = if same_address {
+            "no_thread_secret"
         } else {
-            None
-        }
+            "another_sender"
+        };
+        store::add_request_message(tx, other.id, sha, e.message_id.as_deref(), Some(flag)).await?;
+        store::touch_request(tx, other.id).await?;
+        let detail = format!("{flag}, found by {how}; opened {opened}; nothing here changed");
+        store::audit(
+            tx,
+            &system(Some(other.id), "flagged_message", None, None, Some(detail)),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Queues the answer to a citizen's message, unless it must not be sent.
@@ -625,87 +675,45 @@ impl Desk {
         e: &Examined,
         a: &Assessment,
     ) -> Result<(), WorkflowError> {
-        let Reply {
-            id,
-            reference,
-            to,
-            due_date,
-            sha,
-            old,
-            new,
-        } = *r;
-        let letter = match (old, new) {
+        let template = match (r.old, r.new) {
             (_, RequestState::NeedsInfo) => "needs_info",
             (Some(RequestState::PendingReview), RequestState::PendingReview) => return Ok(()),
             (_, RequestState::PendingReview) => "acknowledgement",
             _ => return Ok(()),
         };
-        let skip = |why: &str| {
-            system(
-                Some(id),
-                "reply_not_sent",
-                None,
-                None,
-                Some(format!("{letter}: {why}")),
-            )
-        };
-        if let Some(why) = self.unwritable(to) {
-            store::audit(tx, &skip(why)).await?;
-            return Ok(());
-        }
-        let day_ago = now_ms() - 24 * 3600 * 1000;
-        if store::queued_since(tx, OutboxKind::Email, to, day_ago).await?
-            >= i64::from(self.config.max_mails_per_address_per_day)
-        {
-            store::audit(tx, &skip("daily limit of mails to this address reached")).await?;
-            return Ok(());
-        }
-        let due = chrono::NaiveDate::parse_from_str(due_date, "%Y-%m-%d")
-            .unwrap_or_else(|_| Utc::now().date_naive());
+        let due = chrono::NaiveDate::parse_from_str(r.due_date, "%Y-%m-%d")
+            .unwrap_or_else(|_| self.clock.today());
         let problems: Vec<String> = a
             .problems
             .iter()
             .map(|p| self.templates.problem_sentence(p.code()).to_owned())
             .collect();
-        let rendered = self.templates.render(
-            letter,
-            context! {
-                reference, id_number => a.id_number, full_name => a.full_name,
-                due_date => due.format("%d/%m/%Y").to_string(),
-                service_level_days => self.config.service_level_days, hotline => self.config.hotline,
-                desk_name => self.config.name, needs_info_days => self.config.needs_info_days,
-                problems,
-            },
-        )?;
-        let mut references = e.references.clone();
-        if let Some(m) = &e.message_id {
-            references.push(m.clone());
-        }
-        let mail = OutgoingEmail {
-            to: to.to_owned(),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            message_id: format!(
-                "<{reference}.{}@{}>",
-                &sha[..16],
-                self.config.message_id_domain
-            ),
-            in_reply_to: e.message_id.clone(),
-            references,
+        let mut thread = e.references.clone();
+        thread.extend(e.message_id.clone());
+        let letter = Letter {
+            request_id: r.id,
+            reference: r.reference,
+            token: Some(r.token),
+            to: r.to,
+            template,
+            full_name: a.full_name.as_deref(),
+            id_number: a.id_number.as_deref(),
+            extra: context! { due_date => due.format("%d/%m/%Y").to_string(), problems },
+            dedupe: format!("reply:{}", r.sha),
+            thread,
         };
-        let payload = serde_json::to_string(&mail).unwrap_or_default();
-        store::enqueue(
-            tx,
-            OutboxKind::Email,
-            Some(id),
-            &format!("reply:{sha}"),
-            to,
-            &payload,
-        )
-        .await?;
-        Ok(())
+        self.queue_letter(tx, letter).await
     }
+}
+
+/// How a message stands to a request the desk already has.
+enum Relation {
+    /// The request's own address following up through its secret, or
+    /// writing again about the same number: it joins.
+    Joins(RequestRow, &'static str),
+    /// About that request, but from another address or without its
+    /// secret: kept there flagged, and it opens a request of its own.
+    About(RequestRow, &'static str),
 }
 
 /// Which request a reply is for and what changed.
@@ -713,6 +721,7 @@ impl Desk {
 struct Reply<'a> {
     id: i64,
     reference: &'a str,
+    token: &'a ThreadToken,
     to: &'a str,
     due_date: &'a str,
     sha: &'a str,

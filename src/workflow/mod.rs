@@ -7,12 +7,13 @@ mod decide;
 mod digest;
 mod grace;
 mod ingest;
+mod letters;
 mod outbox_worker;
 
 pub use crate::domain::request_state::ALL_STATES;
 pub use decide::{account_numbers, stored_qr, Decided, Decision, Refusal, StoredQr, CLAIM_MS};
 pub use grace::AccountJob;
-pub use ingest::{inspection_totals, vietnam, Desk, Ingested};
+pub use ingest::{inspection_totals, Desk, Ingested};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.

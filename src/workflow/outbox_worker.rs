@@ -5,8 +5,9 @@ use lettre::message::Mailbox;
 use std::time::Duration;
 
 use super::WorkflowError;
+use crate::domain::time::now_ms;
 use crate::notify::{Mailer, OutgoingEmail};
-use crate::store::{now_ms, OutboxKind, Store};
+use crate::store::{OutboxKind, Store};
 
 /// How long a claimed row stays ours before another worker may take it.
 const LEASE_MS: i64 = 120_000;
