@@ -61,6 +61,12 @@ enum Command {
         /// JSON lines.
         #[arg(long)]
         json: bool,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 500)]
+        limit: i64,
+        /// Every message, however many (read page by page).
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
     },
     /// Load a backlog through the same path as live mail (idempotent).
     Import {
@@ -194,6 +200,27 @@ enum AccountsCommand {
     },
 }
 
+/// One line of `huytk messages`.
+fn print_message(m: &huytk::store::MessageRow, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(m)?);
+    } else {
+        println!(
+            "{} {:9} {:16} {} {:?}{}",
+            &m.sha256[..12],
+            m.status,
+            m.kind.as_deref().unwrap_or("-"),
+            m.sender.as_deref().unwrap_or("-"),
+            m.subject.as_deref().unwrap_or(""),
+            m.error
+                .as_ref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -265,21 +292,32 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             let store = huytk::store::Store::connect(&config.database.url).await?;
             run_requests(&store, command).await?;
         }
-        Command::Messages { failed, json } => {
+        Command::Messages {
+            failed,
+            json,
+            limit,
+            all,
+        } => {
             let store = huytk::store::Store::connect(&config.database.url).await?;
-            for m in store.messages(failed.then_some("failed"), 500).await? {
-                if json {
-                    println!("{}", serde_json::to_string(&m)?);
-                } else {
-                    println!(
-                        "{} {:9} {:16} {} {:?}{}",
-                        &m.sha256[..12],
-                        m.status,
-                        m.kind.as_deref().unwrap_or("-"),
-                        m.sender.as_deref().unwrap_or("-"),
-                        m.subject.as_deref().unwrap_or(""),
-                        m.error.map(|e| format!("  error: {e}")).unwrap_or_default()
-                    );
+            let status = failed.then_some("failed");
+            let page = if all { 1000 } else { limit.max(0) };
+            let mut last = None;
+            let mut shown = 0;
+            loop {
+                let rows = store.messages(status, page, last.as_ref()).await?;
+                for m in &rows {
+                    print_message(m, json)?;
+                }
+                shown += rows.len() as i64;
+                let full = rows.len() as i64 == page;
+                last = rows.into_iter().last();
+                if !all || !full {
+                    if !all && full && store.messages(status, 1, last.as_ref()).await?.len() == 1 {
+                        eprintln!(
+                            "(showing the newest {shown}: --limit N for more, --all for every one)"
+                        );
+                    }
+                    break;
                 }
             }
         }

@@ -124,18 +124,19 @@ impl OurMessageId {
     }
 }
 
-/// The name a letter may greet: a few words of letters, no digits, links,
-/// addresses or punctuation; else none (the letter says "Quý công dân").
+/// The name a letter may greet: one to six words, each a capitalised run
+/// of letters, no digits, links, addresses or punctuation; else none (the
+/// letter says "Quý công dân"). A sentence posing as a name is not greeted.
 pub fn salutation_name(name: &str) -> Option<String> {
-    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    let words = name.split(' ').count();
-    let looks_like_a_name = !name.is_empty()
-        && (1..=7).contains(&words)
-        && name.chars().count() <= 60
-        && name
-            .chars()
-            .all(|c| c == ' ' || c.is_alphabetic() || is_combining(c));
-    looks_like_a_name.then_some(name)
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let word_ok = |w: &&str| {
+        w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars().all(|c| c.is_alphabetic() || is_combining(c))
+            && w.chars().count() <= 12
+    };
+    let looks_like_a_name =
+        (1..=6).contains(&words.len()) && words.iter().all(word_ok) && name.chars().count() <= 60;
+    looks_like_a_name.then(|| words.join(" "))
 }
 
 /// An ID number a letter may echo: 9 or 12 digits, nothing else.
@@ -216,6 +217,10 @@ mod tests {
             Some("Nguyễn Văn An".into())
         );
         assert_eq!(
+            salutation_name("NGUYỄN VĂN AN"),
+            Some("NGUYỄN VĂN AN".into())
+        );
+        assert_eq!(
             salutation_name("Nguye\u{302}\u{303}n Va\u{306}n An"),
             Some("Nguye\u{302}\u{303}n Va\u{306}n An".into())
         );
@@ -229,6 +234,8 @@ mod tests {
             "A B C D E F G H",
             "<b>An</b>",
             "www.evil.vn",
+            "Tài khoản của bạn sẽ bị khóa",
+            "nguyễn văn an",
         ] {
             assert_eq!(salutation_name(bad), None, "{bad}");
         }

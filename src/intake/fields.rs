@@ -106,9 +106,15 @@ pub fn subject_has_request_phrase(subject: &str) -> bool {
     REQUEST_PHRASE.is_match(&fold(subject))
 }
 
+/// A request reference or thread tag the desk wrote into a subject.
+static OUR_MARKS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[#[0-9a-fA-F]{20}\]|HTK-\d{6}-\d+").expect("static pattern"));
+
 /// The ID number written after the request phrase in the subject.
 pub fn subject_number(subject: &str) -> Option<String> {
-    let f = fold(subject);
+    // The desk's own marks in a reply's subject (a reference, a thread
+    // tag) carry digits that are not the citizen's number.
+    let f = fold(&OUR_MARKS.replace_all(subject, " "));
     let m = REQUEST_PHRASE.find(&f)?;
     number_after(&f[m.end()..])
 }
@@ -388,6 +394,20 @@ mod tests {
             assert_eq!(subject_number(s).as_deref(), Some(want), "{s}");
         }
         assert_eq!(subject_number("Yêu cầu hủy tài khoản"), None);
+        // Our own reference and thread tag in a reply are not its number.
+        assert_eq!(
+            subject_number(
+                "Re: [HTK-261201-1] Yêu cầu hủy tài khoản cần bổ sung [#e42ba982ab7e7a012e16]"
+            ),
+            None
+        );
+        assert_eq!(
+            subject_number(
+                "Re: [HTK-261201-1] Yêu cầu hủy tài khoản + 079203001234 [#e42ba982ab7e7a012e16]"
+            )
+            .as_deref(),
+            Some("079203001234")
+        );
     }
 
     #[test]

@@ -312,12 +312,22 @@ impl Store {
         &self,
         status: Option<&str>,
         limit: i64,
+        after: Option<&MessageRow>,
     ) -> Result<Vec<MessageRow>, StoreError> {
+        // Keyset paging, newest first: the next page starts after the last
+        // row of this one, however many messages there are.
+        let (at, sha) = after.map_or((i64::MAX, String::new()), |m| {
+            (m.received_at, m.sha256.clone())
+        });
         let rows = sqlx::query(
             "SELECT sha256, received_at, source, sender, subject, status, error, kind, request_id
-             FROM raw_messages WHERE ($1 = '' OR status = $1) ORDER BY received_at DESC LIMIT $2",
+             FROM raw_messages WHERE ($1 = '' OR status = $1)
+             AND (received_at < $2 OR (received_at = $2 AND sha256 < $3) OR $3 = '')
+             ORDER BY received_at DESC, sha256 DESC LIMIT $4",
         )
         .bind(status.unwrap_or(""))
+        .bind(at)
+        .bind(sha)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -1,8 +1,10 @@
 //! What the console shows of a request, built once for the page and the
-//! API: each field with its mark (green: confirmed by the card QR or the
-//! account record; yellow: given but unconfirmed; red: missing), the QR
-//! beside the claims, the matching portal accounts, the photos, the mail
-//! thread as text, and the history.
+//! API: each field with its mark (green: confirmed by the portal's record
+//! of the account under the number asked about; qr: agrees with the card
+//! QR, which is the sender's claim; yellow: given but unconfirmed; red:
+//! missing), the QR beside the claims, the matching portal accounts (those
+//! found only through the QR apart), the photos, the mail thread as text
+//! with the messages kept but not used flagged, and the history.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -10,14 +12,17 @@ use serde::Serialize;
 use crate::domain::text::same_name;
 use crate::intake::mime;
 use crate::store::{AuditEntry, PortalAccount, RequestRow, StoredPhoto};
-use crate::workflow::{stored_qr, Desk, StoredQr, WorkflowError};
+use crate::workflow::{holder_risks, stored_qr, Desk, HolderRisk, StoredQr, WorkflowError};
 
 /// How far a field is confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mark {
-    /// Confirmed by the card QR or the account record.
+    /// Confirmed by the portal's record of the account asked about.
     Green,
+    /// Agrees with the card QR: anyone can print a QR, so this raises
+    /// confidence and proves nothing.
+    Qr,
     /// Given, not confirmed.
     Yellow,
     /// Missing.
@@ -53,6 +58,14 @@ pub struct AccountView {
     pub sms_to: Option<String>,
     /// `account` (its own phone) or `request` (none on the account).
     pub sms_source: &'static str,
+    /// Under the card QR's other number only, not the number asked about.
+    pub found_only_through_qr: bool,
+    /// Why approving it needs a supervisor's confirmation first.
+    pub risks: Vec<HolderRisk>,
+    /// The supervisor who confirmed those risks for this account.
+    pub risks_confirmed_by: Option<String>,
+    /// The holder's own address gets a notice on approval.
+    pub holder_email_notice: bool,
 }
 
 /// One message of the thread.
@@ -72,6 +85,23 @@ pub struct MessageView {
     pub attachments: Vec<String>,
     /// The raw message was purged by retention.
     pub purged: bool,
+    /// Kept here for people to read but never used for this request:
+    /// `another_sender` or `no_thread_secret`.
+    pub flag: Option<String>,
+}
+
+/// A request tied to this one by mail from another address.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedView {
+    /// Its reference.
+    pub reference: String,
+    /// Its state.
+    pub state: crate::domain::RequestState,
+    /// Its sender.
+    pub email: String,
+    /// `about` (this request is about that one) or `opened` (mail about
+    /// this request opened that one).
+    pub how: &'static str,
 }
 
 /// Everything about one request.
@@ -101,6 +131,10 @@ pub struct RequestView {
     pub jobs: Vec<crate::store::JobRow>,
     /// The SMS its holder gets on approval, as sent (GSM-7).
     pub sms_preview: Option<SmsPreview>,
+    /// Requests tied to this one by mail from other addresses.
+    pub linked: Vec<LinkedView>,
+    /// Messages kept on it but not used (from other addresses …).
+    pub flagged_messages: usize,
 }
 
 /// The holder's SMS as it will be sent.
@@ -123,11 +157,11 @@ fn field(
     key: &'static str,
     label: &'static str,
     value: Option<String>,
-    confirmed: Option<String>,
+    confirmed: Option<(Mark, &str)>,
 ) -> FieldView {
     let (mark, note) = match (&value, confirmed) {
         (None, _) => (Mark::Red, "thiếu".to_owned()),
-        (Some(_), Some(by)) => (Mark::Green, by),
+        (Some(_), Some((mark, by))) => (mark, by.to_owned()),
         (Some(_), None) => (Mark::Yellow, "chưa xác minh".to_owned()),
     };
     FieldView {
@@ -139,46 +173,53 @@ fn field(
     }
 }
 
-/// Marks the request's fields against the QR and the accounts.
+const BY_RECORD: (Mark, &str) = (Mark::Green, "khớp hồ sơ tài khoản");
+const BY_QR: (Mark, &str) = (Mark::Qr, "khớp mã QR (người gửi cung cấp, chưa xác minh)");
+
+/// Marks the request's fields. Green only from the portal's record of an
+/// account under the number asked about; the card QR and accounts found
+/// only through it are the sender's claims and never confirm anything.
 pub fn fields(r: &RequestRow, qr: Option<&StoredQr>, accounts: &[PortalAccount]) -> Vec<FieldView> {
+    let own: Vec<&PortalAccount> = accounts
+        .iter()
+        .filter(|a| r.id_number.as_deref() == Some(a.id_number.as_str()))
+        .collect();
+    let judge = |by_record: bool, by_qr: bool| match (by_record, by_qr) {
+        (true, _) => Some(BY_RECORD),
+        (false, true) => Some(BY_QR),
+        (false, false) => None,
+    };
     let number = r.id_number.clone();
     let number_ok = number.as_deref().and_then(|n| {
-        if qr.is_some_and(|q| q.id_number == n || q.old_id_number == n) {
-            Some("khớp mã QR trên thẻ".to_owned())
-        } else {
-            None
-        }
+        judge(
+            !own.is_empty(),
+            qr.is_some_and(|q| q.id_number == n || q.old_id_number == n),
+        )
     });
     let name_ok = r.full_name.as_deref().and_then(|n| {
-        if qr.is_some_and(|q| !q.full_name.is_empty() && same_name(&q.full_name, n)) {
-            Some("khớp mã QR trên thẻ".to_owned())
-        } else if accounts.iter().any(|a| same_name(&a.full_name, n)) {
-            Some("khớp hồ sơ tài khoản".to_owned())
-        } else {
-            None
-        }
+        judge(
+            own.iter().any(|a| same_name(&a.full_name, n)),
+            qr.is_some_and(|q| !q.full_name.is_empty() && same_name(&q.full_name, n)),
+        )
     });
-    let phone_ok = r.phone.as_deref().and_then(|p| {
-        accounts
-            .iter()
-            .any(|a| a.phone.as_deref() == Some(p))
-            .then(|| "khớp hồ sơ tài khoản".to_owned())
-    });
-    let email_ok = accounts
-        .iter()
-        .any(|a| {
+    let phone_ok = r
+        .phone
+        .as_deref()
+        .and_then(|p| judge(own.iter().any(|a| a.phone.as_deref() == Some(p)), false));
+    let email_ok = judge(
+        own.iter().any(|a| {
             a.email
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(&r.email))
-        })
-        .then(|| "khớp hồ sơ tài khoản".to_owned());
+        }),
+        false,
+    );
+    // The birth date is read from the QR alone: it is a claim until the
+    // account's record agrees.
     let birth = qr.map(|q| q.birth_date.clone()).filter(|b| !b.is_empty());
-    let birth_ok = birth.as_deref().and_then(|b| {
-        accounts
-            .iter()
-            .any(|a| a.birth_date.as_deref() == Some(b))
-            .then(|| "khớp hồ sơ tài khoản".to_owned())
-    });
+    let birth_ok = birth
+        .as_deref()
+        .and_then(|b| judge(own.iter().any(|a| a.birth_date.as_deref() == Some(b)), true));
     let phone_shown = r.phone.as_deref().map(|p| {
         crate::domain::Phone::parse(p)
             .map(|ph| ph.national())
@@ -194,6 +235,41 @@ pub fn fields(r: &RequestRow, qr: Option<&StoredQr>, accounts: &[PortalAccount])
     ]
 }
 
+/// One matching account as the page shows it.
+fn account_view(r: &RequestRow, a: PortalAccount) -> AccountView {
+    let name_matches = r
+        .full_name
+        .as_deref()
+        .is_some_and(|n| same_name(&a.full_name, n));
+    let risks = holder_risks(r, &a);
+    let confirmed = r.holder_risk_account.as_deref() == Some(a.account_id.as_str());
+    // Where the SMS would go: the account's phone; the request's only
+    // once a supervisor confirmed (approval is refused before).
+    let (sms_to, sms_source) = match (&a.phone, &r.phone) {
+        (Some(p), _) => (Some(p.clone()), "account"),
+        (None, Some(p)) => (Some(p.clone()), "request"),
+        (None, None) => (None, "none"),
+    };
+    AccountView {
+        number_type: if a.id_number.len() == 9 {
+            "CMND"
+        } else {
+            "CCCD"
+        },
+        found_only_through_qr: risks.contains(&HolderRisk::FoundOnlyThroughQr),
+        risks_confirmed_by: r.holder_risk_by.clone().filter(|_| confirmed),
+        holder_email_notice: a
+            .email
+            .as_deref()
+            .is_some_and(|e| !e.eq_ignore_ascii_case(&r.email)),
+        risks,
+        account: a,
+        name_matches,
+        sms_to,
+        sms_source,
+    }
+}
+
 /// Builds the whole view of a request.
 pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, WorkflowError> {
     let store = &desk.store;
@@ -205,33 +281,9 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
         Err(e) => return Err(e),
     };
     let fields = fields(&r, qr.as_ref(), &accounts);
-    let accounts = accounts
-        .into_iter()
-        .map(|a| {
-            let name_matches = r
-                .full_name
-                .as_deref()
-                .is_some_and(|n| same_name(&a.full_name, n));
-            let (sms_to, sms_source) = match (&a.phone, &r.phone) {
-                (Some(p), _) => (Some(p.clone()), "account"),
-                (None, Some(p)) => (Some(p.clone()), "request"),
-                (None, None) => (None, "none"),
-            };
-            AccountView {
-                number_type: if a.id_number.len() == 9 {
-                    "CMND"
-                } else {
-                    "CCCD"
-                },
-                account: a,
-                name_matches,
-                sms_to,
-                sms_source,
-            }
-        })
-        .collect();
+    let accounts = accounts.into_iter().map(|a| account_view(&r, a)).collect();
     let mut thread = Vec::new();
-    for sha in store.request_message_shas(r.id).await? {
+    for (sha, flag) in store.request_thread(r.id).await? {
         let Some(m) = store.message(&sha).await? else {
             continue;
         };
@@ -256,6 +308,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             body,
             attachments,
             purged: raw.is_none(),
+            flag,
         });
     }
     let now = crate::domain::time::now_ms();
@@ -272,7 +325,28 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             segments: crate::notify::gsm7::segments(&text),
             text,
         });
+    let mut linked = Vec::new();
+    if let Some(other) = r.linked_to {
+        if let Some(o) = store.request(other).await? {
+            linked.push(LinkedView {
+                reference: o.reference,
+                state: o.state,
+                email: o.email,
+                how: "about",
+            });
+        }
+    }
+    for o in store.linked_requests(r.id).await? {
+        linked.push(LinkedView {
+            reference: o.reference,
+            state: o.state,
+            email: o.email,
+            how: "opened",
+        });
+    }
     Ok(RequestView {
+        flagged_messages: thread.iter().filter(|m| m.flag.is_some()).count(),
+        linked,
         sms_preview,
         working_days_left: days_left(desk, &r.due_date),
         holder: r.holder(now).map(str::to_owned),

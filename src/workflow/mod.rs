@@ -11,7 +11,10 @@ mod letters;
 mod outbox_worker;
 
 pub use crate::domain::request_state::ALL_STATES;
-pub use decide::{account_numbers, stored_qr, Decided, Decision, Refusal, StoredQr, CLAIM_MS};
+pub use decide::{
+    account_numbers, holder_risks, stored_qr, Decided, Decision, HolderRisk, Refusal, StoredQr,
+    CLAIM_MS,
+};
 pub use grace::AccountJob;
 pub use ingest::{inspection_totals, Desk, Ingested};
 pub use outbox_worker::{deliver_emails, RetryPolicy};

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod desk;
+pub mod mail;
+
 use futures::StreamExt;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

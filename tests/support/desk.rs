@@ -1,0 +1,298 @@
+//! `TestDesk`: one `huytk serve` on the embedded default's parts (Maildir
+//! spool and outbox, file SMS) or on a PostgreSQL database, with an
+//! operator and a supervisor, typed API calls and the letters it sent.
+//! In the shape of zero2prod's `spawn_app`: a test says what desk it
+//! needs and talks to it as a client would.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{
+    free_port, http, huytk_cli, start_daemon, wait_for_port, Daemon, HttpResponse, TempDir,
+};
+
+/// The operators' passwords (none contains its login).
+pub const OPERATOR_PASSWORD: &str = "mat-khau-thu-nhat";
+
+/// How a desk starts.
+pub struct TestDeskBuilder {
+    tag: String,
+    database: Option<String>,
+    accounts: String,
+    grace_seconds: u64,
+    extra: String,
+}
+
+/// A running desk.
+pub struct TestDesk {
+    /// Its data folder (spool, outbox, SMS file, SQLite database).
+    pub dir: TempDir,
+    /// Its config file.
+    pub config: PathBuf,
+    /// The console's port.
+    pub web: u16,
+    /// `lan`'s API token (operator).
+    pub operator: String,
+    /// `giamsat`'s API token (supervisor).
+    pub supervisor: String,
+    daemon: Option<Daemon>,
+    delivered: std::cell::Cell<u32>,
+}
+
+/// A letter the desk put in its outbox.
+#[derive(Debug, Clone)]
+pub struct Letter {
+    /// To.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// Its Message-ID, with angle brackets.
+    pub message_id: String,
+}
+
+impl TestDesk {
+    /// A desk on the embedded default, named `tag` in its temp folder.
+    pub fn embedded(tag: &str) -> TestDeskBuilder {
+        TestDeskBuilder {
+            tag: tag.to_owned(),
+            database: None,
+            accounts: String::new(),
+            grace_seconds: 60,
+            extra: String::new(),
+        }
+    }
+}
+
+impl TestDeskBuilder {
+    /// The portal accounts in its embedded directory (TOML `[[account]]`s).
+    pub fn accounts(mut self, toml: &str) -> Self {
+        self.accounts = toml.to_owned();
+        self
+    }
+
+    /// Another database (a PostgreSQL URL) instead of the SQLite file.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
+        self
+    }
+
+    /// The grace period's length.
+    pub fn grace_seconds(mut self, s: u64) -> Self {
+        self.grace_seconds = s;
+        self
+    }
+
+    /// More TOML appended to the config.
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self
+    }
+
+    /// Writes the config, loads the accounts, adds the operators and
+    /// starts the daemon; returns once the console answers.
+    pub fn start(self) -> TestDesk {
+        let dir = TempDir::new(&self.tag);
+        let d = dir.path();
+        let web = free_port();
+        let db = self
+            .database
+            .unwrap_or_else(|| format!("sqlite://{}/desk.db", d.display()));
+        let config = d.join("huytk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[database]\nurl = \"{db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n\
+                 [mailbox]\npath = \"{p}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{p}/outbox\"\n\
+                 [sms]\nkind = \"file\"\npath = \"{p}/sms.jsonl\"\n\
+                 [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
+                g = self.grace_seconds,
+                p = d.display(),
+                t = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("templates")
+                    .display(),
+                extra = self.extra,
+            ),
+        )
+        .unwrap();
+        if !self.accounts.is_empty() {
+            let file = d.join("accounts.toml");
+            std::fs::write(&file, &self.accounts).unwrap();
+            huytk_cli(&config, &["accounts", "load", file.to_str().unwrap()], "");
+        }
+        for (login, role) in [("lan", "operator"), ("giamsat", "supervisor")] {
+            huytk_cli(
+                &config,
+                &["operator", "add", login, "--role", role, "--password-stdin"],
+                &format!("{OPERATOR_PASSWORD}\n"),
+            );
+        }
+        let token = |login: &str| {
+            huytk_cli(&config, &["operator", "token", login], "")
+                .trim()
+                .to_owned()
+        };
+        let (operator, supervisor) = (token("lan"), token("giamsat"));
+        let daemon = start_daemon(&config, &d.join("daemon.log"));
+        wait_for_port(web, "the console");
+        TestDesk {
+            dir,
+            config,
+            web,
+            operator,
+            supervisor,
+            daemon: Some(daemon),
+            delivered: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl TestDesk {
+    /// Its folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Drops a message into the inbox spool.
+    pub fn deliver(&self, raw: &[u8]) {
+        let n = self.delivered.get() + 1;
+        self.delivered.set(n);
+        huytk::mailbox::maildir::Spool::open(&self.path().join("spool"))
+            .unwrap()
+            .deliver(raw, &format!("{n:04}-test"))
+            .unwrap();
+    }
+
+    /// An API call with `token`.
+    pub fn api_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> HttpResponse {
+        let auth = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        http(
+            self.web,
+            method,
+            &format!("/api/v1{path}"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    /// An API call as the operator.
+    pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
+        self.api_as(&self.operator, method, path, body)
+    }
+
+    /// Every request for `number` (any state), newest last.
+    pub fn requests_for(&self, number: &str) -> Vec<Value> {
+        let list = self
+            .api(
+                "GET",
+                &format!("/requests?state=all&q={number}&limit=100"),
+                None,
+            )
+            .json();
+        let mut refs: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["reference"].as_str().unwrap().to_owned())
+            .collect();
+        refs.sort_by_key(|r| r.rsplit('-').next().unwrap().parse::<u64>().unwrap());
+        refs.iter().map(|r| self.request(r)).collect()
+    }
+
+    /// One request's whole view.
+    pub fn request(&self, reference: &str) -> Value {
+        self.api("GET", &format!("/requests/{reference}"), None)
+            .json()
+    }
+
+    /// Waits until `count` requests for `number` exist and none is still
+    /// being read (every stored message processed); returns them.
+    pub async fn settle(&self, number: &str, count: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let found = self.requests_for(number);
+            let pending = huytk_cli(&self.config, &["messages", "--json", "--all"], "")
+                .lines()
+                .filter(|l| l.contains("\"status\":\"stored\""))
+                .count();
+            if found.len() >= count && pending == 0 {
+                return found;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{number}: {} requests, {pending} messages unread, want {count}; messages:\n{}",
+                found.len(),
+                huytk_cli(&self.config, &["messages", "--all"], "")
+                    + &huytk_cli(&self.config, &["requests", "list"], "")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Approves `account` on `reference` as the operator.
+    pub fn approve(&self, reference: &str, account: &str) -> HttpResponse {
+        self.api(
+            "POST",
+            &format!("/requests/{reference}/approve"),
+            Some(json!({ "account": account })),
+        )
+    }
+
+    /// The letters in the outbox.
+    pub fn letters(&self) -> Vec<Letter> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.path().join("outbox/new"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let raw = std::fs::read(e.path()).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            out.push(Letter {
+                to: m
+                    .to()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_owned(),
+                subject: m.subject().unwrap_or_default().to_owned(),
+                text: m.body_text(0).unwrap_or_default().into_owned(),
+                message_id: format!("<{}>", m.message_id().unwrap_or_default()),
+            });
+        }
+        out
+    }
+
+    /// Waits for a letter matching `pred`.
+    pub async fn letter(&self, what: &str, pred: impl Fn(&Letter) -> bool) -> Letter {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.letters().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no letter {what}: {:#?}",
+                self.letters()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the daemon (SIGKILL on drop).
+    pub fn stop(&mut self) {
+        self.daemon.take();
+    }
+}
