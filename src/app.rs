@@ -42,6 +42,9 @@ pub enum AppError {
     /// The HTTP endpoints.
     #[error("web: {0}")]
     Web(String),
+    /// A local data folder or file could not be made private.
+    #[error("data folder: {0}")]
+    DataFolder(String),
     /// The account store's configuration.
     #[error(transparent)]
     Accounts(#[from] crate::accounts::AccountError),
@@ -61,10 +64,32 @@ pub struct App {
     pub sms: crate::notify::sms::SmsGateway,
 }
 
+/// Makes the local folders and files that hold citizens' mail private
+/// (0700/0600), also those made before the desk did so.
+fn seal_local_data(config: &Config) -> Result<(), AppError> {
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        AppError::DataFolder(format!("making {} private: {e}", p.display()))
+    };
+    for (kind, dir) in [
+        (config.mailbox.kind.as_str(), &config.mailbox.path),
+        (config.mail_out.kind.as_str(), &config.mail_out.path),
+    ] {
+        if kind != "imap" && kind != "smtp" {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            crate::private::seal_dir(dir).map_err(|e| io(dir, e))?;
+        }
+    }
+    if config.sms.kind == "file" {
+        crate::private::seal_file(&config.sms.path).map_err(|e| io(&config.sms.path, e))?;
+    }
+    Ok(())
+}
+
 impl App {
     /// Connects the database, loads templates and calendar: every error a
     /// misconfiguration can cause shows here, at start-up.
     pub async fn build(config: Config) -> Result<App, AppError> {
+        seal_local_data(&config)?;
         let templates = Templates::load(&config.templates.dir)?;
         let mut calendar = Calendar::vietnam();
         calendar.add(
@@ -236,17 +261,12 @@ impl App {
             tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
             let router = crate::web::router(console);
             let mut stop = stop.clone();
+            let web = self.config.web.clone();
             Some(tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stop.changed().await;
                 };
-                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                if let Err(e) = axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "web server");
-                }
+                crate::web::serve::serve(listener, router, &web, shutdown).await;
             }))
         };
         let mut source = self.source()?;

@@ -176,13 +176,32 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// A session unused this long ends.
     pub idle_minutes: u64,
-    /// Failed logins for one login name within the window before it is
-    /// refused for the rest of the window.
+    /// A session ends this long after its login, however busy.
+    pub session_hours: u64,
+    /// Failed logins for one login name from one client within the window
+    /// before that pair is refused for the rest of the window. Other
+    /// clients are not affected: a stranger cannot lock an operator out.
     pub max_failed_logins: u32,
-    /// Failed logins from one client within the window before it is refused.
+    /// Failed logins from one client within the window, whatever the
+    /// names, before it is refused.
     pub max_failed_logins_per_client: u32,
     /// The window of the two limits above.
     pub login_window_minutes: u64,
+    /// API tokens stop working this many days after they are made.
+    pub api_token_days: u64,
+    /// Password checks (argon2id, 19 MiB each) run at once at most; the
+    /// others wait their turn off the async runtime.
+    pub password_checks: usize,
+    /// A client must send a request's headers within this many seconds.
+    pub header_timeout_seconds: u64,
+    /// A connection is closed after this many seconds, whatever it does.
+    pub connection_seconds: u64,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Re-encoded photos kept in memory for the next view, in MiB.
+    pub photo_cache_mb: usize,
+    /// Photos decoded at once at most (each can take hundreds of MiB).
+    pub photo_decodes: usize,
     /// Rows per queue page.
     pub page_size: u32,
 }
@@ -193,9 +212,17 @@ impl Default for WebConfig {
             bind: "127.0.0.1:8480".into(),
             secure_cookies: false,
             idle_minutes: 30,
+            session_hours: 12,
             max_failed_logins: 5,
             max_failed_logins_per_client: 30,
             login_window_minutes: 15,
+            api_token_days: 90,
+            password_checks: 2,
+            header_timeout_seconds: 10,
+            connection_seconds: 120,
+            max_connections: 256,
+            photo_cache_mb: 64,
+            photo_decodes: 2,
             page_size: 50,
         }
     }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod intake;
 pub mod mailbox;
 pub mod notify;
+pub mod private;
 pub mod store;
 pub mod web;
 pub mod workflow;

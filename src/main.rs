@@ -183,6 +183,9 @@ enum OperatorCommand {
         /// A label for the token.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Days until it stops working.
+        #[arg(long, default_value_t = 90)]
+        days: u64,
     },
 }
 
@@ -239,6 +242,8 @@ fn init_logs(format: LogFormat) {
 }
 
 fn main() -> Result<()> {
+    // Every file the desk writes (database, spool, outbox) is its own.
+    huytk::private::set_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { json, jobs, files } => run_inspect(json, jobs, &files),
@@ -487,7 +492,7 @@ async fn run_operator(store: &huytk::store::Store, command: OperatorCommand) -> 
                 );
             }
         }
-        OperatorCommand::Token { login, name } => {
+        OperatorCommand::Token { login, name, days } => {
             let login = Login::parse(&login)?;
             let op = store
                 .operator(&login)
@@ -496,9 +501,9 @@ async fn run_operator(store: &huytk::store::Store, command: OperatorCommand) -> 
             if op.disabled {
                 anyhow::bail!("{login} is disabled");
             }
-            let token = format!("htk_{}", auth::random_secret());
+            let (token, hash) = auth::new_api_token();
             store
-                .add_api_token(&auth::secret_hash(&token), op.id, &name)
+                .add_api_token(&hash, op.id, &name, auth::token_expiry(days))
                 .await?;
             println!("{token}");
         }

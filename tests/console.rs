@@ -1323,12 +1323,31 @@ async fn an_idle_session_ends() {
     let op = store.operator(&login).await.unwrap().unwrap();
     store.create_session("h1", op.id, "csrf").await.unwrap();
     let now = huytk::domain::time::now_ms();
+    let opened = now - 3_600_000;
     // Seen within the idle window: live; the window moved past it: gone.
-    assert!(store.session("h1", now - 60_000).await.unwrap().is_some());
-    assert!(store.session("h1", now + 1).await.unwrap().is_none());
+    assert!(store
+        .session("h1", now - 60_000, opened)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .session("h1", now + 1, opened)
+        .await
+        .unwrap()
+        .is_none());
+    // Past its absolute lifetime: gone, however recently seen.
+    assert!(store
+        .session("h1", now - 60_000, now + 1)
+        .await
+        .unwrap()
+        .is_none());
     // A disabled operator's session is gone at once.
     store.set_disabled(&login, true).await.unwrap();
-    assert!(store.session("h1", now - 60_000).await.unwrap().is_none());
+    assert!(store
+        .session("h1", now - 60_000, opened)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]

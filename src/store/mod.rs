@@ -134,6 +134,13 @@ impl Store {
                 if !dir.as_os_str().is_empty() && path != ":memory:" {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| StoreError::Io(dir.display().to_string(), e))?;
+                    crate::private::seal_dir(dir)
+                        .map_err(|e| StoreError::Io(dir.display().to_string(), e))?;
+                }
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = format!("{path}{suffix}");
+                    crate::private::seal_file(std::path::Path::new(&file))
+                        .map_err(|e| StoreError::Io(file.clone(), e))?;
                 }
             }
             if url.contains('?') {

@@ -65,6 +65,8 @@ pub struct ApiTokenInfo {
     pub created_at: i64,
     /// Last used (ms).
     pub last_used: Option<i64>,
+    /// When it stops working (ms).
+    pub expires_at: Option<i64>,
     /// First 12 hex digits of its hash, to tell tokens apart.
     pub id: String,
 }
@@ -123,21 +125,31 @@ impl Store {
         rows.iter().map(operator_row).collect()
     }
 
-    /// Sets a password; false when there is no such operator.
+    /// Sets a password; false when there is no such operator. Every API
+    /// token of the operator is revoked with it: whoever had the old
+    /// password may have made one.
     pub async fn set_password(
         &self,
         login: &Login,
         password_hash: &str,
         must_change: bool,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE operators SET password_hash = $1, must_change = $2 WHERE login = $3",
         )
         .bind(password_hash)
         .bind(i64::from(must_change))
         .bind(login.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "UPDATE api_tokens SET revoked = 1 WHERE operator_id = (SELECT id FROM operators WHERE login = $1)",
+        )
+        .bind(login.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -187,19 +199,22 @@ impl Store {
         Ok(())
     }
 
-    /// A session of an enabled operator, if it was seen after `idle_since`.
+    /// A session of an enabled operator, if it was seen after `idle_since`
+    /// and opened after `opened_since` (its absolute lifetime).
     pub async fn session(
         &self,
         token_hash: &str,
         idle_since: i64,
+        opened_since: i64,
     ) -> Result<Option<SessionRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {OPERATOR_COLUMNS}, s.csrf, s.last_seen FROM sessions s
              JOIN operators o ON o.id = s.operator_id
-             WHERE s.token_hash = $1 AND s.last_seen > $2 AND o.disabled = 0"
+             WHERE s.token_hash = $1 AND s.last_seen > $2 AND s.created_at > $3 AND o.disabled = 0"
         ))
         .bind(token_hash)
         .bind(idle_since)
+        .bind(opened_since)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -253,14 +268,17 @@ impl Store {
         token_hash: &str,
         operator_id: i64,
         name: &str,
+        expires_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (token_hash, operator_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_tokens (token_hash, operator_id, name, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(operator_id)
         .bind(name)
         .bind(now_ms())
+        .bind(expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -274,9 +292,11 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {OPERATOR_COLUMNS}, t.last_used FROM api_tokens t
              JOIN operators o ON o.id = t.operator_id
-             WHERE t.token_hash = $1 AND t.revoked = 0 AND o.disabled = 0"
+             WHERE t.token_hash = $1 AND t.revoked = 0 AND o.disabled = 0
+             AND (t.expires_at IS NULL OR t.expires_at > $2)"
         ))
         .bind(token_hash)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -295,10 +315,12 @@ impl Store {
     /// An operator's tokens.
     pub async fn api_tokens_of(&self, operator_id: i64) -> Result<Vec<ApiTokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT token_hash, name, created_at, last_used FROM api_tokens
-             WHERE operator_id = $1 AND revoked = 0 ORDER BY created_at",
+            "SELECT token_hash, name, created_at, last_used, expires_at FROM api_tokens
+             WHERE operator_id = $1 AND revoked = 0 AND (expires_at IS NULL OR expires_at > $2)
+             ORDER BY created_at",
         )
         .bind(operator_id)
+        .bind(now_ms())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -308,6 +330,7 @@ impl Store {
                     name: r.try_get("name")?,
                     created_at: r.try_get("created_at")?,
                     last_used: r.try_get("last_used")?,
+                    expires_at: r.try_get("expires_at")?,
                     id: h.chars().take(12).collect(),
                 })
             })
@@ -329,8 +352,10 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Records a failed login.
-    pub async fn record_login_failure(&self, login: &str, client: &str) -> Result<(), StoreError> {
+    /// Records a login attempt as failed before its password is checked
+    /// (a success forgets it): concurrent attempts each see the others, so
+    /// no burst can get more tries than the limit.
+    pub async fn record_login_attempt(&self, login: &str, client: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO login_failures (login, client, at) VALUES ($1, $2, $3)")
             .bind(login)
             .bind(client)
@@ -340,8 +365,9 @@ impl Store {
         Ok(())
     }
 
-    /// Failed logins since `since` for this login and for this client, and
-    /// the oldest of them (to tell when the block lifts).
+    /// Failed logins since `since` for this login from this client, and
+    /// from this client for any login, and the oldest of them (to tell when
+    /// the block lifts).
     pub async fn login_failures(
         &self,
         login: &str,
@@ -350,9 +376,9 @@ impl Store {
     ) -> Result<(i64, i64, Option<i64>), StoreError> {
         let r = sqlx::query(
             "SELECT
-               (SELECT COUNT(*) FROM login_failures WHERE login = $1 AND at > $3) AS by_login,
+               (SELECT COUNT(*) FROM login_failures WHERE login = $1 AND client = $2 AND at > $3) AS by_pair,
                (SELECT COUNT(*) FROM login_failures WHERE client = $2 AND at > $3) AS by_client,
-               (SELECT MIN(at) FROM login_failures WHERE (login = $1 OR client = $2) AND at > $3) AS oldest",
+               (SELECT MIN(at) FROM login_failures WHERE client = $2 AND at > $3) AS oldest",
         )
         .bind(login)
         .bind(client)
@@ -360,16 +386,17 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok((
-            r.try_get("by_login")?,
+            r.try_get("by_pair")?,
             r.try_get("by_client")?,
             r.try_get("oldest")?,
         ))
     }
 
-    /// Forgets a login's failures after it succeeded.
-    pub async fn clear_login_failures(&self, login: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE login = $1")
+    /// Forgets a login's failures from this client after it succeeded.
+    pub async fn clear_login_failures(&self, login: &str, client: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE login = $1 AND client = $2")
             .bind(login)
+            .bind(client)
             .execute(&self.pool)
             .await?;
         Ok(())

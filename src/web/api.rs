@@ -108,8 +108,8 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(b): Json<LoginBody>,
 ) -> Response {
-    match pages::try_login(&c, &b.login, &b.password, &peer.ip().to_string()).await {
-        Ok(pages::LoginResult::Ok(op)) => {
+    match super::locks::try_login(&c, &b.login, &b.password, &peer.ip().to_string()).await {
+        Ok(super::locks::LoginResult::Ok(op)) => {
             if op.must_change {
                 return (
                     StatusCode::FORBIDDEN,
@@ -117,19 +117,20 @@ async fn login(
                 )
                     .into_response();
             }
-            let token = format!("htk_{}", auth::random_secret());
+            let (token, hash) = auth::new_api_token();
             let name: String = b.name.as_deref().unwrap_or("api login").chars().take(80).collect();
-            match c.store().add_api_token(&auth::secret_hash(&token), op.id, &name).await {
+            let expires = auth::token_expiry(c.web().api_token_days);
+            match c.store().add_api_token(&hash, op.id, &name, expires).await {
                 Ok(()) => Json(json!({ "token": token, "login": op.login, "role": op.role })).into_response(),
                 Err(e) => error(&e.into()),
             }
         }
-        Ok(pages::LoginResult::Wrong) => (
+        Ok(super::locks::LoginResult::Wrong) => (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "wrong_login", "message": "wrong login or password" })),
         )
             .into_response(),
-        Ok(pages::LoginResult::Blocked(m)) => (
+        Ok(super::locks::LoginResult::Blocked(m)) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, (m * 60).to_string())],
             Json(json!({ "error": "too_many_failures", "message": format!("too many failed logins; try again in {m} minutes") })),

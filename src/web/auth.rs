@@ -57,6 +57,20 @@ pub fn random_password() -> String {
         .join("-")
 }
 
+/// A new API token (`htk_` and 32 random bytes) and the hash the store
+/// keeps of it; the token itself is shown once.
+pub fn new_api_token() -> (String, String) {
+    let token = format!("htk_{}", random_secret());
+    let hash = secret_hash(&token);
+    (token, hash)
+}
+
+/// When a token made now stops working.
+pub fn token_expiry(days: u64) -> i64 {
+    crate::domain::time::now_ms()
+        + i64::try_from(days.max(1)).unwrap_or(i64::MAX / 86_400_000) * 86_400_000
+}
+
 /// SHA-256 of a secret, hex: what the database keeps.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

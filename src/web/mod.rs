@@ -9,8 +9,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod locks;
 pub mod pages;
 pub mod photos;
+pub mod serve;
 pub mod views;
 
 use axum::extract::{Request, State};
@@ -69,6 +71,12 @@ pub enum WebError {
     BadRequest(String),
 }
 
+impl From<photos::PhotoServeError> for WebError {
+    fn from(e: photos::PhotoServeError) -> WebError {
+        WebError::BadRequest(e.to_string())
+    }
+}
+
 impl WebError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
@@ -104,6 +112,8 @@ struct Inner {
     web: WebConfig,
     four_eyes: bool,
     dlr_secret: String,
+    passwords: locks::PasswordPool,
+    photos: photos::PhotoCache,
 }
 
 /// The session cookie's name.
@@ -138,6 +148,8 @@ impl Console {
         let four_eyes = desk.config.four_eyes;
         Ok(Console {
             inner: Arc::new(Inner {
+                passwords: locks::PasswordPool::new(web.password_checks),
+                photos: photos::PhotoCache::new(web.photo_cache_mb << 20, web.photo_decodes),
                 desk,
                 pages: env,
                 css,
@@ -169,6 +181,16 @@ impl Console {
         self.inner.dlr_secret.clone()
     }
 
+    /// Where passwords are checked and hashed.
+    pub fn passwords(&self) -> &locks::PasswordPool {
+        &self.inner.passwords
+    }
+
+    /// Re-encoded photos, and the gate on decoding them.
+    pub fn photos(&self) -> &photos::PhotoCache {
+        &self.inner.photos
+    }
+
     /// Whether approvals need two operators.
     pub fn four_eyes(&self) -> bool {
         self.inner.four_eyes
@@ -191,7 +213,11 @@ impl Console {
         };
         let hash = auth::secret_hash(&token);
         let idle = self.inner.web.idle_minutes.max(1) as i64 * 60_000;
-        let s = self.store().session(&hash, now_ms() - idle).await?;
+        let life = self.inner.web.session_hours.max(1) as i64 * 3_600_000;
+        let s = self
+            .store()
+            .session(&hash, now_ms() - idle, now_ms() - life)
+            .await?;
         if let Some(s) = &s {
             if now_ms() - s.last_seen > 60_000 {
                 self.store().touch_session(&hash).await?;

@@ -141,8 +141,19 @@ fn urlencode(s: &str) -> String {
 
 /// Only our own paths are followed after login.
 fn safe_next(next: Option<&str>) -> &str {
+    // A path on this site only: one leading slash, then printable ASCII
+    // with no backslash or space. Browsers drop tabs and newlines from a
+    // URL, so `/\t/evil.example` would become `//evil.example`; control
+    // characters would also make the Location header invalid.
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2000
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n
+        }
         _ => "/queue",
     }
 }
@@ -196,60 +207,6 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// What a login attempt came to.
-pub enum LoginResult {
-    /// Logged in.
-    Ok(crate::store::OperatorRow),
-    /// Wrong login or password.
-    Wrong,
-    /// Too many failures: minutes until the next try.
-    Blocked(i64),
-}
-
-/// Checks a login, counting failures per login and per client.
-pub async fn try_login(
-    c: &Console,
-    login: &str,
-    password: &str,
-    client: &str,
-) -> Result<LoginResult, WebError> {
-    let login_key = login.trim().to_ascii_lowercase();
-    let window = c.web().login_window_minutes.max(1) as i64 * 60_000;
-    let (by_login, by_client, oldest) = c
-        .store()
-        .login_failures(&login_key, client, now_ms() - window)
-        .await?;
-    if by_login >= i64::from(c.web().max_failed_logins)
-        || by_client >= i64::from(c.web().max_failed_logins_per_client)
-    {
-        let lifts = oldest.unwrap_or_else(now_ms) + window;
-        let minutes = ((lifts - now_ms()) as f64 / 60_000.0).ceil().max(1.0) as i64;
-        tracing::warn!(login = %login_key, client, "login refused: too many failures");
-        return Ok(LoginResult::Blocked(minutes));
-    }
-    let op = match crate::domain::Login::parse(login) {
-        Ok(l) => c.store().operator(&l).await?,
-        Err(_) => None,
-    };
-    let hash = op
-        .as_ref()
-        .map_or(auth::dummy_hash().to_owned(), |o| o.password_hash.clone());
-    let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    match op {
-        Some(op) if ok && !op.disabled => {
-            c.store().clear_login_failures(&login_key).await?;
-            Ok(LoginResult::Ok(op))
-        }
-        _ => {
-            c.store().record_login_failure(&login_key, client).await?;
-            Ok(LoginResult::Wrong)
-        }
-    }
-}
-
 /// Logs in.
 pub async fn login(
     State(c): State<Console>,
@@ -268,8 +225,8 @@ pub async fn login(
             Err(e) => error_page(&c, None, &e),
         }
     };
-    match try_login(&c, &f.login, &f.password, &peer.ip().to_string()).await {
-        Ok(LoginResult::Ok(op)) => {
+    match super::locks::try_login(&c, &f.login, &f.password, &peer.ip().to_string()).await {
+        Ok(super::locks::LoginResult::Ok(op)) => {
             let token = auth::random_secret();
             let csrf = auth::random_secret();
             if let Err(e) = c
@@ -290,8 +247,10 @@ pub async fn login(
             )
                 .into_response()
         }
-        Ok(LoginResult::Wrong) => again("wrong", 0, StatusCode::UNAUTHORIZED),
-        Ok(LoginResult::Blocked(m)) => again("blocked", m, StatusCode::TOO_MANY_REQUESTS),
+        Ok(super::locks::LoginResult::Wrong) => again("wrong", 0, StatusCode::UNAUTHORIZED),
+        Ok(super::locks::LoginResult::Blocked(m)) => {
+            again("blocked", m, StatusCode::TOO_MANY_REQUESTS)
+        }
         Err(e) => error_page(&c, None, &e),
     }
 }
@@ -370,16 +329,25 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// Changes one's password; other sessions end.
+/// Changes one's password; other sessions end and API tokens are revoked.
+/// The current password is checked under the same limit as a login.
 pub async fn password(
     State(c): State<Console>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
     Form(f): Form<PasswordForm>,
 ) -> Page {
     let s = session(&c, &headers, &uri).await?;
     check_post(&c, &s, &headers, &f.csrf)?;
-    let problem = if !auth::verify_password(&f.current, &s.operator.password_hash) {
+    let login = s.operator.login.as_str();
+    let checked = super::locks::try_login(&c, login, &f.current, &peer.ip().to_string())
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e))?;
+    let problem = if let super::locks::LoginResult::Blocked(m) = checked {
+        let _ = m;
+        Some("Nhập sai mật khẩu quá nhiều lần; hãy thử lại sau ít phút.")
+    } else if !matches!(checked, super::locks::LoginResult::Ok(_)) {
         Some("Mật khẩu hiện tại không đúng.")
     } else if f.new != f.confirm {
         Some("Hai lần nhập mật khẩu mới không giống nhau.")
@@ -394,7 +362,11 @@ pub async fn password(
             .map(|b| html(StatusCode::UNPROCESSABLE_ENTITY, b))
             .map_err(|e| error_page(&c, Some(&s), &e));
     }
-    let hash = auth::hash_password(&f.new);
+    let hash = c
+        .passwords()
+        .hash(&f.new)
+        .await
+        .map_err(|e| error_page(&c, Some(&s), &e))?;
     let store = c.store();
     let done = async {
         store.set_password(&s.operator.login, &hash, false).await?;
@@ -458,7 +430,7 @@ pub async fn create_token(
 ) -> Page {
     let s = session(&c, &headers, &uri).await?;
     check_post(&c, &s, &headers, &f.csrf)?;
-    let token = format!("htk_{}", auth::random_secret());
+    let (token, hash) = auth::new_api_token();
     let name = f
         .name
         .as_deref()
@@ -467,7 +439,12 @@ pub async fn create_token(
         .unwrap_or("token");
     let name: String = name.chars().take(80).collect();
     c.store()
-        .add_api_token(&auth::secret_hash(&token), s.operator.id, &name)
+        .add_api_token(
+            &hash,
+            s.operator.id,
+            &name,
+            auth::token_expiry(c.web().api_token_days),
+        )
         .await
         .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
     account_page(&c, &s, Some(token)).await
@@ -1106,7 +1083,18 @@ pub async fn perform(
             return Ok(Done::Claim { claim: "claimed" });
         }
         "release" => {
-            c.store().release_request(id, who.login.as_str()).await?;
+            // Only its holder releases a claim (a supervisor takes over).
+            if !c.store().release_request(id, who.login.as_str()).await? {
+                let holder = c
+                    .store()
+                    .request(id)
+                    .await?
+                    .and_then(|r| r.holder(now_ms()).map(str::to_owned));
+                return Err(match holder {
+                    Some(h) => WorkflowError::from(crate::workflow::Refusal::HeldBy(h)).into(),
+                    None => WorkflowError::from(crate::workflow::Refusal::NotHeld).into(),
+                });
+            }
             return Ok(Done::Claim { claim: "released" });
         }
         "approve" => Decision::Approve { account: a.account },
@@ -1163,21 +1151,29 @@ pub async fn photo_response(c: &Console, reference: &str, sha: &str) -> Result<R
         .iter()
         .find(|p| p.sha256 == sha)
         .ok_or(WebError::NotFound)?;
-    let raw = c.store().raw(&p.message).await?.ok_or(WebError::NotFound)?;
-    let sha = sha.to_owned();
-    let jpeg = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WebError> {
-        use sha2::Digest;
-        let msg = crate::intake::mime::parse(&raw).ok_or(WebError::NotFound)?;
-        let mail = crate::intake::mime::read(&msg);
-        let part = mail
-            .parts
-            .iter()
-            .find(|p| hex::encode(sha2::Sha256::digest(p.bytes)) == sha)
-            .ok_or(WebError::NotFound)?;
-        super::photos::reencode(part.bytes).map_err(|e| WebError::BadRequest(e.to_string()))
-    })
-    .await
-    .map_err(|e| WebError::BadRequest(e.to_string()))??;
+    let message = p.message.clone();
+    let key = sha.to_owned();
+    let wanted = key.clone();
+    let jpeg = c
+        .photos()
+        .get(&key, || async move {
+            let raw = c.store().raw(&message).await?.ok_or(WebError::NotFound)?;
+            // Finding the part means parsing the mail: off the runtime.
+            tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WebError> {
+                use sha2::Digest;
+                let msg = crate::intake::mime::parse(&raw).ok_or(WebError::NotFound)?;
+                let mail = crate::intake::mime::read(&msg);
+                mail.parts
+                    .iter()
+                    .find(|p| hex::encode(sha2::Sha256::digest(p.bytes)) == wanted)
+                    .map(|p| p.bytes.to_vec())
+                    .ok_or(WebError::NotFound)
+            })
+            .await
+            .map_err(|e| WebError::BadRequest(e.to_string()))?
+        })
+        .await?;
+    let jpeg = jpeg.as_ref().clone();
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -1258,7 +1254,13 @@ pub async fn operator_action(
                 .unwrap_or(login.as_str());
             let name: String = name.chars().take(80).collect();
             if !store
-                .add_operator(&login, &name, role, &auth::hash_password(&password), true)
+                .add_operator(
+                    &login,
+                    &name,
+                    role,
+                    &c.passwords().hash(&password).await?,
+                    true,
+                )
                 .await?
             {
                 return Err(WebError::BadRequest(format!("{login} đã có")));
@@ -1268,7 +1270,7 @@ pub async fn operator_action(
         "reset" => {
             let password = auth::random_password();
             if !store
-                .set_password(&login, &auth::hash_password(&password), true)
+                .set_password(&login, &c.passwords().hash(&password).await?, true)
                 .await?
             {
                 return Err(WebError::NotFound);

@@ -4,7 +4,10 @@
 //! trailing payload), and only content that decodes as a picture is ever
 //! served, always as `image/jpeg`: an SVG or HTML file named `.jpg` is not.
 
+use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 use crate::intake::photos::{self, Format};
 
@@ -23,6 +26,110 @@ pub enum PhotoServeError {
     /// Damaged.
     #[error("photo unreadable: {0}")]
     Unreadable(String),
+}
+
+/// Re-encoded photos kept for the next view (bounded by bytes, the least
+/// recently viewed dropped first), and a gate on how many decodes run at
+/// once: eight operators opening the same 49-megapixel photo cost one
+/// decode, and no burst of views can decode more than `decodes` at a time.
+pub struct PhotoCache {
+    max_bytes: usize,
+    decodes: Arc<Semaphore>,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    tick: u64,
+    bytes: usize,
+    entries: HashMap<String, (Arc<Vec<u8>>, u64)>,
+    /// One lock per photo being decoded, so its other viewers wait for it.
+    decoding: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl PhotoCache {
+    /// A cache of `max_bytes`, decoding at most `decodes` photos at once.
+    pub fn new(max_bytes: usize, decodes: usize) -> PhotoCache {
+        PhotoCache {
+            max_bytes,
+            decodes: Arc::new(Semaphore::new(decodes.max(1))),
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lookup(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.tick += 1;
+        let tick = st.tick;
+        st.entries.get_mut(key).map(|(jpeg, seen)| {
+            *seen = tick;
+            jpeg.clone()
+        })
+    }
+
+    fn keep(&self, key: &str, jpeg: Arc<Vec<u8>>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if jpeg.len() > self.max_bytes {
+            return;
+        }
+        st.tick += 1;
+        let tick = st.tick;
+        st.bytes += jpeg.len();
+        if let Some((old, _)) = st.entries.insert(key.to_owned(), (jpeg, tick)) {
+            st.bytes -= old.len();
+        }
+        while st.bytes > self.max_bytes {
+            let Some(oldest) = st
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, seen))| *seen)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((gone, _)) = st.entries.remove(&oldest) {
+                st.bytes -= gone.len();
+            }
+        }
+    }
+
+    /// The photo `key` re-encoded: from the cache, or by `original` (the
+    /// citizen's bytes) decoded on the blocking pool under the gate.
+    pub async fn get<F, Fut, E>(&self, key: &str, original: F) -> Result<Arc<Vec<u8>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, E>>,
+        E: From<PhotoServeError>,
+    {
+        if let Some(hit) = self.lookup(key) {
+            return Ok(hit);
+        }
+        let lock = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.decoding.entry(key.to_owned()).or_default().clone()
+        };
+        let _mine = lock.lock().await;
+        if let Some(hit) = self.lookup(key) {
+            return Ok(hit);
+        }
+        let bytes = original().await?;
+        let _permit = self
+            .decodes
+            .acquire()
+            .await
+            .map_err(|_| PhotoServeError::Unreadable("shutting down".into()))?;
+        let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes))
+            .await
+            .map_err(|e| PhotoServeError::Unreadable(e.to_string()))??;
+        let jpeg = Arc::new(jpeg);
+        self.keep(key, jpeg.clone());
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .decoding
+            .remove(key);
+        Ok(jpeg)
+    }
 }
 
 /// Decodes, orients, shrinks and re-encodes a photo as JPEG.
@@ -85,6 +192,42 @@ fn decode_color(bytes: &[u8], format: Format) -> Result<image::DynamicImage, Pho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_cache_keeps_what_fits_and_decodes_each_photo_once() {
+        let img = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let cache = std::sync::Arc::new(PhotoCache::new(1 << 20, 1));
+        let decoded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut views = Vec::new();
+        for _ in 0..8 {
+            let (cache, decoded, png) = (cache.clone(), decoded.clone(), png.clone());
+            views.push(tokio::spawn(async move {
+                cache
+                    .get("a", || async move {
+                        decoded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok::<_, PhotoServeError>(png)
+                    })
+                    .await
+                    .unwrap()
+                    .len()
+            }));
+        }
+        for v in views {
+            assert!(v.await.unwrap() > 0);
+        }
+        assert_eq!(decoded.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A tiny cache keeps nothing bigger than itself.
+        let tiny = PhotoCache::new(10, 1);
+        tiny.keep("b", Arc::new(vec![0; 100]));
+        assert!(tiny.lookup("b").is_none());
+        tiny.keep("c", Arc::new(vec![0; 6]));
+        tiny.keep("d", Arc::new(vec![0; 6]));
+        assert!(tiny.lookup("c").is_none(), "the older one went");
+        assert!(tiny.lookup("d").is_some());
+    }
 
     #[test]
     fn svg_and_html_posing_as_photos_are_refused() {

@@ -95,6 +95,9 @@ pub enum Refusal {
     /// There is nothing for a supervisor to confirm on this account.
     #[error("account {0} can be approved without a supervisor's confirmation")]
     NothingToConfirm(String),
+    /// Nobody holds the request, so there is nothing to release.
+    #[error("nobody is working on this request")]
+    NotHeld,
     /// Another request's window for this account is open.
     #[error("account {0} is already in the deletion window of {1}")]
     AccountInWindow(String, String),
@@ -115,6 +118,7 @@ impl Refusal {
             Refusal::Forbidden(_) => "forbidden",
             Refusal::NeedsSupervisor(..) => "needs_supervisor",
             Refusal::NothingToConfirm(_) => "nothing_to_confirm",
+            Refusal::NotHeld => "not_held",
             Refusal::AccountInWindow(..) => "account_in_window",
         }
     }
