@@ -291,12 +291,16 @@ impl Store {
 
     /// Marks a message failed with the reason, for an operator to see.
     pub async fn mark_failed(&self, sha256: &str, error: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE raw_messages SET status = 'failed', error = $2, processed_at = $3 WHERE sha256 = $1")
-            .bind(sha256)
-            .bind(error)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        // Never over a message another replica processed meanwhile.
+        sqlx::query(
+            "UPDATE raw_messages SET status = 'failed', error = $2, processed_at = $3
+             WHERE sha256 = $1 AND status <> 'processed'",
+        )
+        .bind(sha256)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -418,16 +422,21 @@ impl Store {
     }
 }
 
-/// Marks a raw message processed inside the transaction that acted on it.
+/// Marks a raw message processed inside the transaction that acts on it,
+/// as that transaction's first write; false when it was processed already
+/// (the caller rolls back: what it would do is done).
 pub async fn mark_processed(
     tx: &mut Tx,
     sha256: &str,
     kind: &str,
     request_id: Option<i64>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    // Only a message nobody has processed: two replicas reprocessing the
+    // same stored message both get here, and the second finds it done (on
+    // PostgreSQL it waits on the first's row lock, then sees its commit).
+    let done = sqlx::query(
         "UPDATE raw_messages SET status = 'processed', kind = $2, request_id = $3, processed_at = $4, error = NULL
-         WHERE sha256 = $1",
+         WHERE sha256 = $1 AND status <> 'processed'",
     )
     .bind(sha256)
     .bind(kind)
@@ -435,6 +444,20 @@ pub async fn mark_processed(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records which request a processed message opened or joined.
+pub async fn set_message_request(
+    tx: &mut Tx,
+    sha256: &str,
+    request_id: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE raw_messages SET request_id = $1 WHERE sha256 = $2")
+        .bind(request_id)
+        .bind(sha256)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

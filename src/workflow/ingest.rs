@@ -344,7 +344,10 @@ impl Desk {
         };
         if examined.kind != Kind::DeletionRequest {
             let mut tx = self.store.begin().await?;
-            store::mark_processed(&mut tx, sha, examined.kind.as_str(), None).await?;
+            if !store::mark_processed(&mut tx, sha, examined.kind.as_str(), None).await? {
+                store::rollback(tx).await?;
+                return Ok(already(sha));
+            }
             store::commit(tx).await?;
             return Ok(Ingested::NotRequest {
                 sha256: sha.to_owned(),
@@ -459,6 +462,11 @@ impl Desk {
         if let Some((req, how)) = &target {
             if !req.state.takes_followups() {
                 let mut tx = self.store.begin().await?;
+                let kind = Kind::DeletionRequest.as_str();
+                if !store::mark_processed(&mut tx, sha, kind, Some(req.id)).await? {
+                    store::rollback(tx).await?;
+                    return Ok(Some(already(sha)));
+                }
                 store::add_request_message(&mut tx, req.id, sha, e.message_id.as_deref(), None)
                     .await?;
                 store::audit(
@@ -472,8 +480,6 @@ impl Desk {
                     ),
                 )
                 .await?;
-                store::mark_processed(&mut tx, sha, Kind::DeletionRequest.as_str(), Some(req.id))
-                    .await?;
                 store::commit(tx).await?;
                 return Ok(Some(Ingested::Request {
                     sha256: sha.to_owned(),
@@ -514,6 +520,12 @@ impl Desk {
         };
 
         let mut tx = self.store.begin().await?;
+        // The message first: a replica that finds it processed already
+        // stops here, so one message never becomes two requests.
+        if !store::mark_processed(&mut tx, sha, Kind::DeletionRequest.as_str(), None).await? {
+            store::rollback(tx).await?;
+            return Ok(Some(already(sha)));
+        }
         let (id, reference, token, old_state, version, email, due_date, joined) = match &target {
             Some((req, _)) => (
                 req.id,
@@ -621,7 +633,7 @@ impl Desk {
             new: new_state,
         };
         self.queue_reply(&mut tx, &reply, e, &assessment).await?;
-        store::mark_processed(&mut tx, sha, Kind::DeletionRequest.as_str(), Some(id)).await?;
+        store::set_message_request(&mut tx, sha, id).await?;
         store::commit(tx).await?;
         tracing::info!(request = %reference, state = %new_state, joined, "request updated");
         Ok(Some(Ingested::Request {
@@ -703,6 +715,14 @@ impl Desk {
             thread,
         };
         self.queue_letter(tx, letter).await
+    }
+}
+
+/// What a message another replica processed first came to here.
+fn already(sha: &str) -> Ingested {
+    Ingested::Duplicate {
+        sha256: sha.to_owned(),
+        other: false,
     }
 }
 

@@ -22,6 +22,7 @@ pub struct TestDeskBuilder {
     accounts: String,
     grace_seconds: u64,
     extra: String,
+    operators: bool,
 }
 
 /// A running desk.
@@ -62,6 +63,7 @@ impl TestDesk {
             accounts: String::new(),
             grace_seconds: 60,
             extra: String::new(),
+            operators: true,
         }
     }
 }
@@ -85,6 +87,13 @@ impl TestDeskBuilder {
         self
     }
 
+    /// Another replica of a desk whose database has its operators already
+    /// (its tokens are then empty).
+    pub fn replica(mut self) -> Self {
+        self.operators = false;
+        self
+    }
+
     /// More TOML appended to the config.
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
@@ -94,6 +103,11 @@ impl TestDeskBuilder {
     /// Writes the config, loads the accounts, adds the operators and
     /// starts the daemon; returns once the console answers.
     pub fn start(self) -> TestDesk {
+        self.start_deferred().run()
+    }
+
+    /// All of `start` but the daemon, so several replicas can start at once.
+    pub fn start_deferred(self) -> PreparedDesk {
         let dir = TempDir::new(&self.tag);
         let d = dir.path();
         let web = free_port();
@@ -122,30 +136,50 @@ impl TestDeskBuilder {
             std::fs::write(&file, &self.accounts).unwrap();
             huytk_cli(&config, &["accounts", "load", file.to_str().unwrap()], "");
         }
-        for (login, role) in [("lan", "operator"), ("giamsat", "supervisor")] {
-            huytk_cli(
-                &config,
-                &["operator", "add", login, "--role", role, "--password-stdin"],
-                &format!("{OPERATOR_PASSWORD}\n"),
-            );
+        let (mut operator, mut supervisor) = (String::new(), String::new());
+        if self.operators {
+            for (login, role) in [("lan", "operator"), ("giamsat", "supervisor")] {
+                huytk_cli(
+                    &config,
+                    &["operator", "add", login, "--role", role, "--password-stdin"],
+                    &format!("{OPERATOR_PASSWORD}\n"),
+                );
+            }
+            let token = |login: &str| {
+                huytk_cli(&config, &["operator", "token", login], "")
+                    .trim()
+                    .to_owned()
+            };
+            (operator, supervisor) = (token("lan"), token("giamsat"));
         }
-        let token = |login: &str| {
-            huytk_cli(&config, &["operator", "token", login], "")
-                .trim()
-                .to_owned()
-        };
-        let (operator, supervisor) = (token("lan"), token("giamsat"));
-        let daemon = start_daemon(&config, &d.join("daemon.log"));
-        wait_for_port(web, "the console");
-        TestDesk {
+        PreparedDesk(TestDesk {
             dir,
             config,
             web,
             operator,
             supervisor,
-            daemon: Some(daemon),
+            daemon: None,
             delivered: std::cell::Cell::new(0),
-        }
+        })
+    }
+}
+
+/// A desk whose daemon has not started yet.
+pub struct PreparedDesk(TestDesk);
+
+impl PreparedDesk {
+    /// Starts its daemon; returns once the console answers.
+    pub fn run(self) -> TestDesk {
+        let d = self.spawn();
+        wait_for_port(d.web, "the console");
+        d
+    }
+
+    /// Starts its daemon and returns at once.
+    pub fn spawn(mut self) -> TestDesk {
+        let d = &mut self.0;
+        d.daemon = Some(start_daemon(&d.config, &d.dir.path().join("daemon.log")));
+        self.0
     }
 }
 

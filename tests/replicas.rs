@@ -1,0 +1,167 @@
+//! Many replicas, one truth (issue 11, the twin fix), on a real PostgreSQL:
+//! two replicas' workflows processing the same stored message at the same
+//! moment make one request, one reply and no false duplicate (this test
+//! fails without the fix: every race made a twin); and three `huytk serve`
+//! processes started at once over 400 stored messages (what kills leave
+//! behind) make exactly one request and one reply per message. (Here the
+//! first replica to start finishes the backlog before the others begin, so
+//! that one is the end-to-end check, the first is the race.)
+
+mod support;
+
+use support::desk::TestDesk;
+use support::mail::Mail;
+use support::Postgres;
+
+const MESSAGES: usize = 400;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_reprocessing_the_same_stored_messages_make_no_twins() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database("replicas");
+    let store = huytk::store::Store::connect(&db).await.unwrap();
+    for i in 0..MESSAGES {
+        let mut m = Mail::request(
+            &format!("c{i}@test"),
+            &format!("079203{i:06}"),
+            "Nguyễn Văn An",
+            "0912345678",
+        );
+        // Text only (needs_info, each answered): many, quickly, so the
+        // replicas' reprocessing overlaps.
+        m.files.clear();
+        let raw = m.bytes();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&raw));
+        assert!(store
+            .put_raw(&sha, &raw, "test", None, Some(&m.from), None)
+            .await
+            .unwrap());
+    }
+    // Three replicas at once, each with its own spool and outbox.
+    let first = TestDesk::embedded("replica-a")
+        .database(&db)
+        .start_deferred();
+    let second = TestDesk::embedded("replica-b")
+        .database(&db)
+        .replica()
+        .start_deferred();
+    let third = TestDesk::embedded("replica-c")
+        .database(&db)
+        .replica()
+        .start_deferred();
+    let desks: Vec<TestDesk> = [first, second, third]
+        .into_iter()
+        .map(|d| d.run())
+        .collect();
+
+    let start = std::time::Instant::now();
+    loop {
+        let left = store
+            .count("raw_messages", "status <> 'processed'")
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 120, "{left} messages left");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let n = MESSAGES as i64;
+    assert_eq!(
+        store.count("requests", "").await.unwrap(),
+        n,
+        "one request per message"
+    );
+    assert_eq!(
+        store
+            .count("audit_log", "action = 'created'")
+            .await
+            .unwrap(),
+        n
+    );
+    assert_eq!(
+        store
+            .count("requests", "duplicate_submissions > 0")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .count("raw_messages", "request_id IS NULL")
+            .await
+            .unwrap(),
+        0
+    );
+    // One reply each, across the three replicas' outboxes.
+    let start = std::time::Instant::now();
+    loop {
+        let sent: usize = desks.iter().map(|d| d.letters().len()).sum();
+        if sent >= MESSAGES {
+            assert_eq!(sent, MESSAGES);
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 60, "{sent} replies sent");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let replies = store.count("outbox", "kind = 'email'").await.unwrap();
+    assert_eq!(replies, n);
+}
+
+/// Two replicas' workflows in one process, on one PostgreSQL, reprocess
+/// each stored message at the same moment (what a restart does to the
+/// batch the inbox reader is working on): one wins, the other finds it
+/// done; no twin request, no false duplicate, one reply.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_processing_one_message_at_the_same_moment_make_one_request() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database("race");
+    let dir = support::TempDir::new("race");
+    let config = |name: &str| {
+        let mut c = huytk::config::Config::default();
+        c.database.url = db.clone();
+        c.mailbox.path = dir.path().join(name).join("spool");
+        c.mail_out.path = dir.path().join(name).join("outbox");
+        c.templates.dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+        c
+    };
+    let a = huytk::app::App::build(config("a")).await.unwrap();
+    let b = huytk::app::App::build(config("b")).await.unwrap();
+    const RACES: usize = 30;
+    for i in 0..RACES {
+        let m = Mail::request(
+            &format!("r{i}@test"),
+            &format!("079203{i:06}"),
+            "Lê Văn Bình",
+            "0912345678",
+        );
+        let raw = m.bytes();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&raw));
+        a.desk
+            .store
+            .put_raw(&sha, &raw, "test", None, Some(&m.from), None)
+            .await
+            .unwrap();
+        let (x, y) = tokio::join!(
+            a.desk.process_stored(&sha, raw.clone()),
+            b.desk.process_stored(&sha, raw.clone())
+        );
+        let outcomes = [x.unwrap(), y.unwrap()];
+        let made = outcomes
+            .iter()
+            .filter(|o| matches!(o, huytk::workflow::Ingested::Request { .. }))
+            .count();
+        assert_eq!(made, 1, "message {i}: {outcomes:?}");
+    }
+    let store = &a.desk.store;
+    let n = RACES as i64;
+    assert_eq!(store.count("requests", "").await.unwrap(), n);
+    assert_eq!(
+        store
+            .count("requests", "duplicate_submissions > 0")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.count("outbox", "kind = 'email'").await.unwrap(), n);
+}
