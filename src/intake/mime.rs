@@ -5,6 +5,8 @@
 
 use crate::domain::text::nfc;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use regex::Regex;
+use std::sync::LazyLock;
 
 use super::html::html_to_text;
 
@@ -25,6 +27,20 @@ pub struct HeaderFacts {
     pub report_type: Option<String>,
     /// `X-Failed-Recipients` present (Exim and others on bounces).
     pub failed_recipients: bool,
+    /// The sender's display name, lower case (`mailer-daemon` in
+    /// `From: MAILER-DAEMON <>`).
+    pub from_name: Option<String>,
+    /// `X-MS-Embedded-Report` present (Exchange's non-delivery reports).
+    pub ms_embedded_report: bool,
+    /// A `message/delivery-status` part somewhere in the message's own MIME
+    /// tree (not inside an attached message).
+    pub delivery_status_part: bool,
+    /// A `message/disposition-notification` part (a read receipt) in the
+    /// message's own MIME tree.
+    pub disposition_notification_part: bool,
+    /// The text is an Amazon SES/SNS bounce or complaint notice
+    /// (`"notificationType":"Bounce"`).
+    pub ses_bounce: bool,
 }
 
 /// A part that is not the message's text: a candidate photo or a file.
@@ -100,7 +116,7 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
             .trim()
             .to_owned()
     });
-    let headers = HeaderFacts {
+    let mut headers = HeaderFacts {
         auto_submitted: header_text(msg, "Auto-Submitted").map(|v| {
             v.split(';')
                 .next()
@@ -115,6 +131,15 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
         content_type,
         report_type,
         failed_recipients: msg.header_raw("X-Failed-Recipients").is_some(),
+        from_name: msg
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.name())
+            .map(|n| n.trim().to_lowercase()),
+        ms_embedded_report: msg.header_raw("X-MS-Embedded-Report").is_some(),
+        delivery_status_part: has_part_type(msg, "message/delivery-status"),
+        disposition_notification_part: has_part_type(msg, "message/disposition-notification"),
+        ses_bounce: false,
     };
 
     let mut references = id_list(msg.in_reply_to());
@@ -122,6 +147,7 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
 
     let mut body = String::new();
     collect_body(msg, &mut body);
+    headers.ses_bounce = SES_NOTICE.is_match(&body);
 
     let mut parts = Vec::new();
     collect_parts(msg, &mut parts, 0);
@@ -139,6 +165,26 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
         headers,
         parts,
     }
+}
+
+/// Amazon SES's JSON notices, also inside an SNS envelope where the
+/// quotes are escaped (`\"notificationType\":\"Bounce\"`).
+static SES_NOTICE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"notificationType\\*"\s*:\s*\\*"(?:Bounce|Complaint)\b"#).expect("static pattern")
+});
+
+/// True when a part of the message's own MIME tree (attached messages
+/// not looked into) has this content type.
+fn has_part_type(msg: &Message<'_>, wanted: &str) -> bool {
+    msg.parts.iter().any(|p| {
+        p.content_type().is_some_and(|c| {
+            let sub = c.subtype().unwrap_or("");
+            c.ctype().len() + 1 + sub.len() == wanted.len()
+                && wanted.split_once('/').is_some_and(|(t, s)| {
+                    c.ctype().eq_ignore_ascii_case(t) && sub.eq_ignore_ascii_case(s)
+                })
+        })
+    })
 }
 
 fn collect_body(msg: &Message<'_>, body: &mut String) {
