@@ -9,6 +9,7 @@ pub mod mime;
 pub mod photos;
 pub mod qr;
 pub mod report;
+pub mod viscii;
 
 pub use classify::Kind;
 pub use report::{

@@ -302,6 +302,11 @@ pub struct Report {
 
 /// Reads one raw message. Photos are decoded only for requests.
 pub fn examine(raw: &[u8]) -> Examined {
+    let raw = mime::normalise_line_endings(raw);
+    examine_normalised(&raw)
+}
+
+fn examine_normalised(raw: &[u8]) -> Examined {
     let Some(msg) = mime::parse(raw) else {
         return Examined {
             message_id: None,
