@@ -78,8 +78,9 @@ pub struct Mail<'m> {
 }
 
 /// Parses raw bytes into a mail-parser message. Never fails: an empty or
-/// headerless input still gives a message with no fields. Callers pass
-/// the bytes through [`normalise_line_endings`] first.
+/// headerless input still gives a message with no fields. Callers check
+/// the shape first ([`super::scan::check`]) and pass bytes through
+/// [`normalise_line_endings`].
 pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse(raw)
 }
