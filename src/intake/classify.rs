@@ -33,28 +33,79 @@ impl Kind {
     }
 }
 
-fn is_daemon_sender(from: Option<&str>) -> bool {
-    from.and_then(|f| f.split('@').next())
-        .map(|local| {
-            let l = local.to_ascii_lowercase();
-            l == "mailer-daemon" || l == "postmaster" || l == "mail-daemon"
-        })
-        .unwrap_or(false)
+/// Local parts that only mail systems send from.
+fn is_daemon_local(address: &str) -> bool {
+    let local = address.split('@').next().unwrap_or("").trim();
+    ["mailer-daemon", "postmaster", "mail-daemon"]
+        .iter()
+        .any(|d| local.eq_ignore_ascii_case(d))
 }
 
-/// True for a delivery failure report.
-pub fn is_bounce(h: &HeaderFacts, from: Option<&str>) -> bool {
+/// Display names of mail systems writing from an empty address
+/// (`From: MAILER-DAEMON <>`).
+const DAEMON_NAMES: &[&str] = &[
+    "mailer-daemon",
+    "postmaster",
+    "mail-daemon",
+    "mail delivery system",
+    "mail delivery subsystem",
+];
+
+/// A sender that is a mail system: `mailer-daemon@…`, `postmaster@…`, or a
+/// daemon's name over an empty address.
+fn is_daemon_sender(h: &HeaderFacts, from: Option<&str>) -> bool {
+    match from.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(address) => is_daemon_local(address),
+        None => h
+            .from_name
+            .as_deref()
+            .is_some_and(|n| DAEMON_NAMES.contains(&n.trim())),
+    }
+}
+
+/// Subject openings of delivery failure reports (Postfix, Sendmail, Exim,
+/// qmail, Exchange, Domino, Gmail), on folded text.
+const BOUNCE_SUBJECTS: &[&str] = &[
+    "undeliverable",
+    "undelivered mail returned to sender",
+    "undelivered mail",
+    "returned mail",
+    "mail delivery failed",
+    "mail delivery failure",
+    "delivery failure",
+    "delivery status notification",
+    "failure notice",
+    "delivery has failed",
+    "non-delivery report",
+];
+
+/// True for a delivery failure report: the MTA's own marks (a report, a
+/// daemon sender, Exchange's and Exim's headers, a delivery-status part,
+/// an SES notice, a failure subject). A null reverse path alone is weaker
+/// (RFC 3834 auto-replies use one too): see [`has_null_reverse_path`].
+pub fn is_bounce(h: &HeaderFacts, from: Option<&str>, subject: &str) -> bool {
     if h.content_type == "multipart/report"
         && h.report_type.as_deref() != Some("disposition-notification")
     {
         return true;
     }
-    if h.failed_recipients {
+    if h.failed_recipients || h.ms_embedded_report || h.delivery_status_part || h.ses_bounce {
         return true;
     }
-    // Bounces come from the MTA with a null reverse path. A missing
-    // Return-Path (a message saved before delivery) counts as null.
-    is_daemon_sender(from) && h.return_path.as_deref().is_none_or(str::is_empty)
+    if is_daemon_sender(h, from) {
+        return true;
+    }
+    let s = fold(subject);
+    let s = s.trim_start();
+    BOUNCE_SUBJECTS.iter().any(|p| s.starts_with(p))
+}
+
+/// `Return-Path: <>`, `<MAILER-DAEMON>` or `<postmaster@…>`: sent by a mail
+/// system. A missing Return-Path (a message saved before delivery) is not.
+pub fn has_null_reverse_path(h: &HeaderFacts) -> bool {
+    h.return_path
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty() || is_daemon_local(r))
 }
 
 /// Subject openings that out-of-office robots use even without headers.
@@ -89,9 +140,11 @@ pub fn is_auto_reply(h: &HeaderFacts, subject: &str) -> bool {
     // Read receipts are machine-made too.
     if h.content_type == "multipart/report"
         && h.report_type.as_deref() == Some("disposition-notification")
+        || h.disposition_notification_part
     {
         return true;
     }
+
     let s = fold(subject);
     let s = s.trim_start();
     AUTO_REPLY_SUBJECTS.iter().any(|p| s.starts_with(p))
@@ -105,10 +158,13 @@ pub fn classify(
     subject: &str,
     looks_like_request: bool,
 ) -> Kind {
-    if is_bounce(h, from) {
+    if is_bounce(h, from, subject) {
         Kind::Bounce
     } else if is_auto_reply(h, subject) {
         Kind::AutoReply
+    } else if has_null_reverse_path(h) {
+        // Machine-made, without an auto-reply's marks: a bounce.
+        Kind::Bounce
     } else if looks_like_request {
         Kind::DeletionRequest
     } else {
@@ -141,12 +197,28 @@ mod tests {
     }
 
     #[test]
-    fn mailer_daemon_needs_null_return_path() {
+    fn daemon_senders_and_null_reverse_paths_are_bounces() {
         let mut h = facts();
-        h.return_path = Some(String::new());
-        assert!(is_bounce(&h, Some("MAILER-DAEMON@mx.vn")));
+        assert!(is_bounce(&h, Some("MAILER-DAEMON@mx.vn"), "x"));
+        // Any postmaster sender, whatever the reverse path.
         h.return_path = Some("admin@mx.vn".into());
-        assert!(!is_bounce(&h, Some("postmaster@mx.vn")));
+        assert!(is_bounce(&h, Some("postmaster@mx.vn"), "x"));
+        assert!(!is_bounce(&h, Some("an@gmail.com"), "x"));
+        for rp in ["", "MAILER-DAEMON", "postmaster@mx.vn"] {
+            h.return_path = Some(rp.into());
+            assert_eq!(
+                classify(&h, Some("an@gmail.com"), "Yêu cầu hủy tài khoản", true),
+                Kind::Bounce,
+                "{rp:?}"
+            );
+        }
+        // An RFC 3834 auto-reply has a null reverse path too.
+        h.return_path = Some(String::new());
+        h.auto_submitted = Some("auto-replied".into());
+        assert_eq!(
+            classify(&h, Some("an@gmail.com"), "Yêu cầu hủy tài khoản", true),
+            Kind::AutoReply
+        );
     }
 
     #[test]
@@ -167,5 +239,121 @@ mod tests {
             "Trả lời tự động: Yêu cầu hủy tài khoản"
         ));
         assert!(!is_auto_reply(&facts(), "Re: Yêu cầu hủy tài khoản"));
+    }
+
+    /// A message carrying a complete request in its text (as bounces quote
+    /// the original), with these headers and this body.
+    fn mail(headers: &str, content_type: &str, body: &str) -> Vec<u8> {
+        format!(
+            "{headers}To: dichvucong@chinhphu.vn\r\nMessage-ID: <t@mx.vn>\r\nMIME-Version: 1.0\r\nContent-Type: {content_type}\r\n\r\n{body}"
+        )
+        .into_bytes()
+    }
+
+    const REQUEST: &str =
+        "Yêu cầu hủy tài khoản 079203001234\r\nHọ và tên: Nguyễn Văn An\r\nSĐT: 0912345678\r\n";
+
+    fn kind_of(raw: &[u8]) -> Kind {
+        crate::intake::examine(raw).kind
+    }
+
+    fn plain(headers: &str) -> Kind {
+        kind_of(&mail(headers, "text/plain; charset=utf-8", REQUEST))
+    }
+
+    const SUBJECT: &str = "Subject: Yêu cầu hủy tài khoản 079203001234\r\n";
+
+    #[test]
+    fn the_control_message_is_a_request() {
+        let h = format!("Return-Path: <an@gmail.com>\r\nFrom: An <an@gmail.com>\r\n{SUBJECT}");
+        assert_eq!(plain(&h), Kind::DeletionRequest);
+    }
+
+    #[test]
+    fn bounce_senders_and_reverse_paths() {
+        for h in [
+            "From: MAILER-DAEMON <>\r\n",
+            "Return-Path: <bounce@mx.vn>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.vn>\r\n",
+            "Return-Path: <admin@mx.vn>\r\nFrom: postmaster@mx.vn\r\n",
+            "Return-Path: <>\r\nFrom: Hệ thống thư <noreply@mx.vn>\r\n",
+            "Return-Path: <MAILER-DAEMON>\r\nFrom: Hệ thống thư <noreply@mx.vn>\r\n",
+            "Return-Path: <postmaster@mx.vn>\r\nFrom: Hệ thống thư <noreply@mx.vn>\r\n",
+            "Return-Path: <a@mx.vn>\r\nFrom: Exchange <a@mx.vn>\r\nX-MS-Embedded-Report: 1\r\n",
+        ] {
+            assert_eq!(plain(&format!("{h}{SUBJECT}")), Kind::Bounce, "{h}");
+        }
+    }
+
+    #[test]
+    fn bounce_subjects() {
+        for subject in [
+            "failure notice",
+            "DELIVERY FAILURE: User an (an@mx.vn) not listed in Domino Directory",
+            "Delivery Status Notification (Failure)",
+            "Undeliverable: Yêu cầu hủy tài khoản 079203001234",
+            "Returned mail: see transcript for details",
+            "Mail delivery failed: returning message to sender",
+            "Undelivered Mail Returned to Sender",
+        ] {
+            let h = format!(
+                "Return-Path: <bounce@mx.vn>\r\nFrom: Hệ thống <noreply@mx.vn>\r\nSubject: {subject}\r\n"
+            );
+            assert_eq!(plain(&h), Kind::Bounce, "{subject}");
+        }
+    }
+
+    const SENDER: &str = "Return-Path: <bounce@mx.vn>\r\nFrom: Hệ thống <noreply@mx.vn>\r\n";
+
+    #[test]
+    fn report_parts_anywhere_in_the_tree() {
+        let body = |report_type: &str| {
+            format!(
+                "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{REQUEST}\r\n--B\r\nContent-Type: {report_type}\r\n\r\nReporting-MTA: dns; mx.vn\r\n\r\n--B--\r\n"
+            )
+        };
+        let ct = "multipart/mixed; boundary=\"B\"";
+        let h = format!("{SENDER}{SUBJECT}");
+        assert_eq!(
+            kind_of(&mail(&h, ct, &body("message/delivery-status"))),
+            Kind::Bounce
+        );
+        assert_ne!(
+            kind_of(&mail(&h, ct, &body("message/disposition-notification"))),
+            Kind::DeletionRequest
+        );
+        // ARF abuse reports.
+        let arf = "multipart/report; report-type=feedback-report; boundary=\"B\"";
+        assert_eq!(
+            kind_of(&mail(&h, arf, &body("message/feedback-report"))),
+            Kind::Bounce
+        );
+    }
+
+    #[test]
+    fn amazon_ses_notices() {
+        let h = "Return-Path: <no-reply@sns.amazonaws.com>\r\nFrom: AWS Notifications <no-reply@sns.amazonaws.com>\r\nSubject: AWS Notification Message\r\n";
+        let sns = format!(
+            "{{\"Type\" : \"Notification\", \"Message\" : \"{{\\\"notificationType\\\":\\\"Bounce\\\",\\\"bounce\\\":{{\\\"bounceType\\\":\\\"Permanent\\\"}},\\\"mail\\\":{{\\\"commonHeaders\\\":{{\\\"subject\\\":\\\"Yêu cầu hủy tài khoản 079203001234\\\"}}}}}}\"}}\r\n{REQUEST}"
+        );
+        assert_eq!(
+            kind_of(&mail(h, "text/plain; charset=utf-8", &sns)),
+            Kind::Bounce
+        );
+        let ses = format!("{{\"notificationType\": \"Bounce\", \"bounce\": {{}}}}\r\n{REQUEST}");
+        assert_eq!(
+            kind_of(&mail(h, "text/plain; charset=utf-8", &ses)),
+            Kind::Bounce
+        );
+    }
+
+    #[test]
+    fn list_manager_notices_are_auto_replies() {
+        for h in [
+            "List-Id: <thongbao.lists.mx.vn>\r\nPrecedence: list\r\n",
+            "List-Unsubscribe: <mailto:leave@lists.mx.vn>\r\nPrecedence: bulk\r\n",
+        ] {
+            let h = format!("{SENDER}{h}{SUBJECT}");
+            assert_eq!(plain(&h), Kind::AutoReply, "{h}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! form (see [`crate::domain::text`]) and cuts values out of the original.
 
 use regex::Regex;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use crate::domain::text::{fold, squash_spaces, Folded};
@@ -245,42 +246,53 @@ pub fn body_fields(new_text: &str) -> BodyFields {
             }
         }
 
-        // Every label on this line, in order of position.
-        let mut found: Vec<(usize, usize, Label)> = Vec::new();
+        // Every label on this line, in order of position; a match that
+        // overlaps one of an earlier pattern is dropped. The matches kept
+        // are disjoint, so one ordered map answers "does it overlap?" in
+        // O(log n): a line full of labels stays linear, not quadratic.
+        let mut found: BTreeMap<usize, (usize, Label)> = BTreeMap::new();
         for (label, r) in LABELS.iter() {
             for m in r.find_iter(folded) {
-                if !found.iter().any(|(s, e, _)| m.start() < *e && *s < m.end()) {
-                    found.push((m.start(), m.end(), *label));
+                let overlaps = found
+                    .range(..m.end())
+                    .next_back()
+                    .is_some_and(|(_, &(end, _))| end > m.start());
+                if !overlaps {
+                    found.insert(m.start(), (m.end(), *label));
                 }
             }
         }
-        found.sort_by_key(|(s, _, _)| *s);
+        let found: Vec<(usize, usize, Label)> =
+            found.into_iter().map(|(s, (e, l))| (s, e, l)).collect();
+        // "Họ và tên:" with the value on the next line: read once per line,
+        // however many empty labels this line has.
+        // That value is tried once per kind of label: the same value
+        // gives the same answer.
+        let mut next_value: Option<String> = None;
+        let mut tried_next = [false; 4];
         for (k, &(_, value_start, label)) in found.iter().enumerate() {
             let value_end = found.get(k + 1).map_or(folded.len(), |(s, _, _)| *s);
-            let mut value = clean_value(f.original_slice(value_start, value_end));
-            let continued = value.is_empty();
-            if continued {
-                // "Họ và tên:" with the value on the next line.
-                if let Some(next) = lines.get(i + 1) {
-                    let nf = fold(next);
-                    if !LABELS.iter().any(|(_, r)| r.is_match(&nf)) && !REQUEST_PHRASE.is_match(&nf)
-                    {
-                        value = clean_value(next);
-                    }
+            let own = clean_value(f.original_slice(value_start, value_end));
+            let value: &str = if own.is_empty() {
+                if std::mem::replace(&mut tried_next[label as usize], true) {
+                    continue;
                 }
-            }
+                next_value.get_or_insert_with(|| continuation(lines.get(i + 1).copied()))
+            } else {
+                &own
+            };
             match label {
-                Label::Name if fields.full_name.is_none() && plausible_name(&name_part(&value)) => {
-                    fields.full_name = Some(name_part(&value));
+                Label::Name if fields.full_name.is_none() && plausible_name(&name_part(value)) => {
+                    fields.full_name = Some(name_part(value));
                 }
                 Label::Phone
                     if fields.phone_written.is_none()
                         && value.bytes().any(|b| b.is_ascii_digit()) =>
                 {
-                    fields.phone_written = Some(phone_part(&value));
+                    fields.phone_written = Some(phone_part(value));
                 }
                 Label::Reason if fields.reason.is_none() && !value.is_empty() => {
-                    fields.reason = Some(value);
+                    fields.reason = Some(value.to_owned());
                 }
                 _ => {}
             }
@@ -290,6 +302,20 @@ pub fn body_fields(new_text: &str) -> BodyFields {
         fields.phone_unlabelled = unlabelled_phone(new_text);
     }
     fields
+}
+
+/// The value a label left empty finds on the next line, unless that line
+/// is itself labelled or the request line.
+fn continuation(next: Option<&str>) -> String {
+    let Some(next) = next else {
+        return String::new();
+    };
+    let nf = fold(next);
+    if LABELS.iter().any(|(_, r)| r.is_match(&nf)) || REQUEST_PHRASE.is_match(&nf) {
+        String::new()
+    } else {
+        clean_value(next)
+    }
 }
 
 /// Trims bullets, separators and closing punctuation around a value.
@@ -478,5 +504,52 @@ mod tests {
         let f = body_fields("Tôi muốn hủy. Liên hệ 0912.345.678 nhé");
         assert_eq!(f.phone_written, None);
         assert_eq!(f.phone_unlabelled.as_deref(), Some("0912.345.678"));
+    }
+}
+
+#[cfg(test)]
+mod line_cost {
+    use crate::intake::{inspect, InspectOptions};
+    use std::time::{Duration, Instant};
+
+    /// One body line of `bytes` bytes, full of labels.
+    fn labelled_line(bytes: usize) -> String {
+        let unit = "sdt: 1 ten: A ";
+        unit.repeat(bytes / unit.len() + 1)
+    }
+
+    fn message(body: &str) -> Vec<u8> {
+        format!(
+            "From: an@gmail.com\r\nSubject: Yêu cầu hủy tài khoản 079203001234\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_two_megabyte_line_of_labels_is_read_in_linear_time() {
+        let raw = message(&labelled_line(2 << 20));
+        let start = Instant::now();
+        let report = inspect(&raw, None, &InspectOptions { current_year: 2026 });
+        let took = start.elapsed();
+        eprintln!("2 MiB line of labels: {took:?}");
+        assert_eq!(report.assessment.id_number.as_deref(), Some("079203001234"));
+        // Quadratic, this took about two minutes; linear, well under a second.
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    /// Labels whose values are all on the next line read that line once.
+    #[test]
+    fn many_empty_labels_before_a_long_line_stay_linear() {
+        let body = format!(
+            "{}\n{}",
+            "sdt: - lý do: - ".repeat(20_000),
+            "x".repeat(1 << 20)
+        );
+        let raw = message(&body);
+        let start = Instant::now();
+        let _ = inspect(&raw, None, &InspectOptions { current_year: 2026 });
+        let took = start.elapsed();
+        eprintln!("empty labels before a 1 MiB line: {took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }

@@ -9,9 +9,12 @@ pub mod mime;
 pub mod photos;
 pub mod qr;
 pub mod report;
+pub mod scan;
+pub mod viscii;
 
 pub use classify::Kind;
 pub use report::{
-    assess, examine, inspect, Assessment, AttachmentReport, Examined, InspectOptions, PhotoCount,
-    Problem, Report, Role, Verdict, Warning,
+    assess, examine, inspect, try_examine, try_inspect, Assessment, AttachmentReport, Examined,
+    InspectOptions, PhotoCount, Problem, Report, Role, Verdict, Warning,
 };
+pub use scan::Refused;

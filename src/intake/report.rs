@@ -13,6 +13,7 @@ use super::fields::{
 use super::mime::{self, Part};
 use super::photos::{self, Fingerprint, Format, PhotoError};
 use super::qr::{self, CardQr};
+use super::scan::{self, Refused};
 use crate::domain::text::{fold, same_name};
 use crate::domain::{IdNumber, IdType, Phone};
 
@@ -301,7 +302,26 @@ pub struct Report {
 }
 
 /// Reads one raw message. Photos are decoded only for requests.
+///
+/// # Panics
+///
+/// On a message [`try_examine`] refuses (nested too deep, too many parts),
+/// with the refusal as the panic message: the daemon's guarded call marks
+/// the message failed with that reason. New callers should use
+/// [`try_examine`].
 pub fn examine(raw: &[u8]) -> Examined {
+    try_examine(raw).unwrap_or_else(|refused| panic!("{refused}"))
+}
+
+/// Reads one raw message, or refuses one whose MIME shape could exhaust
+/// the parser (see [`scan`]): the caller marks it failed with the reason.
+pub fn try_examine(raw: &[u8]) -> Result<Examined, Refused> {
+    let raw = mime::normalise_line_endings(raw);
+    scan::check(&raw)?;
+    Ok(examine_checked(&raw))
+}
+
+fn examine_checked(raw: &[u8]) -> Examined {
     let Some(msg) = mime::parse(raw) else {
         return Examined {
             message_id: None,
@@ -646,14 +666,27 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
 }
 
 /// Inspects one raw message exactly as the daemon does.
+///
+/// # Panics
+///
+/// On a refused message, as [`examine`]; see [`try_inspect`].
 pub fn inspect(raw: &[u8], file: Option<&str>, options: &InspectOptions) -> Report {
-    let e = examine(raw);
+    try_inspect(raw, file, options).unwrap_or_else(|refused| panic!("{refused}"))
+}
+
+/// Inspects one raw message, or refuses it as [`try_examine`] does.
+pub fn try_inspect(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+) -> Result<Report, Refused> {
+    let e = try_examine(raw)?;
     let assessment = assess(&[&e], options);
-    Report {
+    Ok(Report {
         file: file.map(str::to_owned),
         message_id: e.message_id,
         from: e.from,
         subject: e.subject,
         assessment,
-    }
+    })
 }
