@@ -472,3 +472,60 @@ fn a_message_that_breaks_inspection_is_kept_marked_and_does_not_stop_the_others(
         "none left in the inbox"
     );
 }
+
+#[test]
+fn a_message_that_kills_the_daemon_is_quarantined_and_the_others_go_on() {
+    // A message whose inspection stops the process (as a stack overflow
+    // would; injected, since no real input does now) is stored first, so
+    // every restart would meet it again: after a few starts it is marked
+    // failed with the reason and the valid request beside it is made.
+    let dir = TempDir::new("killer");
+    let config = write_config(dir.path(), "");
+    let spool = Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            b"From: x@y.vn\r\nSubject: Yeu cau huy tai khoan 079203001111\r\n\r\nKILLER-PILL\r\n",
+            "1",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap(),
+            "2",
+        )
+        .unwrap();
+    let mut aborted = 0;
+    for _ in 0..8 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+            .arg("--config")
+            .arg(&config)
+            .args(["serve", "--once"])
+            .env("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        aborted += 1;
+    }
+    assert!(
+        (1..=huytk::workflow::MAX_INSPECTIONS as usize).contains(&aborted),
+        "{aborted} aborted runs"
+    );
+    let failed = huytk(&config, &["messages", "--failed", "--json"]);
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("quarantined"), "{text}");
+    let list = huytk(&config, &["requests", "list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    // Later starts leave it alone.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--once"])
+        .env("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

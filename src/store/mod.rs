@@ -289,6 +289,18 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("sha256")?)).collect()
     }
 
+    /// Counts one more start of this message's inspection (committed before
+    /// the work begins) and returns how many there have been.
+    pub async fn begin_inspection(&self, sha256: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "UPDATE raw_messages SET attempts = attempts + 1 WHERE sha256 = $1 RETURNING attempts",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("attempts")).transpose()?.unwrap_or(0))
+    }
+
     /// Marks a message failed with the reason, for an operator to see.
     pub async fn mark_failed(&self, sha256: &str, error: &str) -> Result<(), StoreError> {
         // Never over a message another replica processed meanwhile.

@@ -117,14 +117,32 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Fault injection for tests, and only for them: no real input makes
-/// inspection panic (the fuzzer found none), so the tests that show a
-/// broken message is kept, marked failed and does not stop the others set
-/// `HUYTK_TEST_PANIC_MARKER`, and a message containing that text panics.
-fn injected_fault(raw: &[u8]) -> bool {
-    std::env::var("HUYTK_TEST_PANIC_MARKER")
-        .ok()
-        .filter(|m| !m.is_empty())
-        .is_some_and(|m| raw.windows(m.len()).any(|w| w == m.as_bytes()))
+/// inspection panic or stop the process (the fuzzer found none once the
+/// nesting scan was in), so the tests that show a broken message is kept,
+/// marked failed and does not stop the others set `HUYTK_TEST_PANIC_MARKER`
+/// (a message containing that text panics) or `HUYTK_TEST_ABORT_MARKER`
+/// (it aborts the process, as a stack overflow would). Read once.
+enum Fault {
+    Panic,
+    Abort,
+}
+
+fn injected_fault(raw: &[u8]) -> Option<Fault> {
+    static MARKERS: LazyLock<[Option<String>; 2]> = LazyLock::new(|| {
+        ["HUYTK_TEST_PANIC_MARKER", "HUYTK_TEST_ABORT_MARKER"]
+            .map(|k| std::env::var(k).ok().filter(|m| !m.is_empty()))
+    });
+    let has = |m: &Option<String>| {
+        m.as_ref()
+            .is_some_and(|m| raw.windows(m.len()).any(|w| w == m.as_bytes()))
+    };
+    if has(&MARKERS[0]) {
+        Some(Fault::Panic)
+    } else if has(&MARKERS[1]) {
+        Some(Fault::Abort)
+    } else {
+        None
+    }
 }
 
 /// Time spent inspecting in this process (microseconds) and how many
@@ -144,8 +162,10 @@ pub fn inspection_totals() -> (f64, u64) {
 fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
     let start = std::time::Instant::now();
     let result = std::panic::catch_unwind(|| {
-        if injected_fault(raw) {
-            panic!("injected fault (HUYTK_TEST_PANIC_MARKER)");
+        match injected_fault(raw) {
+            Some(Fault::Panic) => panic!("injected fault (HUYTK_TEST_PANIC_MARKER)"),
+            Some(Fault::Abort) => std::process::abort(),
+            None => {}
         }
         examine(raw)
     })
@@ -259,8 +279,23 @@ impl Desk {
         }
     }
 
-    /// Processes a stored message.
+    /// Processes a stored message. One whose inspection has begun more than
+    /// `MAX_INSPECTIONS` times without ending (it stopped the process each
+    /// time) is quarantined: marked failed with the reason, never retried.
     pub async fn process_stored(&self, sha: &str, raw: Vec<u8>) -> Result<Ingested, WorkflowError> {
+        let starts = self.store.begin_inspection(sha).await?;
+        if starts > MAX_INSPECTIONS {
+            let error = format!(
+                "quarantined: the daemon stopped {} times while inspecting this message",
+                starts - 1
+            );
+            self.store.mark_failed(sha, &error).await?;
+            tracing::error!(sha256 = %sha, %error, "message quarantined");
+            return Ok(Ingested::Failed {
+                sha256: sha.to_owned(),
+                error,
+            });
+        }
         let examined = examine_blocking(raw).await;
         self.process_examined(sha, examined).await
     }
@@ -297,7 +332,15 @@ impl Desk {
                 }
             }
         }
-        // 2. Inspect in parallel (pure CPU work).
+        // 2. Inspect in parallel (pure CPU work), each start counted first
+        //    so a message that kills the process is known at the next one.
+        for (i, sha) in &todo {
+            if let Err(e) = self.store.begin_inspection(sha).await {
+                out[*i] = Err(e.into());
+                out.truncate(i + 1);
+                return out;
+            }
+        }
         // The stored bytes move to the inspection task: nothing after it
         // needs them, and messages run to several hundred kilobytes.
         let raws: Vec<Vec<u8>> = todo
@@ -717,6 +760,10 @@ impl Desk {
         self.queue_letter(tx, letter).await
     }
 }
+
+/// Starts of a message's inspection that may end with the process gone
+/// (a kill, an outage) before it is quarantined.
+pub const MAX_INSPECTIONS: i64 = 3;
 
 /// What a message another replica processed first came to here.
 fn already(sha: &str) -> Ingested {

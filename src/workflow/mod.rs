@@ -16,7 +16,7 @@ pub use decide::{
     CLAIM_MS,
 };
 pub use grace::AccountJob;
-pub use ingest::{inspection_totals, Desk, Ingested};
+pub use ingest::{inspection_totals, Desk, Ingested, MAX_INSPECTIONS};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.
