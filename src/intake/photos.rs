@@ -533,6 +533,50 @@ pub fn shrink(g: &Gray, factor: u32) -> Gray {
     }
 }
 
+/// Spread of a picture's luminance below which it shows nothing (blank
+/// white or black, a flat colour): grey levels of standard deviation over
+/// the 16×16 thumbnail. Card photos and portraits measure far above:
+/// 28.8 is the lowest of the 235 photos in `tests/corpus`.
+pub const BLANK_SPREAD: f32 = 4.0;
+
+/// Standard deviation of the grey levels of the picture's 16×16 average
+/// thumbnail: about 0 for a flat picture whatever its noise.
+pub fn luminance_spread(g: &Gray) -> f32 {
+    let cells = thumbnail(g);
+    let mean = cells.iter().sum::<f32>() / cells.len() as f32;
+    let var = cells.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / cells.len() as f32;
+    var.sqrt()
+}
+
+/// True for a uniform or nearly uniform picture.
+pub fn is_blank(g: &Gray) -> bool {
+    luminance_spread(g) < BLANK_SPREAD
+}
+
+/// The 16×16 average thumbnail, grey levels.
+fn thumbnail(g: &Gray) -> [f32; THUMB * THUMB] {
+    let mut sums = [0f32; THUMB * THUMB];
+    let mut counts = [0f32; THUMB * THUMB];
+    let (w, h) = (g.width as usize, g.height as usize);
+    let column_bin: Vec<usize> = (0..w).map(|x| x * THUMB / w).collect();
+    for (y, row) in g.pixels.chunks_exact(w.max(1)).take(h).enumerate() {
+        let base = (y * THUMB / h) * THUMB;
+        for (&v, &bin) in row.iter().zip(&column_bin) {
+            sums[base + bin] += f32::from(v);
+            counts[base + bin] += 1.0;
+        }
+    }
+    let mut cells = [0f32; THUMB * THUMB];
+    for i in 0..cells.len() {
+        cells[i] = if counts[i] > 0.0 {
+            sums[i] / counts[i]
+        } else {
+            0.0
+        };
+    }
+    cells
+}
+
 /// Side of the thumbnail used to compare photos.
 pub const THUMB: usize = 16;
 
@@ -552,25 +596,7 @@ impl Fingerprint {
     /// Computes the fingerprint of an upright picture (a shrunk copy
     /// serves as well as the original and costs far less).
     pub fn of(g: &Gray) -> Fingerprint {
-        let mut sums = [0f32; THUMB * THUMB];
-        let mut counts = [0f32; THUMB * THUMB];
-        let (w, h) = (g.width as usize, g.height as usize);
-        let column_bin: Vec<usize> = (0..w).map(|x| x * THUMB / w).collect();
-        for (y, row) in g.pixels.chunks_exact(w.max(1)).take(h).enumerate() {
-            let base = (y * THUMB / h) * THUMB;
-            for (&v, &bin) in row.iter().zip(&column_bin) {
-                sums[base + bin] += f32::from(v);
-                counts[base + bin] += 1.0;
-            }
-        }
-        let mut cells = [0f32; THUMB * THUMB];
-        for i in 0..cells.len() {
-            cells[i] = if counts[i] > 0.0 {
-                sums[i] / counts[i]
-            } else {
-                0.0
-            };
-        }
+        let mut cells = thumbnail(g);
         let mut dhash = 0u64;
         for r in 0..8 {
             for c in 0..8 {

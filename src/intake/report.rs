@@ -48,13 +48,15 @@ pub enum Problem {
     UnreadableAttachment,
     /// Shorter side under 300 px.
     PhotoTooSmall,
+    /// A uniform or nearly uniform picture (blank white, black, one colour).
+    BlankPhoto,
     /// Over 50 megapixels or the decoder's memory limit.
     OversizedImage,
 }
 
 impl Problem {
     /// Every problem, in report order.
-    pub const ALL: [Problem; 11] = [
+    pub const ALL: [Problem; 12] = [
         Problem::MissingIdNumber,
         Problem::InvalidIdNumber,
         Problem::ConflictingIdNumbers,
@@ -65,6 +67,7 @@ impl Problem {
         Problem::DuplicatePhoto,
         Problem::UnreadableAttachment,
         Problem::PhotoTooSmall,
+        Problem::BlankPhoto,
         Problem::OversizedImage,
     ];
 
@@ -81,6 +84,7 @@ impl Problem {
             Problem::DuplicatePhoto => "duplicate_photo",
             Problem::UnreadableAttachment => "unreadable_attachment",
             Problem::PhotoTooSmall => "photo_too_small",
+            Problem::BlankPhoto => "blank_photo",
             Problem::OversizedImage => "oversized_image",
         }
     }
@@ -100,6 +104,7 @@ impl Problem {
             Problem::DuplicatePhoto => "the same photo is attached twice",
             Problem::UnreadableAttachment => "an image attachment does not decode completely",
             Problem::PhotoTooSmall => "a photo's shorter side is under 300 px",
+            Problem::BlankPhoto => "a photo is blank (one flat colour)",
             Problem::OversizedImage => "an image is over 50 megapixels",
         }
     }
@@ -434,15 +439,20 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
         Ok(g) => {
             a.width = Some(g.width);
             a.height = Some(g.height);
-            if g.width.min(g.height) < photos::MIN_SIDE {
-                a.raised = Some(Raised::Problem(Problem::PhotoTooSmall));
-            } else {
-                a.usable = true;
-                let quarter = photos::shrink(&g, 4);
-                a.fingerprint = Some(Fingerprint::of(&quarter));
-                let codes =
-                    std::panic::catch_unwind(|| qr::find_codes(&g, &quarter)).unwrap_or_default();
-                a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
+            // Quarter size serves the blank test, the fingerprint and
+            // the QR search as well as the full picture.
+            match (g.width.min(g.height) >= photos::MIN_SIDE).then(|| photos::shrink(&g, 4)) {
+                None => a.raised = Some(Raised::Problem(Problem::PhotoTooSmall)),
+                Some(quarter) if photos::is_blank(&quarter) => {
+                    a.raised = Some(Raised::Problem(Problem::BlankPhoto))
+                }
+                Some(quarter) => {
+                    a.usable = true;
+                    a.fingerprint = Some(Fingerprint::of(&quarter));
+                    let codes = std::panic::catch_unwind(|| qr::find_codes(&g, &quarter))
+                        .unwrap_or_default();
+                    a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
+                }
             }
         }
     }
@@ -782,5 +792,28 @@ mod photo_tests {
         assert!(!a.usable, "{a:?}");
         assert_eq!(a.problems, ["unreadable_attachment"]);
         assert_eq!(r.assessment.photos.usable, 2);
+    }
+
+    #[test]
+    fn blank_pictures_are_blank_photos() {
+        let flat = |level: u8| jpeg(640, 480, &vec![level; 640 * 480]);
+        // A flat colour with sensor noise of a few levels.
+        let noisy: Vec<u8> = textured(640, 480, 9).iter().map(|v| 128 + v % 5).collect();
+        for (what, photo) in [
+            ("white", flat(255)),
+            ("black", flat(0)),
+            ("grey", flat(128)),
+            ("noisy grey", jpeg(640, 480, &noisy)),
+        ] {
+            let r = request(&[("a.jpg", &photo), ("b.jpg", &good(2)), ("c.jpg", &good(3))]);
+            let a = &r.assessment.attachments[0];
+            assert!(!a.usable, "{what}");
+            assert_eq!(a.problems, ["blank_photo"], "{what}");
+            assert!(
+                r.assessment.problems.contains(&Problem::BlankPhoto),
+                "{what}"
+            );
+            assert_eq!(r.assessment.verdict, Verdict::Incomplete, "{what}");
+        }
     }
 }
