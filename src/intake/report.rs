@@ -48,13 +48,15 @@ pub enum Problem {
     UnreadableAttachment,
     /// Shorter side under 300 px.
     PhotoTooSmall,
+    /// A uniform or nearly uniform picture (blank white, black, one colour).
+    BlankPhoto,
     /// Over 50 megapixels or the decoder's memory limit.
     OversizedImage,
 }
 
 impl Problem {
     /// Every problem, in report order.
-    pub const ALL: [Problem; 11] = [
+    pub const ALL: [Problem; 12] = [
         Problem::MissingIdNumber,
         Problem::InvalidIdNumber,
         Problem::ConflictingIdNumbers,
@@ -65,6 +67,7 @@ impl Problem {
         Problem::DuplicatePhoto,
         Problem::UnreadableAttachment,
         Problem::PhotoTooSmall,
+        Problem::BlankPhoto,
         Problem::OversizedImage,
     ];
 
@@ -81,6 +84,7 @@ impl Problem {
             Problem::DuplicatePhoto => "duplicate_photo",
             Problem::UnreadableAttachment => "unreadable_attachment",
             Problem::PhotoTooSmall => "photo_too_small",
+            Problem::BlankPhoto => "blank_photo",
             Problem::OversizedImage => "oversized_image",
         }
     }
@@ -100,6 +104,7 @@ impl Problem {
             Problem::DuplicatePhoto => "the same photo is attached twice",
             Problem::UnreadableAttachment => "an image attachment does not decode completely",
             Problem::PhotoTooSmall => "a photo's shorter side is under 300 px",
+            Problem::BlankPhoto => "a photo is blank (one flat colour)",
             Problem::OversizedImage => "an image is over 50 megapixels",
         }
     }
@@ -434,15 +439,20 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
         Ok(g) => {
             a.width = Some(g.width);
             a.height = Some(g.height);
-            if g.width.min(g.height) < photos::MIN_SIDE {
-                a.raised = Some(Raised::Problem(Problem::PhotoTooSmall));
-            } else {
-                a.usable = true;
-                let quarter = photos::shrink(&g, 4);
-                a.fingerprint = Some(Fingerprint::of(&quarter));
-                let codes =
-                    std::panic::catch_unwind(|| qr::find_codes(&g, &quarter)).unwrap_or_default();
-                a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
+            // Quarter size serves the blank test, the fingerprint and
+            // the QR search as well as the full picture.
+            match (g.width.min(g.height) >= photos::MIN_SIDE).then(|| photos::shrink(&g, 4)) {
+                None => a.raised = Some(Raised::Problem(Problem::PhotoTooSmall)),
+                Some(quarter) if photos::is_blank(&quarter) => {
+                    a.raised = Some(Raised::Problem(Problem::BlankPhoto))
+                }
+                Some(quarter) => {
+                    a.usable = true;
+                    a.fingerprint = Some(Fingerprint::of(&quarter));
+                    let codes = std::panic::catch_unwind(|| qr::find_codes(&g, &quarter))
+                        .unwrap_or_default();
+                    a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
+                }
             }
         }
     }
@@ -689,4 +699,121 @@ pub fn try_inspect(
         subject: e.subject,
         assessment,
     })
+}
+
+#[cfg(test)]
+mod photo_tests {
+    //! Corpus-style: a whole request message with photos built here.
+    use super::*;
+    use base64::Engine;
+
+    /// A photo-like grey picture: gradients and a pattern, no flat area.
+    fn textured(w: u32, h: u32, seed: u32) -> Vec<u8> {
+        (0..h)
+            .flat_map(|y| {
+                (0..w).map(move |x| {
+                    let n = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503) ^ seed) >> 7;
+                    ((x * 255 / w + y * 3 + seed * 40 + (n % 48)) % 256) as u8
+                })
+            })
+            .collect()
+    }
+
+    fn jpeg(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode(pixels, w, h, image::ExtendedColorType::L8)
+            .unwrap();
+        out
+    }
+
+    fn request(photos: &[(&str, &[u8])]) -> Report {
+        let mut raw = String::from(
+            "From: An <an@gmail.com>\r\nSubject: Yêu cầu hủy tài khoản 079203001234\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHọ và tên: Nguyễn Văn An\r\nSĐT: 0912345678\r\nLý do: trùng tài khoản\r\n",
+        );
+        for (name, bytes) in photos {
+            raw.push_str(&format!(
+                "--B\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\n"
+            ));
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            for line in b64.as_bytes().chunks(76) {
+                raw.push_str(std::str::from_utf8(line).unwrap());
+                raw.push_str("\r\n");
+            }
+        }
+        raw.push_str("--B--\r\n");
+        inspect(raw.as_bytes(), None, &InspectOptions { current_year: 2026 })
+    }
+
+    fn good(seed: u32) -> Vec<u8> {
+        jpeg(640, 480, &textured(640, 480, seed))
+    }
+
+    #[test]
+    fn complete_photos_count() {
+        let r = request(&[
+            ("a.jpg", &good(1)),
+            ("b.jpg", &good(2)),
+            ("c.jpg", &good(3)),
+        ]);
+        assert_eq!(
+            r.assessment.photos.distinct, 3,
+            "{:?}",
+            r.assessment.problems
+        );
+        assert_eq!(r.assessment.verdict, Verdict::Complete);
+    }
+
+    #[test]
+    fn a_jpeg_cut_at_60_percent_with_an_end_marker_is_unreadable() {
+        let whole = good(1);
+        let cut = [&whole[..whole.len() * 6 / 10], &[0xFF, 0xD9][..]].concat();
+        let r = request(&[("a.jpg", &cut), ("b.jpg", &good(2)), ("c.jpg", &good(3))]);
+        let a = &r.assessment.attachments[0];
+        assert!(!a.usable);
+        assert_eq!(a.problems, ["unreadable_attachment"]);
+        assert!(r
+            .assessment
+            .problems
+            .contains(&Problem::UnreadableAttachment));
+        assert_eq!(r.assessment.photos.usable, 2);
+    }
+
+    #[test]
+    fn a_tiny_jpeg_declaring_a_huge_frame_is_not_a_photo() {
+        let mut tiny = jpeg(16, 16, &textured(16, 16, 5));
+        // SOF0: FF C0, length, precision, height, width.
+        let sof = tiny.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        tiny[sof + 5..sof + 7].copy_from_slice(&7000u16.to_be_bytes());
+        tiny[sof + 7..sof + 9].copy_from_slice(&7000u16.to_be_bytes());
+        assert!(tiny.len() < 1000, "{} bytes", tiny.len());
+        let r = request(&[("a.jpg", &tiny), ("b.jpg", &good(2)), ("c.jpg", &good(3))]);
+        let a = &r.assessment.attachments[0];
+        assert!(!a.usable, "{a:?}");
+        assert_eq!(a.problems, ["unreadable_attachment"]);
+        assert_eq!(r.assessment.photos.usable, 2);
+    }
+
+    #[test]
+    fn blank_pictures_are_blank_photos() {
+        let flat = |level: u8| jpeg(640, 480, &vec![level; 640 * 480]);
+        // A flat colour with sensor noise of a few levels.
+        let noisy: Vec<u8> = textured(640, 480, 9).iter().map(|v| 128 + v % 5).collect();
+        for (what, photo) in [
+            ("white", flat(255)),
+            ("black", flat(0)),
+            ("grey", flat(128)),
+            ("noisy grey", jpeg(640, 480, &noisy)),
+        ] {
+            let r = request(&[("a.jpg", &photo), ("b.jpg", &good(2)), ("c.jpg", &good(3))]);
+            let a = &r.assessment.attachments[0];
+            assert!(!a.usable, "{what}");
+            assert_eq!(a.problems, ["blank_photo"], "{what}");
+            assert!(
+                r.assessment.problems.contains(&Problem::BlankPhoto),
+                "{what}"
+            );
+            assert_eq!(r.assessment.verdict, Verdict::Incomplete, "{what}");
+        }
+    }
 }
