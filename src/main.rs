@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use huytk::app::{self, App};
 use huytk::config::Config;
 use huytk::domain::RequestState;
-use huytk::intake::{inspect, InspectOptions, Report, Verdict};
+use huytk::intake::{try_inspect, InspectOptions, Report, Verdict};
 
 #[derive(Parser)]
 #[command(
@@ -729,23 +729,35 @@ fn run_inspect(json: bool, jobs: Option<usize>, files: &[PathBuf]) -> Result<()>
     let mut failed = false;
     // Chunks keep memory bounded on long lists while output stays in order.
     for chunk in files.chunks(256) {
-        let results: Vec<std::io::Result<Report>> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|path| {
-                    let raw = std::fs::read(path)?;
-                    Ok(inspect(&raw, Some(&path.to_string_lossy()), &opts))
-                })
-                .collect()
-        });
+        let results: Vec<std::io::Result<Result<Report, huytk::intake::Refused>>> =
+            pool.install(|| {
+                chunk
+                    .par_iter()
+                    .map(|path| {
+                        let raw = std::fs::read(path)?;
+                        Ok(try_inspect(&raw, Some(&path.to_string_lossy()), &opts))
+                    })
+                    .collect()
+            });
         let mut out = stdout.lock();
         for (path, r) in chunk.iter().zip(results) {
             match r {
-                Ok(report) if json => {
+                Ok(Ok(report)) if json => {
                     serde_json::to_writer(&mut out, &report)?;
                     writeln!(out)?;
                 }
-                Ok(report) => write_summary(&mut out, &report)?,
+                Ok(Ok(report)) => write_summary(&mut out, &report)?,
+                // Read, but refused before parsing (nested too deep …):
+                // still one line, saying why.
+                Ok(Err(refused)) if json => {
+                    let line = serde_json::json!({
+                        "file": path.to_string_lossy(),
+                        "error": refused.to_string(),
+                    });
+                    serde_json::to_writer(&mut out, &line)?;
+                    writeln!(out)?;
+                }
+                Ok(Err(refused)) => writeln!(out, "{}: REFUSED ({refused})", path.display())?,
                 Err(e) => {
                     failed = true;
                     eprintln!("huytk: cannot read {}: {e}", path.display());

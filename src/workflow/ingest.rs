@@ -15,7 +15,7 @@ use crate::domain::calendar::Calendar;
 use crate::domain::thread::{OurMessageId, ThreadToken};
 use crate::domain::time::now_ms;
 use crate::domain::{IdNumber, RequestState};
-use crate::intake::{assess, examine, Assessment, Examined, InspectOptions, Kind};
+use crate::intake::{assess, try_examine, Assessment, Examined, InspectOptions, Kind};
 use crate::notify::Templates;
 use crate::store::{self, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, Store};
 
@@ -167,9 +167,10 @@ fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
             Some(Fault::Abort) => std::process::abort(),
             None => {}
         }
-        examine(raw)
+        try_examine(raw)
     })
-    .map_err(|p| panic_text(&p));
+    .map_err(|p| panic_text(&p))
+    .and_then(|r| r.map_err(|refused| refused.to_string()));
     INSPECTION_MICROS.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     INSPECTIONS.fetch_add(1, Ordering::Relaxed);
     result
