@@ -237,30 +237,11 @@ async fn redirects_stay_on_site_and_a_bad_next_is_never_a_server_error() {
         "/\u{0}",
         "/ok path",
     ] {
-        let r = http(
-            desk.web,
-            "POST",
-            "/login",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Origin", &format!("http://127.0.0.1:{}", desk.web)),
-                ("Sec-Fetch-Site", "same-origin"),
-            ],
-            form(next).as_bytes(),
-        );
+        let r = desk.post_login(&form(next));
         assert!(r.status < 500, "{next:?}: {}", r.status);
         assert_eq!(r.header("location"), Some("/queue"), "{next:?}");
     }
-    let r = http(
-        desk.web,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Origin", &format!("http://127.0.0.1:{}", desk.web)),
-        ],
-        form("/dashboard?x=1").as_bytes(),
-    );
+    let r = desk.post_login(&form("/dashboard?x=1"));
     assert_eq!(r.header("location"), Some("/dashboard?x=1"));
     // The login page's own link does not carry a bad `next` either.
     let r = http(desk.web, "GET", "/login?next=/%09/evil.example", &[], b"");
@@ -350,16 +331,7 @@ async fn half_open_connections_are_closed_and_the_console_answers_meanwhile() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_end_at_their_absolute_lifetime_and_the_data_is_private() {
     let desk = TestDesk::embedded("locks-life").start();
-    let r = http(
-        desk.web,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Origin", &format!("http://127.0.0.1:{}", desk.web)),
-        ],
-        format!("login=lan&password={OPERATOR_PASSWORD}").as_bytes(),
-    );
+    let r = desk.post_login(&format!("login=lan&password={OPERATOR_PASSWORD}"));
     let cookie = r
         .header("set-cookie")
         .unwrap()

@@ -225,6 +225,17 @@ async fn a_second_request_for_the_same_number_joins_the_open_one() {
     assert_eq!(requests[0].duplicate_submissions, 1);
 }
 
+/// `huytk serve --once` with one test fault marker set.
+fn serve_once(config: &Path, fault: (&str, &str)) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(config)
+        .args(["serve", "--once"])
+        .env(fault.0, fault.1)
+        .output()
+        .unwrap()
+}
+
 fn huytk(config: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
         .arg("--config")
@@ -438,13 +449,7 @@ fn a_message_that_breaks_inspection_is_kept_marked_and_does_not_stop_the_others(
             "3",
         )
         .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--once"])
-        .env("HUYTK_TEST_PANIC_MARKER", "POISON-PILL")
-        .output()
-        .unwrap();
+    let out = serve_once(&config, ("HUYTK_TEST_PANIC_MARKER", "POISON-PILL"));
     assert!(
         out.status.success(),
         "{}",
@@ -496,13 +501,7 @@ fn a_message_that_kills_the_daemon_is_quarantined_and_the_others_go_on() {
         .unwrap();
     let mut aborted = 0;
     for _ in 0..8 {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
-            .arg("--config")
-            .arg(&config)
-            .args(["serve", "--once"])
-            .env("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL")
-            .output()
-            .unwrap();
+        let out = serve_once(&config, ("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL"));
         if out.status.success() {
             break;
         }
@@ -520,12 +519,6 @@ fn a_message_that_kills_the_daemon_is_quarantined_and_the_others_go_on() {
     let list = String::from_utf8_lossy(&list.stdout);
     assert_eq!(list.lines().count(), 1, "{list}");
     // Later starts leave it alone.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--once"])
-        .env("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL")
-        .output()
-        .unwrap();
+    let out = serve_once(&config, ("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL"));
     assert!(out.status.success());
 }

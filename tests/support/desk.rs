@@ -221,6 +221,21 @@ impl TestDesk {
         )
     }
 
+    /// Posts the login form (`login=…&password=…&next=…`, URL-encoded) as
+    /// the console's own page would.
+    pub fn post_login(&self, form: &str) -> HttpResponse {
+        http(
+            self.web,
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Origin", &format!("http://127.0.0.1:{}", self.web)),
+            ],
+            form.as_bytes(),
+        )
+    }
+
     /// An API call as the operator.
     pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
         self.api_as(&self.operator, method, path, body)
