@@ -363,3 +363,45 @@ async fn sessions_end_at_their_absolute_lifetime_and_the_data_is_private() {
         assert_eq!(mode(&desk.path().join(dir)), 0o700, "{dir}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_api_error_is_json() {
+    let desk = TestDesk::embedded("locks-json").start();
+    let auth = format!("Bearer {}", desk.operator);
+    let cases: [(&str, &str, &[(&str, &str)], &[u8], u16); 5] = [
+        (
+            "POST",
+            "/api/v1/requests/HTK-261201-1/approve",
+            &[("Content-Type", "application/json")],
+            b"{not json",
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/login",
+            &[("Content-Type", "text/plain")],
+            b"{}",
+            415,
+        ),
+        (
+            "POST",
+            "/api/v1/login",
+            &[("Content-Type", "application/json")],
+            br#"{"login":1}"#,
+            422,
+        ),
+        ("GET", "/api/v1/no-such-thing", &[], b"", 404),
+        ("GET", "/api/v1/requests?limit=abc", &[], b"", 400),
+    ];
+    for (method, path, headers, body, want) in cases {
+        let mut h: Vec<(&str, &str)> = headers.to_vec();
+        h.push(("Authorization", &auth));
+        let r = http(desk.web, method, path, &h, body);
+        assert_eq!(r.status, want, "{method} {path}: {}", r.text());
+        let v = r.json();
+        assert!(
+            v["error"].is_string() && v["message"].is_string(),
+            "{path}: {v}"
+        );
+    }
+}
