@@ -364,11 +364,14 @@ async fn sessions_end_at_their_absolute_lifetime_and_the_data_is_private() {
     }
 }
 
+/// Method, path, headers, body, the status it must get.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8], u16);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_api_error_is_json() {
     let desk = TestDesk::embedded("locks-json").start();
     let auth = format!("Bearer {}", desk.operator);
-    let cases: [(&str, &str, &[(&str, &str)], &[u8], u16); 5] = [
+    let cases: [Case; 5] = [
         (
             "POST",
             "/api/v1/requests/HTK-261201-1/approve",
