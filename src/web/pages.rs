@@ -527,7 +527,12 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
             true,
         ),
         Some("overdue") => (Some((today - chrono::Days::new(1)).to_string()), true),
-        _ => (None, open_only),
+        None | Some("") => (None, open_only),
+        Some(other) => {
+            return Err(WebError::BadRequest(format!(
+                "due={other:?}: soon or overdue"
+            )))
+        }
     };
     let limit = p
         .limit
@@ -537,15 +542,22 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
     let after = match p.after.as_deref().filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => {
+            // `YYYY-MM-DD.MS.ID` as `next_after` writes it (the OpenAPI
+            // pattern): the date is compared as text, so its shape is enough.
             let mut it = a.splitn(3, '.');
+            let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+                n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+            };
             let parsed = (|| {
                 let d = it.next()?;
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
-                Some((
-                    d.to_owned(),
-                    it.next()?.parse().ok()?,
-                    it.next()?.parse().ok()?,
-                ))
+                let shape: Vec<&str> = d.split('-').collect();
+                let date_ok = shape.len() == 3
+                    && digits(shape[0], 4..=4)
+                    && digits(shape[1], 2..=2)
+                    && digits(shape[2], 2..=2);
+                let (ms, id) = (it.next()?, it.next()?);
+                (date_ok && digits(ms, 1..=18) && digits(id, 1..=18)).then_some(())?;
+                Some((d.to_owned(), ms.parse().ok()?, id.parse().ok()?))
             })();
             Some(parsed.ok_or_else(|| WebError::BadRequest(format!("after={a:?}")))?)
         }
