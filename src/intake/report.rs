@@ -976,4 +976,42 @@ mod photo_tests {
             assert_photos(&r, n, what);
         }
     }
+
+    fn encoded(w: u32, h: u32, seed: u32, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::GrayImage::from_raw(w, h, textured(w, h, seed))
+            .unwrap()
+            .write_to(&mut out, format)
+            .unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn bmp_and_tiff_photos_are_read() {
+        let bmp = encoded(640, 480, 1, image::ImageFormat::Bmp);
+        let tiff = encoded(640, 480, 2, image::ImageFormat::Tiff);
+        let r = request(&[("a.bmp", &bmp), ("b.tif", &tiff), ("c.jpg", &good(3))]);
+        let a = &r.assessment.attachments;
+        assert_eq!(a[0].format, Some(Format::Bmp));
+        assert_eq!(a[1].format, Some(Format::Tiff));
+        assert!(a.iter().all(|x| x.usable && x.width == Some(640)), "{a:?}");
+        assert_eq!(
+            r.assessment.photos.distinct, 3,
+            "{:?}",
+            r.assessment.problems
+        );
+        assert_eq!(r.assessment.verdict, Verdict::Complete);
+    }
+
+    #[test]
+    fn a_cut_bmp_or_tiff_is_unreadable() {
+        for format in [image::ImageFormat::Bmp, image::ImageFormat::Tiff] {
+            let whole = encoded(640, 480, 1, format);
+            let cut = &whole[..whole.len() / 2];
+            let r = request(&[("a", cut), ("b.jpg", &good(2)), ("c.jpg", &good(3))]);
+            let a = &r.assessment.attachments[0];
+            assert!(!a.usable, "{format:?}");
+            assert_eq!(a.problems, ["unreadable_attachment"], "{format:?}");
+        }
+    }
 }
