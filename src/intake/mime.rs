@@ -9,6 +9,7 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 use super::html::html_to_text;
+use super::photos;
 use super::viscii;
 use std::borrow::Cow;
 
@@ -383,7 +384,13 @@ const MAX_NESTING: usize = 4;
 fn collect_parts<'m>(msg: &'m Message<'m>, parts: &mut Vec<Part<'m>>, depth: usize) {
     for (i, part) in msg.parts.iter().enumerate() {
         let id = i as u32;
-        if msg.text_body.contains(&id) || msg.html_body.contains(&id) {
+        // mail-parser lists inline media among the bodies (an iOS Mail
+        // image in `multipart/mixed` without Content-ID, an image in
+        // Apple's `alternative{plain, mixed{html, img…}}`, a part with no
+        // Content-Disposition, a message whose whole body is an image).
+        // Only a body's text is the text; its binary parts are files.
+        let in_body = msg.text_body.contains(&id) || msg.html_body.contains(&id);
+        if in_body && !matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_)) {
             continue;
         }
         let declared_type = part
@@ -410,6 +417,21 @@ fn collect_parts<'m>(msg: &'m Message<'m>, parts: &mut Vec<Part<'m>>, depth: usi
             PartType::Multipart(_) => continue,
         };
         if is_signature_or_report(&declared_type) {
+            continue;
+        }
+        // Inline media that is not a picture (a voice memo, a video) stays
+        // out, as before: only what sniffs as an image is a candidate photo.
+        if in_body && photos::sniff(bytes).is_none() {
+            continue;
+        }
+        // The same decoded bytes never count twice. Identity, not content:
+        // two copies of one photo attached twice are two attachments and
+        // must still be reported as `duplicate_photo`.
+        if !bytes.is_empty()
+            && parts.iter().any(|p| {
+                std::ptr::eq(p.bytes.as_ptr(), bytes.as_ptr()) && p.bytes.len() == bytes.len()
+            })
+        {
             continue;
         }
         parts.push(Part {

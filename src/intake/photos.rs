@@ -27,6 +27,10 @@ pub enum Format {
     Webp,
     /// HEIC/HEIF, as iPhones send.
     Heic,
+    /// BMP (Windows bitmap), as old scanners and Paint save.
+    Bmp,
+    /// TIFF, as scanners and some "scan to mail" copiers send.
+    Tiff,
 }
 
 impl Format {
@@ -38,6 +42,8 @@ impl Format {
             Format::Gif => "gif",
             Format::Webp => "webp",
             Format::Heic => "heic",
+            Format::Bmp => "bmp",
+            Format::Tiff => "tiff",
         }
     }
 }
@@ -70,9 +76,24 @@ pub fn sniff(b: &[u8]) -> Option<Format> {
         Some(Format::Webp)
     } else if b.len() >= 12 && &b[4..8] == b"ftyp" && is_heif_brand(&b[8..12]) {
         Some(Format::Heic)
+    } else if is_bmp(b) {
+        Some(Format::Bmp)
+    } else if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") {
+        Some(Format::Tiff)
     } else {
         None
     }
+}
+
+/// `BM`, then a DIB header of a size some BMP version uses: two letters
+/// alone would take any text starting "BM…" for a picture.
+fn is_bmp(b: &[u8]) -> bool {
+    b.len() >= 26
+        && b.starts_with(b"BM")
+        && matches!(
+            u32::from_le_bytes([b[14], b[15], b[16], b[17]]),
+            12 | 40 | 52 | 56 | 64 | 108 | 124
+        )
 }
 
 fn is_heif_brand(brand: &[u8]) -> bool {
@@ -167,6 +188,26 @@ pub fn declared_size(b: &[u8], format: Format) -> Option<(u32, u32)> {
         Format::Gif => Some((le16(b, 6)?, le16(b, 8)?)),
         Format::Webp => webp_size(b),
         Format::Heic => heif_size(b),
+        Format::Bmp | Format::Tiff => header_size_with_image(b, format),
+    }
+}
+
+/// The size from the image crate's header reader (no pixel decoded).
+fn header_size_with_image(b: &[u8], format: Format) -> Option<(u32, u32)> {
+    image::ImageReader::with_format(Cursor::new(b), image_format(format)?)
+        .into_dimensions()
+        .ok()
+}
+
+/// The image crate's name for a format it decodes here.
+fn image_format(format: Format) -> Option<image::ImageFormat> {
+    match format {
+        Format::Png => Some(image::ImageFormat::Png),
+        Format::Gif => Some(image::ImageFormat::Gif),
+        Format::Webp => Some(image::ImageFormat::WebP),
+        Format::Bmp => Some(image::ImageFormat::Bmp),
+        Format::Tiff => Some(image::ImageFormat::Tiff),
+        Format::Jpeg | Format::Heic => None,
     }
 }
 
@@ -249,7 +290,9 @@ pub fn decode(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
     match format {
         Format::Jpeg => decode_jpeg(b),
         Format::Heic => decode_heif(b),
-        Format::Png | Format::Gif | Format::Webp => decode_with_image(b, format),
+        Format::Png | Format::Gif | Format::Webp | Format::Bmp | Format::Tiff => {
+            decode_with_image(b, format)
+        }
     }
 }
 
@@ -401,11 +444,8 @@ fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
         }
         other => PhotoError::Unreadable(other.to_string()),
     };
-    let fmt = match format {
-        Format::Png => image::ImageFormat::Png,
-        Format::Gif => image::ImageFormat::Gif,
-        _ => image::ImageFormat::WebP,
-    };
+    let fmt = image_format(format)
+        .ok_or_else(|| PhotoError::Unreadable(format!("no decoder for {}", format.as_str())))?;
     let mut reader = image::ImageReader::with_format(Cursor::new(b), fmt);
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
@@ -663,6 +703,12 @@ mod tests {
         assert_eq!(sniff(b"GIF89a......"), Some(Format::Gif));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Some(Format::Heic));
+        let mut bmp = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0".to_vec();
+        bmp.resize(30, 0);
+        assert_eq!(sniff(&bmp), Some(Format::Bmp));
+        assert_eq!(sniff(b"BMW service booking for Monday.."), None);
+        assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some(Format::Tiff));
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(Format::Tiff));
         assert_eq!(sniff(b"%PDF-1.7"), None);
         assert_eq!(sniff(b"<svg xmlns="), None);
     }

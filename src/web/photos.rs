@@ -168,6 +168,8 @@ fn decode_color(bytes: &[u8], format: Format) -> Result<image::DynamicImage, Pho
         Format::Png => image::ImageFormat::Png,
         Format::Gif => image::ImageFormat::Gif,
         Format::Webp => image::ImageFormat::WebP,
+        Format::Bmp => image::ImageFormat::Bmp,
+        Format::Tiff => image::ImageFormat::Tiff,
         Format::Heic => return Err(PhotoServeError::NotAPhoto),
     };
     let bad = |e: image::ImageError| match e {
