@@ -344,8 +344,7 @@ pub async fn password(
     let checked = super::locks::try_login(&c, login, &f.current, &peer.ip().to_string())
         .await
         .map_err(|e| error_page(&c, Some(&s), &e))?;
-    let problem = if let super::locks::LoginResult::Blocked(m) = checked {
-        let _ = m;
+    let problem = if matches!(checked, super::locks::LoginResult::Blocked(_)) {
         Some("Nhập sai mật khẩu quá nhiều lần; hãy thử lại sau ít phút.")
     } else if !matches!(checked, super::locks::LoginResult::Ok(_)) {
         Some("Mật khẩu hiện tại không đúng.")
