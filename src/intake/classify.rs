@@ -8,7 +8,7 @@ use super::mime::HeaderFacts;
 use crate::domain::text::fold;
 
 /// The kind of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A citizen asking for an account to be deleted.

@@ -76,7 +76,8 @@ static LABELS: LazyLock<Vec<(Label, Regex)>> = LazyLock::new(|| {
 });
 
 /// What the body says, in the citizen's words.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct BodyFields {
     /// `Họ và tên`.
     pub full_name: Option<String>,

@@ -14,7 +14,7 @@ pub const MIN_SIDE: u32 = 300;
 const MAX_DECODE_BYTES: u64 = 400 * 1024 * 1024;
 
 /// An image format recognised by content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// JPEG (JFIF, EXIF).

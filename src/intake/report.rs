@@ -3,7 +3,7 @@
 //! request from its first message and any follow-ups together, so photos
 //! sent in two emails add up.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::classify::{classify, Kind};
@@ -25,7 +25,7 @@ pub struct InspectOptions {
 }
 
 /// A problem that blocks the request; the citizen is told each one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Problem {
     /// No number in the subject nor on the body's request line.
@@ -111,7 +111,7 @@ impl Problem {
 }
 
 /// Something the operator should see that does not block the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Warning {
     /// No `Lý do`.
@@ -177,7 +177,7 @@ pub enum Verdict {
 }
 
 /// What a photo shows, guessed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Front of the ID card.
@@ -230,6 +230,9 @@ enum Raised {
     Problem(Problem),
     Unsupported,
 }
+
+mod stored;
+pub use stored::StoredInspectionError;
 
 /// Everything read from one message, before judging.
 #[derive(Debug, Clone)]

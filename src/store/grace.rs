@@ -74,7 +74,7 @@ pub async fn reset_grace(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
 /// Drops the raw mail of a closed request; returns how many messages.
 pub async fn purge_request(tx: &mut Tx, id: i64) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "UPDATE raw_messages SET raw = NULL WHERE raw IS NOT NULL AND sha256 IN
+        "UPDATE raw_messages SET raw = NULL, inspection = NULL WHERE raw IS NOT NULL AND sha256 IN
          (SELECT sha256 FROM request_messages WHERE request_id = $1)",
     )
     .bind(id)

@@ -277,6 +277,28 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("raw").ok().flatten()))
     }
 
+    /// Keeps a message's inspection (its stored form) beside it.
+    pub async fn set_inspection(&self, sha256: &str, stored: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE raw_messages SET inspection = $1 WHERE sha256 = $2 AND raw IS NOT NULL",
+        )
+        .bind(stored.to_vec())
+        .bind(sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A message's stored inspection (None before it was inspected, and
+    /// once purged).
+    pub async fn inspection(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT inspection FROM raw_messages WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("inspection").ok().flatten()))
+    }
+
     /// Messages stored but not yet processed (a crash between storing and
     /// processing leaves them so), oldest first.
     pub async fn unprocessed(&self, limit: i64) -> Result<Vec<String>, StoreError> {

@@ -386,6 +386,10 @@ impl Desk {
                 });
             }
         };
+        // Inspected once: follow-ups judge the request from this.
+        self.store
+            .set_inspection(sha, &examined.to_stored())
+            .await?;
         if examined.kind != Kind::DeletionRequest {
             let mut tx = self.store.begin().await?;
             if !store::mark_processed(&mut tx, sha, examined.kind.as_str(), None).await? {
@@ -404,6 +408,27 @@ impl Desk {
             }
         }
         Err(WorkflowError::Contention(0))
+    }
+
+    /// An earlier message's inspection: the stored one, or (stored by an
+    /// older version, or never) the raw mail inspected again and stored.
+    async fn examined(&self, sha: &str) -> Result<Examined, WorkflowError> {
+        if let Some(stored) = self.store.inspection(sha).await? {
+            match Examined::from_stored(&stored) {
+                Ok(e) => return Ok(e),
+                Err(error) => tracing::info!(sha256 = %sha, %error, "inspecting the message again"),
+            }
+        }
+        let raw = self
+            .store
+            .raw(sha)
+            .await?
+            .ok_or_else(|| WorkflowError::MissingRaw(sha.to_owned()))?;
+        let e = examine_blocking(raw)
+            .await
+            .map_err(|_| WorkflowError::MissingRaw(sha.to_owned()))?;
+        self.store.set_inspection(sha, &e.to_stored()).await?;
+        Ok(e)
     }
 
     /// Closes requests left in `needs_info` for `needs_info_days` without
@@ -542,16 +567,7 @@ impl Desk {
                 if prev == sha {
                     continue;
                 }
-                let raw = self
-                    .store
-                    .raw(&prev)
-                    .await?
-                    .ok_or_else(|| WorkflowError::MissingRaw(prev.clone()))?;
-                all.push(
-                    examine_blocking(raw)
-                        .await
-                        .map_err(|_| WorkflowError::MissingRaw(prev.clone()))?,
-                );
+                all.push(self.examined(&prev).await?);
             }
         }
         all.push(e.clone());
