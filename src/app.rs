@@ -113,6 +113,10 @@ impl App {
             config: config.desk.clone(),
             accounts: Arc::new(accounts),
             clock: crate::domain::time::Clock::system(),
+            inspectors: crate::workflow::Inspectors::new(
+                config.desk.inspection_memory_mb,
+                config.desk.inspection_seconds,
+            ),
         };
         let sms =
             crate::notify::sms::SmsGateway::from_config(&config.sms).map_err(AppError::MailOut)?;

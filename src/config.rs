@@ -273,6 +273,13 @@ pub struct DeskConfig {
     pub digest_to: Vec<String>,
     /// Hour (Vietnam time, 0–23) the daily digest goes out.
     pub digest_hour: u32,
+    /// Seconds one message's inspection may take; a message still being
+    /// inspected then is marked failed with the reason, and the others go on.
+    pub inspection_seconds: u64,
+    /// Memory (MiB) all inspections together may take: one message takes
+    /// at most 200, so this sets how many are inspected at once (at least
+    /// one, at most one per core).
+    pub inspection_memory_mb: u64,
 }
 
 impl Default for DeskConfig {
@@ -290,6 +297,8 @@ impl Default for DeskConfig {
             retention_days: 30,
             digest_to: Vec::new(),
             digest_hour: 7,
+            inspection_seconds: 30,
+            inspection_memory_mb: 800,
         }
     }
 }

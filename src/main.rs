@@ -251,11 +251,15 @@ fn main() -> Result<()> {
         command => {
             init_logs(cli.log_format);
             let config = Config::load(cli.config.as_deref())?;
-            tokio::runtime::Builder::new_multi_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
-                .context("starting the runtime")?
-                .block_on(run_async(config, command))
+                .context("starting the runtime")?;
+            let result = runtime.block_on(run_async(config, command));
+            // An inspection given up for its time budget may still run on
+            // a blocking thread: the process does not wait for it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
     }
 }

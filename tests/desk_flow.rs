@@ -522,3 +522,48 @@ fn a_message_that_kills_the_daemon_is_quarantined_and_the_others_go_on() {
     let out = serve_once(&config, ("HUYTK_TEST_ABORT_MARKER", "KILLER-PILL"));
     assert!(out.status.success());
 }
+
+#[test]
+fn a_message_over_its_time_budget_is_marked_failed_and_the_others_go_on() {
+    // Inspection is linear and bounded, so no real input is slow enough to
+    // show this in a test: the stall is injected (a marker that makes
+    // inspection take a minute), against a budget of 1 second.
+    let dir = TempDir::new("stall");
+    let config = write_config(dir.path(), "[desk]\ninspection_seconds = 1\n");
+    let spool = Spool::open(&dir.path().join("spool")).unwrap();
+    spool
+        .deliver(
+            b"From: x@y.vn\r\nSubject: Yeu cau huy tai khoan 079203001111\r\n\r\nSLOW-PILL\r\n",
+            "1",
+        )
+        .unwrap();
+    spool
+        .deliver(
+            &std::fs::read(demo_dir().join("1-complete-request.eml")).unwrap(),
+            "2",
+        )
+        .unwrap();
+    let start = std::time::Instant::now();
+    let out = serve_once(&config, ("HUYTK_TEST_STALL_MARKER", "SLOW-PILL"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "the daemon waited for the stalled inspection: {:?}",
+        start.elapsed()
+    );
+    let failed = huytk(&config, &["messages", "--failed", "--json"]);
+    let text = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("time budget of 1 s"), "{text}");
+    let list = huytk(&config, &["requests", "list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(
+        list.lines().count(),
+        1,
+        "the valid one is a request: {list}"
+    );
+}

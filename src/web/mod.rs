@@ -425,6 +425,11 @@ pub async fn render_metrics(store: &Store) -> Result<String, StoreError> {
     out.push_str(&format!(
         "huytk_inspection_seconds_sum {secs:.6}\nhuytk_inspection_seconds_count {n}\n"
     ));
+    out.push_str("# HELP huytk_inspection_timeouts_total Messages given up for running over the inspection time budget.\n# TYPE huytk_inspection_timeouts_total counter\n");
+    out.push_str(&format!(
+        "huytk_inspection_timeouts_total {}\n",
+        crate::workflow::inspection_timeouts()
+    ));
     let oldest = store.oldest_open_request_ms().await?;
     out.push_str("# HELP huytk_queue_age_seconds Age of the oldest request waiting for the desk or the citizen.\n# TYPE huytk_queue_age_seconds gauge\n");
     out.push_str(&format!(

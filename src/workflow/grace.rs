@@ -794,6 +794,7 @@ mod tests {
             config,
             accounts: Arc::new(accounts),
             clock: crate::domain::time::Clock::system(),
+            inspectors: crate::workflow::Inspectors::new(800, 30),
         };
         let login = Login::parse("lan").unwrap();
         store

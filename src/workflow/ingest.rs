@@ -5,9 +5,9 @@ use chrono::Datelike;
 use minijinja::context;
 use regex::Regex;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
+use super::inspection::Inspectors;
 use super::letters::Letter;
 use super::WorkflowError;
 use crate::config::DeskConfig;
@@ -15,7 +15,7 @@ use crate::domain::calendar::Calendar;
 use crate::domain::thread::{OurMessageId, ThreadToken};
 use crate::domain::time::now_ms;
 use crate::domain::{IdNumber, RequestState};
-use crate::intake::{assess, try_examine, Assessment, Examined, InspectOptions, Kind};
+use crate::intake::{assess, Assessment, Examined, InspectOptions, Kind};
 use crate::notify::Templates;
 use crate::store::{self, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, Store};
 
@@ -90,6 +90,8 @@ pub struct Desk {
     pub accounts: Arc<crate::accounts::Accounts>,
     /// Where "now" comes from: the machine's clock, or a test's.
     pub clock: Clock,
+    /// Inspection's time and memory budgets.
+    pub inspectors: Inspectors,
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -103,84 +105,6 @@ impl Desk {
             current_year: self.clock.vietnam_now().year(),
         }
     }
-}
-
-/// The message of a caught panic.
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .map_or_else(
-            || "inspection panicked".into(),
-            |m| format!("inspection panicked: {m}"),
-        )
-}
-
-/// Fault injection for tests, and only for them: no real input makes
-/// inspection panic or stop the process (the fuzzer found none once the
-/// nesting scan was in), so the tests that show a broken message is kept,
-/// marked failed and does not stop the others set `HUYTK_TEST_PANIC_MARKER`
-/// (a message containing that text panics) or `HUYTK_TEST_ABORT_MARKER`
-/// (it aborts the process, as a stack overflow would). Read once.
-enum Fault {
-    Panic,
-    Abort,
-}
-
-fn injected_fault(raw: &[u8]) -> Option<Fault> {
-    static MARKERS: LazyLock<[Option<String>; 2]> = LazyLock::new(|| {
-        ["HUYTK_TEST_PANIC_MARKER", "HUYTK_TEST_ABORT_MARKER"]
-            .map(|k| std::env::var(k).ok().filter(|m| !m.is_empty()))
-    });
-    let has = |m: &Option<String>| {
-        m.as_ref()
-            .is_some_and(|m| raw.windows(m.len()).any(|w| w == m.as_bytes()))
-    };
-    if has(&MARKERS[0]) {
-        Some(Fault::Panic)
-    } else if has(&MARKERS[1]) {
-        Some(Fault::Abort)
-    } else {
-        None
-    }
-}
-
-/// Time spent inspecting in this process (microseconds) and how many
-/// messages, for `/metrics`.
-static INSPECTION_MICROS: AtomicU64 = AtomicU64::new(0);
-static INSPECTIONS: AtomicU64 = AtomicU64::new(0);
-
-/// Seconds spent inspecting and messages inspected by this process.
-pub fn inspection_totals() -> (f64, u64) {
-    (
-        INSPECTION_MICROS.load(Ordering::Relaxed) as f64 / 1e6,
-        INSPECTIONS.load(Ordering::Relaxed),
-    )
-}
-
-/// Inspects, turning a panic into an error that names it.
-fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
-    let start = std::time::Instant::now();
-    let result = std::panic::catch_unwind(|| {
-        match injected_fault(raw) {
-            Some(Fault::Panic) => panic!("injected fault (HUYTK_TEST_PANIC_MARKER)"),
-            Some(Fault::Abort) => std::process::abort(),
-            None => {}
-        }
-        try_examine(raw)
-    })
-    .map_err(|p| panic_text(&p))
-    .and_then(|r| r.map_err(|refused| refused.to_string()));
-    INSPECTION_MICROS.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-    INSPECTIONS.fetch_add(1, Ordering::Relaxed);
-    result
-}
-
-/// Inspects off the async threads; a panic in inspection becomes an error.
-async fn examine_blocking(raw: Vec<u8>) -> Result<Examined, String> {
-    tokio::task::spawn_blocking(move || examine_guarded(&raw))
-        .await
-        .unwrap_or_else(|e| Err(format!("inspection task failed: {e}")))
 }
 
 fn system(
@@ -297,7 +221,7 @@ impl Desk {
                 error,
             });
         }
-        let examined = examine_blocking(raw).await;
+        let examined = self.inspectors.examine(raw).await;
         self.process_examined(sha, examined).await
     }
 
@@ -348,14 +272,7 @@ impl Desk {
             .iter()
             .map(|(i, _)| std::mem::take(&mut batch[*i].0))
             .collect();
-        let examined = tokio::task::spawn_blocking(move || {
-            use rayon::prelude::*;
-            raws.par_iter()
-                .map(|raw| examine_guarded(raw))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_else(|e| vec![Err(format!("inspection task failed: {e}")); todo.len()]);
+        let examined = self.inspectors.examine_all(raws).await;
         // 3. Process in arrival order (follow-ups after what they follow).
         for ((i, sha), e) in todo.into_iter().zip(examined) {
             let r = self.process_examined(&sha, e).await;
@@ -424,7 +341,9 @@ impl Desk {
             .raw(sha)
             .await?
             .ok_or_else(|| WorkflowError::MissingRaw(sha.to_owned()))?;
-        let e = examine_blocking(raw)
+        let e = self
+            .inspectors
+            .examine(raw)
             .await
             .map_err(|_| WorkflowError::MissingRaw(sha.to_owned()))?;
         self.store.set_inspection(sha, &e.to_stored()).await?;

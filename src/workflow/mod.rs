@@ -7,6 +7,7 @@ mod decide;
 mod digest;
 mod grace;
 mod ingest;
+mod inspection;
 mod letters;
 mod outbox_worker;
 
@@ -16,7 +17,8 @@ pub use decide::{
     CLAIM_MS,
 };
 pub use grace::AccountJob;
-pub use ingest::{inspection_totals, Desk, Ingested, MAX_INSPECTIONS};
+pub use ingest::{Desk, Ingested, MAX_INSPECTIONS};
+pub use inspection::{inspection_timeouts, inspection_totals, Inspectors};
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.
