@@ -64,6 +64,28 @@ pub struct App {
     pub sms: crate::notify::sms::SmsGateway,
 }
 
+/// Connects to the database and unlocks it with the master key: a missing
+/// or wrong key stops here, before any mail is read.
+pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+    let store = Store::connect(&config.database.url).await?;
+    let (store, unlocked) = store.unlock(&config.database.key_source()).await?;
+    if let Some(path) = &unlocked.created {
+        tracing::warn!(
+            key = %unlocked.current,
+            file = %path.display(),
+            "created the master key that seals citizens' mail and photos: back this file up \
+             apart from the database; without it the stored mail cannot be read"
+        );
+    }
+    if unlocked.sealed_existing > 0 {
+        tracing::info!(
+            messages = unlocked.sealed_existing,
+            "sealed messages stored before sealing"
+        );
+    }
+    Ok(store)
+}
+
 /// Makes the local folders and files that hold citizens' mail private
 /// (0700/0600), also those made before the desk did so.
 fn seal_local_data(config: &Config) -> Result<(), AppError> {
@@ -96,7 +118,7 @@ impl App {
             &config.calendar.holidays,
             &config.calendar.working_saturdays,
         )?;
-        let store = Store::connect(&config.database.url).await?;
+        let store = open_store(&config).await?;
         let mailer =
             Mailer::from_config(&config.mail_out).map_err(|e| AppError::MailOut(e.message))?;
         let from = Mailbox::new(

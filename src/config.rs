@@ -234,13 +234,49 @@ impl Default for WebConfig {
 pub struct DatabaseConfig {
     /// `sqlite://PATH` (created if missing) or `postgres://…`.
     pub url: String,
+    /// The file holding the master key that seals citizens' data (mode
+    /// 0600; created on first start). Default: `master.key` beside a SQLite
+    /// database, else `huytk-data/master.key`. `HUYTK_MASTER_KEY` (the key
+    /// itself) takes precedence. Never put the key in this file.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://huytk-data/huytk.db".into(),
+            master_key_file: None,
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// The master key file in effect (see `master_key_file`).
+    pub fn master_key_path(&self) -> PathBuf {
+        if let Some(p) = &self.master_key_file {
+            return p.clone();
+        }
+        let sqlite = self
+            .url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.url.strip_prefix("sqlite:"))
+            .map(|p| p.split('?').next().unwrap_or(p));
+        match sqlite
+            .filter(|p| *p != ":memory:")
+            .map(std::path::Path::new)
+        {
+            Some(db) => db
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .join("master.key"),
+            None => PathBuf::from("huytk-data/master.key"),
+        }
+    }
+
+    /// Where the master key comes from: `HUYTK_MASTER_KEY`, else the file.
+    pub fn key_source(&self) -> crate::store::keys::KeySource {
+        crate::store::keys::KeySource::from_env_or(self.master_key_path())
     }
 }
 

@@ -294,11 +294,11 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             tracing::info!("stopped");
         }
         Command::Migrate => {
-            huytk::store::Store::connect(&config.database.url).await?;
+            app::open_store(&config).await?;
             println!("schema up to date: {}", app::redact(&config.database.url));
         }
         Command::Requests { command } => {
-            let store = huytk::store::Store::connect(&config.database.url).await?;
+            let store = app::open_store(&config).await?;
             run_requests(&store, command).await?;
         }
         Command::Messages {
@@ -307,7 +307,7 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             limit,
             all,
         } => {
-            let store = huytk::store::Store::connect(&config.database.url).await?;
+            let store = app::open_store(&config).await?;
             let status = failed.then_some("failed");
             let page = if all { 1000 } else { limit.max(0) };
             let mut last = None;
@@ -377,11 +377,11 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             }
         }
         Command::Operator { command } => {
-            let store = huytk::store::Store::connect(&config.database.url).await?;
+            let store = app::open_store(&config).await?;
             run_operator(&store, command).await?;
         }
         Command::Accounts { command } => {
-            let store = huytk::store::Store::connect(&config.database.url).await?;
+            let store = app::open_store(&config).await?;
             match command {
                 AccountsCommand::Load { path } => {
                     let n = app::load_accounts(&store, &path).await?;

@@ -19,7 +19,7 @@ const MESSAGES: usize = 400;
 async fn replicas_reprocessing_the_same_stored_messages_make_no_twins() {
     let pg = Postgres::start();
     let db = pg.fresh_database("replicas");
-    let store = huytk::store::Store::connect(&db).await.unwrap();
+    let store = support::open_store(&db).await;
     for i in 0..MESSAGES {
         let mut m = Mail::request(
             &format!("c{i}@test"),

@@ -5,9 +5,11 @@
 
 mod console;
 mod grace;
+pub mod keys;
 mod operators;
 mod outbox;
 mod requests;
+pub mod sealed;
 
 pub use console::{
     clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
@@ -49,6 +51,15 @@ pub enum StoreError {
     /// Creating the database's folder failed.
     #[error("creating {0}: {1}")]
     Io(String, std::io::Error),
+    /// The master key is missing, wrong, or unreadable.
+    #[error("{0}")]
+    Keys(String),
+    /// Sealed data was asked of a store opened without its master key.
+    #[error("the store was opened without its master key (a bug)")]
+    Locked,
+    /// A sealed blob does not open (changed, or moved to another row).
+    #[error("sealed data of message {0}: {1}")]
+    Sealed(String, sealed::SealError),
 }
 
 impl StoreError {
@@ -73,6 +84,14 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// The master keys, once unlocked (`keys::Store::unlock`).
+    keys: Option<std::sync::Arc<sealed::Keyring>>,
+}
+
+/// What a sealed blob is, bound into its seal: a blob moved to another
+/// message or column does not open.
+fn blob_aad(column: &str, sha256: &str) -> Vec<u8> {
+    format!("huytk {column} of {sha256}").into_bytes()
 }
 
 /// A transaction: a state change, its audit rows and its side effects
@@ -171,13 +190,21 @@ impl Store {
                         sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *conn)
                             .await?;
+                        // What is deleted is overwritten, not left in free pages.
+                        sqlx::query("PRAGMA secure_delete = ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
             })
             .connect(&url)
             .await?;
-        let store = Store { pool, dialect };
+        let store = Store {
+            pool,
+            dialect,
+            keys: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -222,8 +249,10 @@ impl Store {
         Ok(tx)
     }
 
-    /// Stores a raw message before anything else happens. Returns false
-    /// when the same bytes were stored already (content-addressed).
+    /// Stores a raw message before anything else happens, sealed with a
+    /// data key of its own. Returns false when the same bytes were stored
+    /// already (content-addressed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_raw(
         &self,
         sha256: &str,
@@ -233,6 +262,12 @@ impl Store {
         sender: Option<&str>,
         subject: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let key = self
+            .data_key(&mut tx, sha256, true)
+            .await?
+            .ok_or(StoreError::Locked)?;
+        let sealed = key.seal(&blob_aad("raw", sha256), raw);
         let done = sqlx::query(
             "INSERT INTO raw_messages (sha256, received_at, source, size, raw, message_id, sender, subject, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'stored')
@@ -242,13 +277,122 @@ impl Store {
         .bind(now_ms())
         .bind(source)
         .bind(raw.len() as i64)
-        .bind(raw.to_vec())
+        .bind(sealed)
         .bind(message_id)
         .bind(sender)
         .bind(subject)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The master keys, or `Locked`.
+    pub fn keyring(&self) -> Result<&sealed::Keyring, StoreError> {
+        self.keys.as_deref().ok_or(StoreError::Locked)
+    }
+
+    /// The data key of a stored message; with `create`, one is made (and
+    /// kept, wrapped) if it has none. None: the message has no key (purged,
+    /// or stored before sealing existed).
+    async fn data_key(
+        &self,
+        tx: &mut Tx,
+        owner: &str,
+        create: bool,
+    ) -> Result<Option<sealed::DataKey>, StoreError> {
+        let ring = self.keyring()?;
+        if create {
+            let key = sealed::DataKey::generate();
+            // Another writer of the same bytes may get there first: then
+            // its key is the one (read back below).
+            sqlx::query(
+                "INSERT INTO data_keys (owner, master_key_id, wrapped, created_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (owner) DO NOTHING",
+            )
+            .bind(owner)
+            .bind(ring.current().id())
+            .bind(ring.current().wrap(&key, owner))
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        }
+        let Some(row) =
+            sqlx::query("SELECT master_key_id, wrapped FROM data_keys WHERE owner = $1")
+                .bind(owner)
+                .fetch_optional(&mut **tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("master_key_id")?;
+        let wrapped: Vec<u8> = row.try_get("wrapped")?;
+        let master = ring
+            .get(&id)
+            .ok_or_else(|| StoreError::Keys(format!("master key {id} is not held")))?;
+        master
+            .unwrap(&wrapped, owner)
+            .map(Some)
+            .map_err(|e| StoreError::Sealed(owner.to_owned(), e))
+    }
+
+    /// Opens a sealed column of a stored message.
+    async fn open_blob(
+        &self,
+        sha256: &str,
+        column: &str,
+        sealed_bytes: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.begin().await?;
+        let key = self.data_key(&mut tx, sha256, false).await?;
+        tx.commit().await?;
+        match key {
+            Some(k) => k
+                .open(&blob_aad(column, sha256), &sealed_bytes)
+                .map_err(|e| StoreError::Sealed(sha256.to_owned(), e)),
+            // Only messages stored before sealing existed, until
+            // `seal_existing` has run.
+            None => Ok(sealed_bytes),
+        }
+    }
+
+    /// Seals messages stored before sealing existed (an upgrade); returns
+    /// how many.
+    pub async fn seal_existing(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT sha256 FROM raw_messages WHERE raw IS NOT NULL
+                 AND sha256 NOT IN (SELECT owner FROM data_keys) LIMIT 100",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(n);
+            }
+            for r in rows {
+                let sha: String = r.try_get("sha256")?;
+                let mut tx = self.begin().await?;
+                let row = sqlx::query("SELECT raw, inspection FROM raw_messages WHERE sha256 = $1")
+                    .bind(&sha)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let raw: Option<Vec<u8>> = row.try_get("raw")?;
+                let inspection: Option<Vec<u8>> = row.try_get("inspection")?;
+                let key = self
+                    .data_key(&mut tx, &sha, true)
+                    .await?
+                    .ok_or(StoreError::Locked)?;
+                sqlx::query("UPDATE raw_messages SET raw = $1, inspection = $2 WHERE sha256 = $3")
+                    .bind(raw.map(|b| key.seal(&blob_aad("raw", &sha), &b)))
+                    .bind(inspection.map(|b| key.seal(&blob_aad("inspection", &sha), &b)))
+                    .bind(&sha)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                n += 1;
+            }
+        }
     }
 
     /// The status of a stored message.
@@ -274,18 +418,28 @@ impl Store {
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("raw").ok().flatten()))
+        match row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("raw").ok().flatten()) {
+            Some(sealed) => Ok(Some(self.open_blob(sha256, "raw", sealed).await?)),
+            None => Ok(None),
+        }
     }
 
-    /// Keeps a message's inspection (its stored form) beside it.
+    /// Keeps a message's inspection (its stored form) beside it, sealed
+    /// with the message's key.
     pub async fn set_inspection(&self, sha256: &str, stored: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let Some(key) = self.data_key(&mut tx, sha256, false).await? else {
+            // Purged meanwhile (or not stored): nothing to keep it beside.
+            return Ok(());
+        };
         sqlx::query(
             "UPDATE raw_messages SET inspection = $1 WHERE sha256 = $2 AND raw IS NOT NULL",
         )
-        .bind(stored.to_vec())
+        .bind(key.seal(&blob_aad("inspection", sha256), stored))
         .bind(sha256)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -296,7 +450,10 @@ impl Store {
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("inspection").ok().flatten()))
+        match row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>("inspection").ok().flatten()) {
+            Some(sealed) => Ok(Some(self.open_blob(sha256, "inspection", sealed).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Messages stored but not yet processed (a crash between storing and

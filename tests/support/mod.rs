@@ -1272,3 +1272,19 @@ pub async fn accept_confirmation(b: &fantoccini::Client) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The store at `url`, unlocked as the daemon unlocks it (the master key
+/// beside a SQLite file, or the default key file for PostgreSQL).
+pub async fn open_store(url: &str) -> huytk::store::Store {
+    let db = huytk::config::DatabaseConfig {
+        url: url.to_owned(),
+        ..Default::default()
+    };
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&db.key_source())
+        .await
+        .unwrap()
+        .0
+}
