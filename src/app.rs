@@ -197,6 +197,43 @@ impl App {
         })
     }
 
+    /// Retention: purges requests closed more than `retention_days` ago,
+    /// then removes the files outside the database that carry their data
+    /// (the spool's copies, outbox letters, SMS outbox lines). A stop in
+    /// between is finished at the next purge. Returns how many requests.
+    pub async fn purge(&self) -> Result<usize, AppError> {
+        let n = self.desk.purge_closed().await?;
+        let mut files = 0;
+        for p in self.desk.store.purged_files(100).await? {
+            if self.config.mailbox.kind != "imap" {
+                let spool = mailbox::maildir::Spool::open(&self.config.mailbox.path)?;
+                let folders = [
+                    self.config.mailbox.archive_folder.as_str(),
+                    self.config.mailbox.other_folder.as_str(),
+                ];
+                for origin in &p.origins {
+                    if let Some(key) = origin.strip_prefix("maildir:") {
+                        files += spool.forget(key, &folders)?;
+                    }
+                }
+            }
+            files += self
+                .mailer
+                .forget(&p.outbox_ids)
+                .map_err(|e| AppError::MailOut(e.message))?;
+            files += self
+                .sms
+                .forget(&p.outbox_ids)
+                .map_err(|e| AppError::MailOut(e.0))?;
+            self.desk.store.set_files_removed(p.request_id).await?;
+        }
+        if n > 0 {
+            self.desk.store.compact_after_purge().await?;
+            tracing::info!(requests = n, files, "purged requests' files removed");
+        }
+        Ok(n)
+    }
+
     /// Runs until `stop` turns true: finishes the message in hand, then
     /// returns (a message not yet committed stays in the inbox).
     pub async fn serve(&self, mut stop: watch::Receiver<bool>) -> Result<(), AppError> {
@@ -247,7 +284,7 @@ impl App {
                     let done = app.grace_round().await;
                     if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
                         last_purge = Some(std::time::Instant::now());
-                        if let Err(e) = app.desk.purge_closed().await {
+                        if let Err(e) = app.purge().await {
                             tracing::error!(error = %e, "retention purge");
                         }
                         if let Err(e) = app.desk.send_digest_if_due().await {
@@ -444,11 +481,15 @@ fn take_raws(batch: &mut [mailbox::Fetched]) -> Vec<(Vec<u8>, String)> {
 impl App {
     /// The folder a handled message moves to: mail for people to "other",
     /// everything else to the archive.
+    /// A local spool keeps no unsealed copy of what the database holds
+    /// sealed: there, handled mail that is not for people is removed ("").
     fn folder_for(&self, outcome: &crate::workflow::Ingested) -> &str {
         if outcome.is_other() {
             &self.config.mailbox.other_folder
-        } else {
+        } else if self.config.mailbox.kind == "imap" {
             &self.config.mailbox.archive_folder
+        } else {
+            ""
         }
     }
 

@@ -360,7 +360,9 @@ pub struct MailboxConfig {
     pub kind: String,
     /// Maildir spool folder.
     pub path: PathBuf,
-    /// Folder processed mail is moved to.
+    /// IMAP folder handled mail is moved to. A Maildir spool keeps no
+    /// such copy: the database holds handled mail sealed, so it is removed
+    /// from the spool.
     pub archive_folder: String,
     /// Folder for mail that is not a request (left for people).
     pub other_folder: String,

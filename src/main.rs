@@ -112,6 +112,32 @@ enum Command {
     },
     /// Measure inspection speed on a folder of .eml files.
     Bench(huytk::bench::BenchArgs),
+    /// The master key that seals citizens' mail: status, rotation, a new
+    /// key file (docs/operations.md).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// The master keys the database knows, and how many data keys each wraps.
+    Status,
+    /// Re-wrap every data key under a new master key (the sealed mail is
+    /// not rewritten). The old key file is kept as `….<id>.retired`.
+    Rotate {
+        /// Where to write the new key when the key comes from
+        /// HUYTK_MASTER_KEY (the file must not exist yet).
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
+    /// Write a new master key to a file (mode 0600), e.g. before the first
+    /// start of replicas that share a PostgreSQL database.
+    New {
+        /// The file (must not exist yet).
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -201,6 +227,59 @@ enum AccountsCommand {
         /// The number.
         number: String,
     },
+}
+
+/// `huytk keys …`.
+async fn run_keys(config: &Config, command: KeysCommand) -> Result<()> {
+    use huytk::store::keys::{self, KeySource};
+    use huytk::store::sealed::MasterKey;
+    if let KeysCommand::New { path } = &command {
+        let key = MasterKey::generate();
+        keys::write_key_file(path, &key)?;
+        println!(
+            "master key {} written to {} (mode 0600): back it up apart from the database",
+            key.id(),
+            path.display()
+        );
+        return Ok(());
+    }
+    let store = app::open_store(config).await?;
+    match command {
+        KeysCommand::Status => {
+            for (id, state, n) in store.key_counts().await? {
+                println!("{id}\t{state}\t{n} data keys");
+            }
+        }
+        KeysCommand::Rotate { new_key_file } => match (config.database.key_source(), new_key_file) {
+            (KeySource::File(file), None) => {
+                let (id, retired, n) = keys::rotate_file(&store, &file).await?;
+                println!(
+                    "{n} data keys re-wrapped under master key {id}, now in {}.\n\
+                     The old key is kept in {}: backups made before now need it; \
+                     delete it when they expire (or now, if the old key leaked).",
+                    file.display(),
+                    retired.display()
+                );
+            }
+            (_, Some(path)) => {
+                let key = MasterKey::generate();
+                keys::write_key_file(&path, &key)?;
+                let n = store.rotate_master_key(&key).await?;
+                println!(
+                    "{n} data keys re-wrapped under master key {}, written to {}.\n\
+                     Put its contents in HUYTK_MASTER_KEY (or point master_key_file at it) \
+                     before the next start; the old key opens nothing any more.",
+                    key.id(),
+                    path.display()
+                );
+            }
+            (KeySource::Environment(_), None) => anyhow::bail!(
+                "the key comes from HUYTK_MASTER_KEY: say where to write the new one with --new-key-file"
+            ),
+        },
+        KeysCommand::New { .. } => unreachable!("handled above"),
+    }
+    Ok(())
 }
 
 /// One line of `huytk messages`.
@@ -355,9 +434,10 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             println!("imported {new} new messages, {known} already known, {failed} failed (see `huytk messages --failed`)");
         }
         Command::Doctor => doctor(config).await?,
+        Command::Keys { command } => run_keys(&config, command).await?,
         Command::Purge => {
             let app = App::build(config).await?;
-            let n = app.desk.purge_closed().await?;
+            let n = app.purge().await?;
             println!("{n} closed requests purged");
         }
         Command::Digest { day } => {

@@ -74,8 +74,16 @@ impl Spool {
         Ok(out)
     }
 
-    /// Moves a processed message to `.<folder>/cur/`.
+    /// Moves a processed message to `.<folder>/cur/`; with no folder ("")
+    /// the message is removed (the database keeps it, sealed).
     pub fn archive(&self, key: &str, folder: &str) -> Result<(), MailboxError> {
+        if folder.is_empty() {
+            let path = self.root.join(key);
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
+                _ => Ok(()),
+            };
+        }
         let dest_dir = self.root.join(format!(".{folder}")).join("cur");
         std::fs::create_dir_all(&dest_dir).map_err(|e| io(&dest_dir, e))?;
         for sub in ["new", "tmp"] {
@@ -90,6 +98,31 @@ impl Spool {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(&from, e)),
         }
+    }
+
+    /// Removes every copy of the message read as `key` (`cur/NAME`): in the
+    /// inbox and in the given subfolders. Returns how many files went.
+    pub fn forget(&self, key: &str, folders: &[&str]) -> Result<usize, MailboxError> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if name.is_empty() || name.starts_with('.') {
+            return Ok(0);
+        }
+        let mut places = vec![
+            self.root.join("new").join(name),
+            self.root.join("cur").join(name),
+        ];
+        for f in folders {
+            places.push(self.root.join(format!(".{f}")).join("cur").join(name));
+        }
+        let mut n = 0;
+        for p in places {
+            match std::fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p, e)),
+            }
+        }
+        Ok(n)
     }
 
     /// Messages in a subfolder (tests and the demo).

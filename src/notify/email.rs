@@ -173,6 +173,33 @@ impl Mailer {
         }
     }
 
+    /// Removes the copies of these outbox letters that this desk keeps
+    /// (the Maildir outbox's files); mail sent by SMTP is not ours to
+    /// remove. Returns how many files went.
+    pub fn forget(&self, outbox_ids: &[i64]) -> Result<usize, SendError> {
+        let Mailer::Maildir(dir) = self else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for id in outbox_ids {
+            let name = format!("outbox-{id:010}.eml");
+            for sub in ["new", "cur", "tmp"] {
+                let p = dir.join(sub).join(&name);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => n += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(SendError {
+                            message: format!("removing {}: {e}", p.display()),
+                            permanent: false,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Checks the server answers (for `doctor`).
     pub async fn check(&self) -> Result<(), SendError> {
         match self {

@@ -69,6 +69,42 @@ impl SmsGateway {
         }
     }
 
+    /// Removes the lines of these SMS (by outbox id) from the file outbox
+    /// (rewritten whole, then renamed into place); a gateway's copies are
+    /// not ours to remove. Returns how many lines went.
+    pub fn forget(&self, ids: &[i64]) -> Result<usize, SmsUnavailable> {
+        let SmsGateway::File(path) = self else {
+            return Ok(0);
+        };
+        let fail = |e: std::io::Error| SmsUnavailable(format!("{}: {e}", path.display()));
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(fail(e)),
+        };
+        let gone = |line: &str| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["id"].as_i64())
+                .is_some_and(|id| ids.contains(&id))
+        };
+        let kept: Vec<&str> = text.lines().filter(|l| !gone(l)).collect();
+        let removed = text.lines().count() - kept.len();
+        if removed == 0 {
+            return Ok(0);
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".forget");
+        let tmp = PathBuf::from(tmp);
+        let mut body = kept.join("\n");
+        if !body.is_empty() {
+            body.push('\n');
+        }
+        std::fs::write(&tmp, body).map_err(fail)?;
+        std::fs::rename(&tmp, path).map_err(fail)?;
+        Ok(removed)
+    }
+
     /// Sends one SMS; `id` names it in delivery reports.
     pub async fn send(&self, sms: &OutgoingSms, id: i64) -> Result<SmsOutcome, SmsUnavailable> {
         match self {
@@ -155,5 +191,28 @@ fn judge(r: &http::HttpReply, refused: bool) -> Result<SmsOutcome, SmsUnavailabl
         400 | 404 | 413 | 422 => Ok(SmsOutcome::Rejected(what)),
         _ if refused => Ok(SmsOutcome::Rejected(what)),
         _ => Err(SmsUnavailable(what)),
+    }
+}
+
+#[cfg(test)]
+mod forget_tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_removes_only_the_named_lines() {
+        let dir = std::env::temp_dir().join(format!("huytk-sms-forget-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sms.jsonl");
+        std::fs::write(
+            &path,
+            "{\"id\":1,\"to\":\"84912345678\"}\n{\"id\":2,\"to\":\"84987654321\"}\n{\"id\":3,\"to\":\"84911111111\"}\n",
+        )
+        .unwrap();
+        let g = SmsGateway::File(path.clone());
+        assert_eq!(g.forget(&[1, 3]).unwrap(), 2);
+        let left = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(left, "{\"id\":2,\"to\":\"84987654321\"}\n");
+        assert_eq!(g.forget(&[1]).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::requests::{request_row, REQUEST_COLUMNS};
-use super::{RequestRow, Store, StoreError, Tx};
+use super::{Dialect, RequestRow, Store, StoreError, Tx};
 use crate::domain::time::now_ms;
 
 /// A request read inside a transaction (it must exist).
@@ -71,21 +71,128 @@ pub async fn reset_grace(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Drops the raw mail of a closed request; returns how many messages.
+/// The messages of request `$1` that no other unpurged request holds.
+const ONLY_THIS_REQUESTS: &str = "SELECT sha256 FROM request_messages WHERE request_id = $1
+     AND sha256 NOT IN (SELECT m.sha256 FROM request_messages m JOIN requests r ON r.id = m.request_id
+                        WHERE m.request_id <> $1 AND r.purged_at IS NULL)";
+
+/// Purges a closed request: its messages' data keys are deleted (every
+/// copy of their sealed blobs, wherever it is, becomes noise), the blobs
+/// and what was read from them are dropped; the reference, the ID number,
+/// the photos' hashes and the audit trail stay. Returns how many messages.
 pub async fn purge_request(tx: &mut Tx, id: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE raw_messages SET raw = NULL, inspection = NULL WHERE raw IS NOT NULL AND sha256 IN
-         (SELECT sha256 FROM request_messages WHERE request_id = $1)",
-    )
+    sqlx::query(&format!(
+        "DELETE FROM data_keys WHERE owner IN ({ONLY_THIS_REQUESTS})"
+    ))
     .bind(id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE requests SET purged_at = $1 WHERE id = $2")
-        .bind(now_ms())
+    let done = sqlx::query(&format!(
+        "UPDATE raw_messages SET raw = NULL, inspection = NULL
+         WHERE raw IS NOT NULL AND sha256 IN ({ONLY_THIS_REQUESTS})"
+    ))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE requests SET purged_at = $1, full_name = NULL, phone = NULL, reason = NULL,
+         assessment = NULL, sms_to = NULL WHERE id = $2",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE photos SET filename = NULL WHERE request_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    // Letters and SMS already sent keep only their recipient and state.
+    sqlx::query("UPDATE outbox SET payload = '{}' WHERE request_id = $1 AND state <> 'pending'")
         .bind(id)
         .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// Files outside the database that carry a purged request's data.
+#[derive(Debug, Clone, Default)]
+pub struct PurgedFiles {
+    /// The request.
+    pub request_id: i64,
+    /// Where its messages were read (`maildir:cur/NAME`, `imap:…`).
+    pub origins: Vec<String>,
+    /// Its outbox rows (letters and SMS, by id).
+    pub outbox_ids: Vec<i64>,
+}
+
+impl Store {
+    /// Purged requests whose files outside the database are not yet
+    /// removed.
+    pub async fn purged_files(&self, limit: i64) -> Result<Vec<PurgedFiles>, StoreError> {
+        let ids = sqlx::query(
+            "SELECT id FROM requests WHERE purged_at IS NOT NULL AND files_removed_at IS NULL
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in ids {
+            let id: i64 = r.try_get("id")?;
+            let origins = sqlx::query(&format!(
+                "SELECT source FROM raw_messages WHERE sha256 IN ({ONLY_THIS_REQUESTS})"
+            ))
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get("source"))
+            .collect::<Result<_, _>>()?;
+            let outbox_ids = sqlx::query("SELECT id FROM outbox WHERE request_id = $1")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?;
+            out.push(PurgedFiles {
+                request_id: id,
+                origins,
+                outbox_ids,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records that a purged request's files are gone.
+    pub async fn set_files_removed(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE requests SET files_removed_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// After a purge: SQLite moves the WAL's pages into the (securely
+    /// deleted) file and empties the WAL, so no old page keeps a copy.
+    pub async fn compact_after_purge(&self) -> Result<(), StoreError> {
+        match self.dialect() {
+            Dialect::Sqlite => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(self.pool())
+                    .await?;
+            }
+            Dialect::Postgres => {
+                // Rewrites the small key table, so the deleted keys' old
+                // row versions leave the table's files too.
+                sqlx::query("VACUUM FULL data_keys")
+                    .execute(self.pool())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Claims the digest of `day`; false when another run sent it.

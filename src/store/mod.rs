@@ -17,6 +17,7 @@ pub use console::{
 };
 pub use grace::{
     claim_digest, purge_request, request_in, reset_grace, set_sms_to, sms_to, start_window,
+    PurgedFiles,
 };
 pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 
@@ -306,9 +307,13 @@ impl Store {
             let key = sealed::DataKey::generate();
             // Another writer of the same bytes may get there first: then
             // its key is the one (read back below).
+            // Only under the database's current master key: a process
+            // started before a rotation must not wrap under the old one.
             sqlx::query(
                 "INSERT INTO data_keys (owner, master_key_id, wrapped, created_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (owner) DO NOTHING",
+                 SELECT $1, $2, $3, $4 WHERE EXISTS
+                   (SELECT 1 FROM master_keys WHERE id = $2 AND state = 'current')
+                 ON CONFLICT (owner) DO NOTHING",
             )
             .bind(owner)
             .bind(ring.current().id())
@@ -323,6 +328,13 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?
         else {
+            if create {
+                return Err(StoreError::Keys(format!(
+                    "the master key was rotated after this process started (it holds {}): \
+                     restart it with the new key",
+                    ring.current().id()
+                )));
+            }
             return Ok(None);
         };
         let id: String = row.try_get("master_key_id")?;

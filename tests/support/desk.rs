@@ -22,6 +22,8 @@ pub struct TestDeskBuilder {
     accounts: String,
     grace_seconds: u64,
     extra: String,
+    desk_extra: String,
+    database_extra: String,
     operators: bool,
 }
 
@@ -63,6 +65,8 @@ impl TestDesk {
             accounts: String::new(),
             grace_seconds: 60,
             extra: String::new(),
+            desk_extra: String::new(),
+            database_extra: String::new(),
             operators: true,
         }
     }
@@ -94,6 +98,18 @@ impl TestDeskBuilder {
         self
     }
 
+    /// More lines for the config's `[desk]` table.
+    pub fn desk(mut self, toml: &str) -> Self {
+        self.desk_extra.push_str(toml);
+        self
+    }
+
+    /// More lines for the config's `[database]` table.
+    pub fn database_config(mut self, toml: &str) -> Self {
+        self.database_extra.push_str(toml);
+        self
+    }
+
     /// More TOML appended to the config.
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
@@ -118,11 +134,13 @@ impl TestDeskBuilder {
         std::fs::write(
             &config,
             format!(
-                "[database]\nurl = \"{db}\"\n[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n\
+                "[database]\nurl = \"{db}\"\n{dbx}[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n{dx}\
                  [mailbox]\npath = \"{p}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{p}/outbox\"\n\
                  [sms]\nkind = \"file\"\npath = \"{p}/sms.jsonl\"\n\
                  [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
                 g = self.grace_seconds,
+                dbx = self.database_extra,
+                dx = self.desk_extra,
                 p = d.display(),
                 t = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("templates")
@@ -343,5 +361,18 @@ impl TestDesk {
     /// Stops the daemon (SIGKILL on drop).
     pub fn stop(&mut self) {
         self.daemon.take();
+    }
+
+    /// Starts its daemon again (after `stop`); returns once the console
+    /// answers.
+    pub fn restart(mut self) -> TestDesk {
+        self.daemon.take();
+        let n = std::fs::read_dir(self.path()).map_or(0, |d| d.count());
+        self.daemon = Some(start_daemon(
+            &self.config,
+            &self.dir.path().join(format!("daemon-{n}.log")),
+        ));
+        wait_for_port(self.web, "the console");
+        self
     }
 }

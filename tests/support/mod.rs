@@ -186,6 +186,20 @@ impl Postgres {
         );
         format!("postgres://postgres@127.0.0.1:{port}/{name}")
     }
+
+    /// Every row of the database at `url`, as `pg_dump` writes it.
+    pub fn dump(&self, url: &str) -> Vec<u8> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .arg(url)
+            .output()
+            .expect("pg_dump");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
 }
 
 impl Drop for Postgres {
@@ -1271,6 +1285,17 @@ pub async fn accept_confirmation(b: &fantoccini::Client) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The store at `url`, unlocked with the key file `key`.
+pub async fn open_store_with(url: &str, key: &Path) -> huytk::store::Store {
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&huytk::store::keys::KeySource::File(key.to_owned()))
+        .await
+        .unwrap()
+        .0
 }
 
 /// The store at `url`, unlocked as the daemon unlocks it (the master key
