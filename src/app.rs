@@ -456,14 +456,33 @@ impl App {
             .add_operator(&login, "Quản trị", crate::domain::Role::Admin, &hash, true)
             .await?
         {
-            println!(
-                "No operator existed: created \"admin\" with the one-time password {password}\n\
-                 Log in at http://{}/ and choose a new password. This is shown only once.",
-                self.config.web.bind
-            );
-            tracing::warn!(
-                "created the first admin with a one-time password (printed on standard output)"
-            );
+            let login_at = format!("http://{}/", self.config.web.bind);
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                // A person at a terminal: shown to them, never logged.
+                println!(
+                    "No operator existed: created \"admin\" with the one-time password {password}\n\
+                     Log in at {login_at} and choose a new password. This is shown only once."
+                );
+            } else {
+                // Standard output may be a service manager's journal: the
+                // password goes to a file only this user can read.
+                let dir = self.config.database.master_key_path();
+                let dir = dir.parent().unwrap_or(std::path::Path::new("."));
+                let file = dir.join("first-admin-password.txt");
+                crate::private::write_private(
+                    &file,
+                    format!("login: admin\none-time password: {password}\nlog in at {login_at}\n")
+                        .as_bytes(),
+                )
+                .map_err(|e| AppError::DataFolder(format!("{}: {e}", file.display())))?;
+                println!(
+                    "No operator existed: created \"admin\"; its one-time password is in {} \
+                     (readable by this user only). Log in at {login_at}, choose a new password, \
+                     then delete the file.",
+                    file.display()
+                );
+            }
+            tracing::warn!("created the first admin with a one-time password (not logged)");
         }
         Ok(())
     }

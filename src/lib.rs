@@ -13,6 +13,7 @@ pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod logs;
 pub mod mailbox;
 pub mod notify;
 pub mod private;

@@ -30,6 +30,24 @@ pub fn seal_file(file: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
 }
 
+/// Writes `bytes` to `file` (replacing it) readable by this user only.
+pub fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    seal_file(file)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

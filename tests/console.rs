@@ -1001,12 +1001,22 @@ async fn the_first_start_prints_a_one_time_admin_password() {
     let printed = std::fs::read_to_string(&out).unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    // Standard output is not a terminal here (it could be a journal): the
+    // password is not in it, but in a file only the desk's user reads.
+    let out_text = printed.clone();
+    let file = dir.path().join("first-admin-password.txt");
+    assert!(printed.contains(&file.display().to_string()), "{printed}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    let printed = std::fs::read_to_string(&file).unwrap();
     let password = printed
-        .split("one-time password ")
+        .split("one-time password: ")
         .nth(1)
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("no password printed: {printed}"))
         .to_owned();
+    assert!(!out_text.contains(&password), "{out_text}");
     // The one-time password logs in, and the console insists on a new one.
     let _d = Daemon(
         std::process::Command::new(env!("CARGO_BIN_EXE_huytk"))

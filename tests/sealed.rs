@@ -157,6 +157,22 @@ async fn no_file_of_the_desk_holds_readable_mail_and_a_purge_leaves_no_copy() {
         })
         .collect();
     assert!(letters.is_empty(), "{letters:?}");
+    // The daemon's logs never carried the citizen.
+    let logs = logs_of(desk.path());
+    for secret in ["an@test", "079203001234", "912345678", "Nguyễn Văn An"] {
+        assert!(!logs.contains(secret), "the log carries {secret}:\n{logs}");
+    }
+    assert!(logs.contains("mail sent"), "the logs were read: {logs}");
+}
+
+/// Every daemon log of a test desk, together.
+fn logs_of(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect()
 }
 
 fn rows(db: &Path, sql: &str) -> Vec<String> {

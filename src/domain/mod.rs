@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod id_number;
 pub mod operator;
 pub mod phone;
+pub mod redact;
 pub mod request_state;
 pub mod text;
 pub mod thread;

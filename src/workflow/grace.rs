@@ -346,7 +346,7 @@ impl Desk {
             match gateway.send(&sms, item.id).await {
                 Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid, now_ms()).await?,
                 Ok(SmsOutcome::Rejected(why)) => {
-                    tracing::warn!(request = rid, to = %sms.to, why, "SMS refused for good; back to an operator");
+                    tracing::warn!(request = rid, to = %crate::domain::redact::number(&sms.to), why, "SMS refused for good; back to an operator");
                     self.sms_failed_for_good(item.id, rid, &why).await?;
                 }
                 Err(e) => {

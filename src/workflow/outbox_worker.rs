@@ -1,6 +1,7 @@
 //! Delivers queued mail: claims due rows, sends, records the outcome, and
 //! backs off on failure. A server that is down means later, not lost.
 
+use crate::domain::redact;
 use lettre::message::Mailbox;
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ pub async fn deliver_emails(
         match mailer.send(from, &mail, item.id).await {
             Ok(()) => {
                 store.mark_sent(item.id).await?;
-                tracing::info!(outbox = item.id, to = %item.recipient, subject = %mail.subject, "mail sent");
+                tracing::info!(outbox = item.id, to = %redact::email(&item.recipient), "mail sent");
                 sent += 1;
             }
             Err(e) => {
@@ -71,9 +72,9 @@ pub async fn deliver_emails(
                     .mark_attempt_failed(item.id, &e.message, next, permanent)
                     .await?;
                 if permanent {
-                    tracing::error!(outbox = item.id, to = %item.recipient, error = %e, "mail failed for good");
+                    tracing::error!(outbox = item.id, to = %redact::email(&item.recipient), error = %e, "mail failed for good");
                 } else {
-                    tracing::warn!(outbox = item.id, to = %item.recipient, error = %e, retry_in_s = wait.as_secs(), "mail not sent; will retry");
+                    tracing::warn!(outbox = item.id, to = %redact::email(&item.recipient), error = %e, retry_in_s = wait.as_secs(), "mail not sent; will retry");
                 }
             }
         }
