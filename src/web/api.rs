@@ -102,6 +102,7 @@ fn error(e: &WebError) -> Response {
         WebError::NotFound => ("not_found", json!({})),
         WebError::Forbidden => ("forbidden", json!({})),
         WebError::BadRequest(_) => ("bad_request", json!({})),
+        WebError::Conflict(code, _) => (*code, json!({})),
         _ => ("internal", json!({})),
     };
     let message = if status.is_server_error() {
@@ -133,8 +134,28 @@ async fn operator(c: &Console, headers: &HeaderMap) -> Result<OperatorRow, Respo
     }
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// docs/openapi.json with the desk's reject reason codes (templates, read
+/// at start) as the enum of `RejectBody.reason_code`: the document says
+/// exactly which codes this server accepts.
+pub fn served_openapi(reasons: &[(String, String)]) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
+        return OPENAPI.to_owned();
+    };
+    let codes: Vec<&str> = reasons.iter().map(|(k, _)| k.as_str()).collect();
+    if let Some(slot) =
+        doc.pointer_mut("/components/schemas/RejectBody/allOf/1/properties/reason_code/enum")
+    {
+        *slot = json!(codes);
+    }
+    doc.to_string()
+}
+
+async fn openapi(State(c): State<Console>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        c.openapi().to_owned(),
+    )
+        .into_response()
 }
 
 /// `POST /login` body.
@@ -432,6 +453,11 @@ async fn manage_operator(
         Ok(op) => op,
         Err(r) => return r,
     };
+    if b.login.trim() != b.login {
+        return error(&WebError::BadRequest(
+            "login: no spaces around it".to_owned(),
+        ));
+    }
     match pages::operator_action(
         &c,
         &op,

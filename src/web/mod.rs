@@ -69,6 +69,10 @@ pub enum WebError {
     /// Bad input from the client.
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed, but the desk's state refuses it (409): a stable code
+    /// and the text an operator reads.
+    #[error("{1}")]
+    Conflict(&'static str, String),
 }
 
 impl From<photos::PhotoServeError> for WebError {
@@ -85,12 +89,11 @@ impl WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Conflict(..) => StatusCode::CONFLICT,
             WebError::Workflow(WorkflowError::Refused(r)) => match r {
                 Refusal::NotFound => StatusCode::NOT_FOUND,
                 Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
-                Refusal::BadText(_) | Refusal::UnknownAccount(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                Refusal::BadText(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::CONFLICT,
             },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,6 +117,9 @@ struct Inner {
     dlr_secret: String,
     passwords: locks::PasswordPool,
     photos: photos::PhotoCache,
+    /// `/api/v1/openapi.json` as served: docs/openapi.json with the desk's
+    /// reject reason codes.
+    openapi: String,
 }
 
 /// The session cookie's name.
@@ -146,6 +152,7 @@ impl Console {
         };
         let (css, js) = (read("console.css")?, read("console.js")?);
         let four_eyes = desk.config.four_eyes;
+        let openapi = api::served_openapi(&desk.templates.reject_reasons());
         Ok(Console {
             inner: Arc::new(Inner {
                 passwords: locks::PasswordPool::new(web.password_checks),
@@ -157,6 +164,7 @@ impl Console {
                 web,
                 four_eyes,
                 dlr_secret,
+                openapi,
             }),
         })
     }
@@ -174,6 +182,11 @@ impl Console {
     /// Web settings.
     pub fn web(&self) -> &WebConfig {
         &self.inner.web
+    }
+
+    /// The API's OpenAPI document as served.
+    pub fn openapi(&self) -> &str {
+        &self.inner.openapi
     }
 
     /// The secret of SMS delivery reports.

@@ -44,11 +44,12 @@ fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
         WebError::NotFound => "not_found",
         WebError::Forbidden => "forbidden",
         WebError::BadRequest(_) => "bad_request",
+        WebError::Conflict(code, _) => code,
         _ => "internal",
     };
     let detail = match e {
         WebError::Workflow(WorkflowError::Refused(r)) => r.to_string(),
-        WebError::BadRequest(m) => m.clone(),
+        WebError::BadRequest(m) | WebError::Conflict(_, m) => m.clone(),
         _ => String::new(),
     };
     let ctx = context! { me => who.map(me), csrf => who.map(|s| s.csrf.clone()), code, detail, status => status.as_u16() };
@@ -779,12 +780,21 @@ pub struct AuditParams {
     pub limit: Option<i64>,
 }
 
+/// A day as the filter form and the API give it: exactly `YYYY-MM-DD` (a
+/// real calendar day), or empty for no bound.
 fn day_ms(day: &str, end: bool) -> Result<Option<i64>, WebError> {
-    if day.trim().is_empty() {
+    if day.is_empty() {
         return Ok(None);
     }
-    let d = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
-        .map_err(|_| WebError::BadRequest(format!("ngày {day:?}: dùng dạng YYYY-MM-DD")))?;
+    let shaped = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    let d = shaped
+        .then(|| chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| WebError::BadRequest(format!("ngày {day:?}: dùng dạng YYYY-MM-DD")))?;
     let d = if end { d + chrono::Days::new(1) } else { d };
     Ok(d.and_hms_opt(0, 0, 0)
         .and_then(|t| {
@@ -1274,7 +1284,7 @@ pub async fn operator_action(
                 )
                 .await?
             {
-                return Err(WebError::BadRequest(format!("{login} đã có")));
+                return Err(WebError::Conflict("login_exists", format!("{login} đã có")));
             }
             Some(password)
         }
@@ -1293,7 +1303,10 @@ pub async fn operator_action(
         }
         "disable" | "enable" => {
             if login == admin.login {
-                return Err(WebError::BadRequest("không tự khóa chính mình".into()));
+                return Err(WebError::Conflict(
+                    "own_account",
+                    "không tự khóa chính mình".into(),
+                ));
             }
             if !store.set_disabled(&login, action == "disable").await? {
                 return Err(WebError::NotFound);
@@ -1346,7 +1359,9 @@ pub async fn manage_operator(
             )
             .await
         }
-        Err(WebError::BadRequest(m)) => operators_page(&c, &s, None, Some(m)).await,
+        Err(WebError::BadRequest(m) | WebError::Conflict(_, m)) => {
+            operators_page(&c, &s, None, Some(m)).await
+        }
         Err(e) => Err(error_page(&c, Some(&s), &e)),
     }
 }
