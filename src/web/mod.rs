@@ -152,7 +152,7 @@ impl Console {
         };
         let (css, js) = (read("console.css")?, read("console.js")?);
         let four_eyes = desk.config.four_eyes;
-        let openapi = api::served_openapi(&desk.templates.reject_reasons());
+        let openapi = api::served_openapi(desk.templates.reject_reasons());
         Ok(Console {
             inner: Arc::new(Inner {
                 passwords: locks::PasswordPool::new(web.password_checks),

@@ -112,23 +112,32 @@ impl PhotoCache {
         if let Some(hit) = self.lookup(key) {
             return Ok(hit);
         }
-        let bytes = original().await?;
+        // The gate covers reading the original too: the stored mail and the
+        // part cut from it are as big as the photo's file, so eight views of
+        // eight different photos hold at most `decodes` of them at once.
         let _permit = self
             .decodes
             .acquire()
             .await
             .map_err(|_| PhotoServeError::Unreadable("shutting down".into()))?;
-        let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes))
-            .await
-            .map_err(|e| PhotoServeError::Unreadable(e.to_string()))??;
-        let jpeg = Arc::new(jpeg);
-        self.keep(key, jpeg.clone());
+        let made = async {
+            let bytes = original().await?;
+            let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes))
+                .await
+                .map_err(|e| PhotoServeError::Unreadable(e.to_string()))??;
+            Ok::<_, E>(Arc::new(jpeg))
+        }
+        .await;
+        if let Ok(jpeg) = &made {
+            self.keep(key, jpeg.clone());
+        }
+        // Failed or not, the next viewer of this photo starts afresh.
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .decoding
             .remove(key);
-        Ok(jpeg)
+        made
     }
 }
 
@@ -148,8 +157,11 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>, PhotoServeError> {
         }
         _ => decode_color(bytes, format)?,
     };
+    // Area averaging straight into the small picture: no intermediate as
+    // big as the original (a Triangle resize of a 7000-pixel side keeps
+    // a 7000x1600 float copy, 180 MB, beside the decoded photo).
     let img = if img.width().max(img.height()) > MAX_SIDE {
-        img.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle)
+        img.thumbnail(MAX_SIDE, MAX_SIDE)
     } else {
         img
     };
