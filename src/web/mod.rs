@@ -8,6 +8,7 @@
 //! re-encoded before they are served, and the CSP forbids inline script.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod locks;
 pub mod pages;
@@ -310,8 +311,8 @@ pub fn router(console: Console) -> Router {
         .route("/queue", get(pages::queue))
         .route("/dashboard", get(pages::dashboard))
         .route("/hotline", get(pages::hotline))
-        .route("/audit", get(pages::audit))
-        .route("/audit.csv", get(pages::audit_csv))
+        .route("/audit", get(audit::audit))
+        .route("/audit.csv", get(audit::audit_csv))
         .route("/requests/{reference}", get(pages::request))
         .route("/requests/{reference}/photos/{sha}", get(pages::photo))
         .route("/requests/{reference}/{action}", post(pages::act))
