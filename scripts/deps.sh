@@ -47,3 +47,15 @@ BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 # console tests drive, the SMS gateway, the directory of accounts, and
 # faketime, which runs the clock-sensitive tests at other hours of the day.
 TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime)
+
+# schemathesis checks the API against docs/openapi.json (scripts/schemathesis).
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+    if schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        return 0
+    fi
+    command -v pip >/dev/null || ensure_packages python3-pip
+    echo "scripts: installing schemathesis $SCHEMATHESIS_VERSION (pip)" >&2
+    pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" 2>/dev/null ||
+        pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
+}

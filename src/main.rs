@@ -86,6 +86,11 @@ enum Command {
     /// Retention: drop the raw mail and photos of requests closed more
     /// than `[desk] retention_days` ago (hashes and the audit trail stay).
     Purge,
+    /// The audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Queue the supervisors' daily digest now (once per day).
     Digest {
         /// The day (YYYY-MM-DD, default today in Vietnam).
@@ -161,6 +166,18 @@ enum RequestsCommand {
         /// JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the chain from its first row: exit 0 when no row was edited,
+    /// deleted or reordered, else name the first such row and exit 1.
+    Verify {
+        /// A head a digest named, `ID:HASH`: it must still be in the chain
+        /// (catches rows removed from the end).
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -439,6 +456,33 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
             let app = App::build(config).await?;
             let n = app.purge().await?;
             println!("{n} closed requests purged");
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { head },
+        } => {
+            let head = match head.as_deref().map(|h| h.split_once(':')) {
+                None => None,
+                Some(Some((id, hash))) => Some((
+                    id.parse::<i64>()
+                        .context("--head ID:HASH: the id is a number")?,
+                    hash.to_owned(),
+                )),
+                Some(None) => anyhow::bail!("--head ID:HASH, as the digest gives it"),
+            };
+            let store = huytk::store::Store::connect(&config.database.url).await?;
+            let report = store
+                .verify_audit(head.as_ref().map(|(id, h)| (*id, h.as_str())))
+                .await?;
+            if let Some(broken) = report.broken {
+                anyhow::bail!("{broken}");
+            }
+            match report.head {
+                Some(h) => println!(
+                    "audit log intact: {} rows, head {}:{}",
+                    report.rows, h.id, h.hash
+                ),
+                None => println!("audit log intact: empty"),
+            }
         }
         Command::Digest { day } => {
             if config.desk.digest_to.is_empty() {

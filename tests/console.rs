@@ -964,13 +964,18 @@ async fn logins_are_limited_and_sessions_end_everywhere() {
     assert_eq!(doc["openapi"], "3.0.3");
     for p in [
         "/requests",
-        "/requests/{reference}/{action}",
+        "/requests/{reference}/approve",
+        "/requests/{reference}/note",
         "/audit",
         "/dashboard",
         "/login",
     ] {
         assert!(doc["paths"].get(p).is_some(), "{p}");
     }
+    // The served copy names the desk's reject reason codes.
+    let codes = &doc["components"]["schemas"]["RejectBody"]["allOf"][1]["properties"]
+        ["reason_code"]["enum"];
+    assert!(codes.as_array().is_some_and(|c| !c.is_empty()), "{codes}");
     let _ = Path::new("");
 }
 

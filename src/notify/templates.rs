@@ -40,7 +40,17 @@ pub fn letter_values(letter: &str) -> Vec<&'static str> {
         "more_info" => &["message"],
         "holder_notice" => &["account_id"],
         // The digest is about the desk, not one request.
-        "digest" => return vec!["reference", "hotline", "desk_name", "day", "due", "overdue"],
+        "digest" => {
+            return vec![
+                "reference",
+                "hotline",
+                "desk_name",
+                "day",
+                "due",
+                "overdue",
+                "audit_head",
+            ]
+        }
         _ => &[],
     };
     COMMON_VALUES.iter().chain(own).copied().collect()
@@ -169,6 +179,7 @@ impl Templates {
             reason => "Họ tên không khớp.", message => "Xin gửi lại ảnh mặt sau thẻ.",
             grace_days => 3, day => "2024-08-12", due => Vec::<Value>::new(), overdue => Vec::<Value>::new(),
             account_id => "DVC-0001",
+            audit_head => context! { id => 41, seq => 41, hash => crate::store::GENESIS },
         };
         for name in LETTERS {
             let given: BTreeMap<&str, Value> = letter_values(name)

@@ -3,6 +3,7 @@
 //! default, WAL) and PostgreSQL (production, replicas share it), reached
 //! through sqlx's `Any` driver so both run the same statements.
 
+mod audit;
 mod console;
 mod grace;
 pub mod keys;
@@ -11,6 +12,7 @@ mod outbox;
 mod requests;
 pub mod sealed;
 
+pub use audit::{audit, row_hash, ChainBreak, ChainHead, ChainReport, GENESIS};
 pub use console::{
     clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
     Search, COUNT_CAP,
@@ -25,8 +27,8 @@ pub use outbox::{
     enqueue, mark_failed_tx, mark_sent_tx, queued_since, JobRow, OutboxItem, OutboxKind,
 };
 pub use requests::{
-    add_photo, add_request_message, audit, insert_request, set_holder_risk, touch_request,
-    update_request, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
+    add_photo, add_request_message, insert_request, set_holder_risk, touch_request, update_request,
+    AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, StoredPhoto,
 };
 
 use crate::domain::time::now_ms;
@@ -207,6 +209,14 @@ impl Store {
             keys: None,
         };
         store.migrate().await?;
+        // Rows from before the chain (migration 0009) join it once.
+        let chained = store.chain_unchained().await?;
+        if chained > 0 {
+            tracing::info!(
+                rows = chained,
+                "audit log: rows written before the chain are chained"
+            );
+        }
         Ok(store)
     }
 

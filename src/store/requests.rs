@@ -528,24 +528,6 @@ pub async fn add_photo(tx: &mut Tx, request_id: i64, p: &PhotoRow<'_>) -> Result
     Ok(())
 }
 
-/// Appends to the audit log.
-pub async fn audit(tx: &mut Tx, e: &AuditEntry) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, request_id, actor, action, from_state, to_state, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(e.at)
-    .bind(e.request_id)
-    .bind(&e.actor)
-    .bind(&e.action)
-    .bind(e.from_state.as_deref())
-    .bind(e.to_state.as_deref())
-    .bind(e.detail.as_deref())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Records a supervisor's confirmation that `account` may be approved
 /// although its holder cannot be told through its own phone, or it was
 /// found only through the card QR.

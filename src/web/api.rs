@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
-use super::pages::{self, ActInput, AuditParams, QueueParams};
+use super::audit::{self as audit_log, AuditParams};
+use super::pages::{self, ActInput, QueueParams};
 use super::views::request_view;
 use super::{auth, Console, WebError};
 use crate::domain::Role;
@@ -102,6 +103,7 @@ fn error(e: &WebError) -> Response {
         WebError::NotFound => ("not_found", json!({})),
         WebError::Forbidden => ("forbidden", json!({})),
         WebError::BadRequest(_) => ("bad_request", json!({})),
+        WebError::Conflict(code, _) => (*code, json!({})),
         _ => ("internal", json!({})),
     };
     let message = if status.is_server_error() {
@@ -133,8 +135,28 @@ async fn operator(c: &Console, headers: &HeaderMap) -> Result<OperatorRow, Respo
     }
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// docs/openapi.json with the desk's reject reason codes (templates, read
+/// at start) as the enum of `RejectBody.reason_code`: the document says
+/// exactly which codes this server accepts.
+pub fn served_openapi(reasons: &[(String, String)]) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(OPENAPI) else {
+        return OPENAPI.to_owned();
+    };
+    let codes: Vec<&str> = reasons.iter().map(|(k, _)| k.as_str()).collect();
+    if let Some(slot) =
+        doc.pointer_mut("/components/schemas/RejectBody/allOf/1/properties/reason_code/enum")
+    {
+        *slot = json!(codes);
+    }
+    doc.to_string()
+}
+
+async fn openapi(State(c): State<Console>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        c.openapi().to_owned(),
+    )
+        .into_response()
 }
 
 /// `POST /login` body.
@@ -224,16 +246,22 @@ async fn request(
     headers: HeaderMap,
     Path(reference): Path<String>,
 ) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
     let run = async {
         let r = c
             .store()
             .request_by_reference(&reference)
             .await?
             .ok_or(WebError::NotFound)?;
-        Ok::<_, WebError>(request_view(c.desk(), r).await?)
+        let mut v = request_view(c.desk(), r).await?;
+        // The view carries the messages' text: recorded before it is sent,
+        // and in the history it returns.
+        audit_log::record_thread_view(&c, op.login.as_str(), &v).await?;
+        v.history = c.store().audit_for(v.request.id).await?;
+        Ok::<_, WebError>(v)
     };
     match run.await {
         Ok(v) => Json(v).into_response(),
@@ -246,10 +274,11 @@ async fn photo(
     headers: HeaderMap,
     Path((reference, sha)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
-    match pages::photo_response(&c, &reference, &sha).await {
+    let op = match operator(&c, &headers).await {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    match pages::photo_response(&c, op.login.as_str(), &reference, &sha).await {
         Ok(r) => r,
         Err(e) => error(&e),
     }
@@ -345,7 +374,7 @@ async fn audit(
         return error(&WebError::Forbidden);
     }
     let run = async {
-        let f = pages::audit_filter(&p, 200)?;
+        let f = audit_log::audit_filter(&p, 200)?;
         Ok::<_, WebError>(c.store().audit_lines(&f).await?)
     };
     match run.await {
@@ -355,7 +384,7 @@ async fn audit(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/csv"))
             {
-                pages::audit_csv_response(&lines)
+                audit_log::audit_csv_response(&lines)
             } else {
                 Json(lines).into_response()
             }
@@ -432,6 +461,11 @@ async fn manage_operator(
         Ok(op) => op,
         Err(r) => return r,
     };
+    if b.login.trim() != b.login {
+        return error(&WebError::BadRequest(
+            "login: no spaces around it".to_owned(),
+        ));
+    }
     match pages::operator_action(
         &c,
         &op,

@@ -8,6 +8,7 @@
 //! re-encoded before they are served, and the CSP forbids inline script.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod locks;
 pub mod pages;
@@ -69,6 +70,10 @@ pub enum WebError {
     /// Bad input from the client.
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed, but the desk's state refuses it (409): a stable code
+    /// and the text an operator reads.
+    #[error("{1}")]
+    Conflict(&'static str, String),
 }
 
 impl From<photos::PhotoServeError> for WebError {
@@ -85,12 +90,11 @@ impl WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Conflict(..) => StatusCode::CONFLICT,
             WebError::Workflow(WorkflowError::Refused(r)) => match r {
                 Refusal::NotFound => StatusCode::NOT_FOUND,
                 Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
-                Refusal::BadText(_) | Refusal::UnknownAccount(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                Refusal::BadText(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::CONFLICT,
             },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,6 +118,9 @@ struct Inner {
     dlr_secret: String,
     passwords: locks::PasswordPool,
     photos: photos::PhotoCache,
+    /// `/api/v1/openapi.json` as served: docs/openapi.json with the desk's
+    /// reject reason codes.
+    openapi: String,
 }
 
 /// The session cookie's name.
@@ -146,6 +153,7 @@ impl Console {
         };
         let (css, js) = (read("console.css")?, read("console.js")?);
         let four_eyes = desk.config.four_eyes;
+        let openapi = api::served_openapi(desk.templates.reject_reasons());
         Ok(Console {
             inner: Arc::new(Inner {
                 passwords: locks::PasswordPool::new(web.password_checks),
@@ -157,6 +165,7 @@ impl Console {
                 web,
                 four_eyes,
                 dlr_secret,
+                openapi,
             }),
         })
     }
@@ -174,6 +183,11 @@ impl Console {
     /// Web settings.
     pub fn web(&self) -> &WebConfig {
         &self.inner.web
+    }
+
+    /// The API's OpenAPI document as served.
+    pub fn openapi(&self) -> &str {
+        &self.inner.openapi
     }
 
     /// The secret of SMS delivery reports.
@@ -297,8 +311,8 @@ pub fn router(console: Console) -> Router {
         .route("/queue", get(pages::queue))
         .route("/dashboard", get(pages::dashboard))
         .route("/hotline", get(pages::hotline))
-        .route("/audit", get(pages::audit))
-        .route("/audit.csv", get(pages::audit_csv))
+        .route("/audit", get(audit::audit))
+        .route("/audit.csv", get(audit::audit_csv))
         .route("/requests/{reference}", get(pages::request))
         .route("/requests/{reference}/photos/{sha}", get(pages::photo))
         .route("/requests/{reference}/{action}", post(pages::act))

@@ -18,13 +18,13 @@ use super::views::{self, request_view};
 use super::{Console, WebError, SESSION_COOKIE};
 use crate::domain::time::now_ms;
 use crate::domain::{Phone, RequestState, Role};
-use crate::store::{AuditFilter, QueueFilter, Search, SessionRow};
+use crate::store::{QueueFilter, Search, SessionRow};
 use crate::workflow::{Decided, Decision, WorkflowError, ALL_STATES};
 
 /// A page or a redirect.
-type Page = Result<Response, Response>;
+pub(super) type Page = Result<Response, Response>;
 
-fn html(status: StatusCode, body: String) -> Response {
+pub(super) fn html(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -34,7 +34,7 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 /// Renders the error page (or plain text if even that fails).
-fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
+pub(super) fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
     let status = e.status();
     if status.is_server_error() {
         tracing::error!(error = %e, "console page failed");
@@ -44,11 +44,12 @@ fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
         WebError::NotFound => "not_found",
         WebError::Forbidden => "forbidden",
         WebError::BadRequest(_) => "bad_request",
+        WebError::Conflict(code, _) => code,
         _ => "internal",
     };
     let detail = match e {
         WebError::Workflow(WorkflowError::Refused(r)) => r.to_string(),
-        WebError::BadRequest(m) => m.clone(),
+        WebError::BadRequest(m) | WebError::Conflict(_, m) => m.clone(),
         _ => String::new(),
     };
     let ctx = context! { me => who.map(me), csrf => who.map(|s| s.csrf.clone()), code, detail, status => status.as_u16() };
@@ -58,7 +59,7 @@ fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) -> Response {
     }
 }
 
-fn me(s: &SessionRow) -> minijinja::Value {
+pub(super) fn me(s: &SessionRow) -> minijinja::Value {
     context! {
         login => s.operator.login.as_str(), name => s.operator.display_name,
         role => s.operator.role.as_str(),
@@ -68,7 +69,11 @@ fn me(s: &SessionRow) -> minijinja::Value {
 }
 
 /// The logged-in operator, or a redirect to the login page.
-async fn session(c: &Console, headers: &HeaderMap, uri: &Uri) -> Result<SessionRow, Response> {
+pub(super) async fn session(
+    c: &Console,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<SessionRow, Response> {
     match c.session(headers).await {
         Ok(Some(s)) => {
             if s.operator.must_change && uri.path() != "/password" {
@@ -759,165 +764,6 @@ pub async fn dashboard(State(c): State<Console>, headers: HeaderMap, uri: Uri) -
         .map_err(|e| error_page(&c, Some(&s), &e))
 }
 
-/// Audit filters from the query string.
-#[derive(Debug, Deserialize, Default)]
-pub struct AuditParams {
-    /// Who.
-    pub actor: Option<String>,
-    /// What.
-    pub action: Option<String>,
-    /// Request reference.
-    #[serde(rename = "ref")]
-    pub reference: Option<String>,
-    /// From day, YYYY-MM-DD (Vietnam time).
-    pub from: Option<String>,
-    /// To day inclusive, YYYY-MM-DD.
-    pub to: Option<String>,
-    /// Lines before this id.
-    pub before: Option<i64>,
-    /// At most this many (API, CSV).
-    pub limit: Option<i64>,
-}
-
-fn day_ms(day: &str, end: bool) -> Result<Option<i64>, WebError> {
-    if day.trim().is_empty() {
-        return Ok(None);
-    }
-    let d = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
-        .map_err(|_| WebError::BadRequest(format!("ngày {day:?}: dùng dạng YYYY-MM-DD")))?;
-    let d = if end { d + chrono::Days::new(1) } else { d };
-    Ok(d.and_hms_opt(0, 0, 0)
-        .and_then(|t| {
-            t.and_local_timezone(crate::domain::time::vietnam())
-                .single()
-        })
-        .map(|t| t.timestamp_millis()))
-}
-
-/// Turns query parameters into an audit filter.
-pub fn audit_filter(p: &AuditParams, default_limit: i64) -> Result<AuditFilter, WebError> {
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    Ok(AuditFilter {
-        actor: nonempty(&p.actor),
-        action: nonempty(&p.action),
-        reference: nonempty(&p.reference).map(|r| r.to_ascii_uppercase()),
-        from_ms: day_ms(p.from.as_deref().unwrap_or(""), false)?,
-        until_ms: day_ms(p.to.as_deref().unwrap_or(""), true)?,
-        before_id: p.before,
-        limit: p.limit.unwrap_or(default_limit).clamp(1, 100_000),
-    })
-}
-
-/// The audit log (supervisors).
-pub async fn audit(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<AuditParams>,
-) -> Page {
-    let s = session(&c, &headers, &uri).await?;
-    if !s.operator.role.allows(Role::Supervisor) {
-        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
-    }
-    let f = audit_filter(&p, 200).map_err(|e| error_page(&c, Some(&s), &e))?;
-    let lines = c
-        .store()
-        .audit_lines(&f)
-        .await
-        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
-    let next_before = if lines.len() as i64 == f.limit {
-        lines.last().map(|l| l.id)
-    } else {
-        None
-    };
-    let csv_query = uri.query().unwrap_or("").to_owned();
-    let ctx = context! {
-        me => me(&s), csrf => s.csrf, lines, next_before, csv_query,
-        actor => p.actor, action => p.action, reference => p.reference, from => p.from, to => p.to,
-    };
-    c.render("audit.html", ctx)
-        .map(|b| html(StatusCode::OK, b))
-        .map_err(|e| error_page(&c, Some(&s), &e))
-}
-
-/// One CSV field, quoted; a leading `=`, `+`, `-` or `@` is defused so a
-/// spreadsheet does not run it as a formula.
-pub fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// The audit log as CSV (supervisors).
-pub async fn audit_csv(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<AuditParams>,
-) -> Page {
-    let s = session(&c, &headers, &uri).await?;
-    if !s.operator.role.allows(Role::Supervisor) {
-        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
-    }
-    let f = audit_filter(&p, 100_000).map_err(|e| error_page(&c, Some(&s), &e))?;
-    let lines = c
-        .store()
-        .audit_lines(&f)
-        .await
-        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
-    Ok(audit_csv_response(&lines))
-}
-
-/// Renders audit lines as a CSV download.
-pub fn audit_csv_response(lines: &[crate::store::AuditLine]) -> Response {
-    let mut out =
-        String::from("\u{feff}id,at,reference,actor,action,from_state,to_state,detail\r\n");
-    for l in lines {
-        let at = chrono::DateTime::from_timestamp_millis(l.at)
-            .map(|t| {
-                t.with_timezone(&crate::domain::time::vietnam())
-                    .to_rfc3339()
-            })
-            .unwrap_or_default();
-        let row = [
-            l.id.to_string(),
-            at,
-            l.reference.clone().unwrap_or_default(),
-            l.actor.clone(),
-            l.action.clone(),
-            l.from_state.clone().unwrap_or_default(),
-            l.to_state.clone().unwrap_or_default(),
-            l.detail.clone().unwrap_or_default(),
-        ];
-        out.push_str(
-            &row.iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"huytk-audit.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response()
-}
-
 /// Query of the request page.
 #[derive(Debug, Deserialize, Default)]
 pub struct RequestQuery {
@@ -951,7 +797,17 @@ async fn request_page(
         .await
         .map_err(|e| fail(e.into()))?
         .ok_or_else(|| fail(WebError::NotFound))?;
-    let view = request_view(c.desk(), r)
+    let mut view = request_view(c.desk(), r)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    // The page shows the mail thread: the look is recorded first, and the
+    // history below shows it.
+    super::audit::record_thread_view(c, s.operator.login.as_str(), &view)
+        .await
+        .map_err(fail)?;
+    view.history = c
+        .store()
+        .audit_for(view.request.id)
         .await
         .map_err(|e| fail(e.into()))?;
     let reasons: Vec<(String, String)> = c.desk().templates.reject_reasons().to_vec();
@@ -1142,13 +998,20 @@ pub async fn photo(
     Path((reference, sha)): Path<(String, String)>,
 ) -> Page {
     let s = session(&c, &headers, &uri).await?;
-    photo_response(&c, &reference, &sha)
+    photo_response(&c, s.operator.login.as_str(), &reference, &sha)
         .await
         .map_err(|e| error_page(&c, Some(&s), &e))
 }
 
-/// Finds a request's photo and serves it re-encoded as JPEG.
-pub async fn photo_response(c: &Console, reference: &str, sha: &str) -> Result<Response, WebError> {
+/// Finds a request's photo and serves it re-encoded as JPEG; the view is
+/// in the audit log (as `who`) before a byte of it is sent, whether the
+/// photo was decoded now or came from the cache.
+pub async fn photo_response(
+    c: &Console,
+    who: &str,
+    reference: &str,
+    sha: &str,
+) -> Result<Response, WebError> {
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(WebError::NotFound);
     }
@@ -1184,6 +1047,7 @@ pub async fn photo_response(c: &Console, reference: &str, sha: &str) -> Result<R
             .map_err(|e| WebError::BadRequest(e.to_string()))?
         })
         .await?;
+    super::audit::record_photo_view(c, who, r.id, sha).await?;
     let jpeg = jpeg.as_ref().clone();
     Ok((
         [
@@ -1274,7 +1138,7 @@ pub async fn operator_action(
                 )
                 .await?
             {
-                return Err(WebError::BadRequest(format!("{login} đã có")));
+                return Err(WebError::Conflict("login_exists", format!("{login} đã có")));
             }
             Some(password)
         }
@@ -1293,7 +1157,10 @@ pub async fn operator_action(
         }
         "disable" | "enable" => {
             if login == admin.login {
-                return Err(WebError::BadRequest("không tự khóa chính mình".into()));
+                return Err(WebError::Conflict(
+                    "own_account",
+                    "không tự khóa chính mình".into(),
+                ));
             }
             if !store.set_disabled(&login, action == "disable").await? {
                 return Err(WebError::NotFound);
@@ -1346,7 +1213,9 @@ pub async fn manage_operator(
             )
             .await
         }
-        Err(WebError::BadRequest(m)) => operators_page(&c, &s, None, Some(m)).await,
+        Err(WebError::BadRequest(m) | WebError::Conflict(_, m)) => {
+            operators_page(&c, &s, None, Some(m)).await
+        }
         Err(e) => Err(error_page(&c, Some(&s), &e)),
     }
 }

@@ -112,23 +112,32 @@ impl PhotoCache {
         if let Some(hit) = self.lookup(key) {
             return Ok(hit);
         }
-        let bytes = original().await?;
+        // The gate covers reading the original too: the stored mail and the
+        // part cut from it are as big as the photo's file, so eight views of
+        // eight different photos hold at most `decodes` of them at once.
         let _permit = self
             .decodes
             .acquire()
             .await
             .map_err(|_| PhotoServeError::Unreadable("shutting down".into()))?;
-        let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes))
-            .await
-            .map_err(|e| PhotoServeError::Unreadable(e.to_string()))??;
-        let jpeg = Arc::new(jpeg);
-        self.keep(key, jpeg.clone());
+        let made = async {
+            let bytes = original().await?;
+            let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes))
+                .await
+                .map_err(|e| PhotoServeError::Unreadable(e.to_string()))??;
+            Ok::<_, E>(Arc::new(jpeg))
+        }
+        .await;
+        if let Ok(jpeg) = &made {
+            self.keep(key, jpeg.clone());
+        }
+        // Failed or not, the next viewer of this photo starts afresh.
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .decoding
             .remove(key);
-        Ok(jpeg)
+        made
     }
 }
 
@@ -137,6 +146,13 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>, PhotoServeError> {
     let format = photos::sniff(bytes).ok_or(PhotoServeError::NotAPhoto)?;
     if let Some((w, h)) = photos::declared_size(bytes, format) {
         photos::check_size(w, h).map_err(|e| PhotoServeError::TooLarge(e.to_string()))?;
+    }
+    // A plain PNG is shrunk row by row as it is decoded (16 bits cut to 8):
+    // no full-size picture is ever held.
+    if format == Format::Png {
+        if let Some(small) = png_streamed(bytes)? {
+            return jpeg_of(image::DynamicImage::ImageRgb8(small));
+        }
     }
     let img = match format {
         Format::Heic => {
@@ -148,17 +164,104 @@ pub fn reencode(bytes: &[u8]) -> Result<Vec<u8>, PhotoServeError> {
         }
         _ => decode_color(bytes, format)?,
     };
+    // Area averaging straight into the small picture: no intermediate as
+    // big as the original (a Triangle resize of a 7000-pixel side keeps
+    // a 7000x1600 float copy, 180 MB, beside the decoded photo).
     let img = if img.width().max(img.height()) > MAX_SIDE {
-        img.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle)
+        img.thumbnail(MAX_SIDE, MAX_SIDE)
     } else {
         img
     };
+    jpeg_of(img)
+}
+
+fn jpeg_of(img: image::DynamicImage) -> Result<Vec<u8>, PhotoServeError> {
     let rgb = img.into_rgb8();
     let mut out = Vec::new();
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
     rgb.write_with_encoder(enc)
         .map_err(|e| PhotoServeError::Unreadable(e.to_string()))?;
     Ok(out)
+}
+
+/// The size a picture of `w`×`h` is served at: within [`MAX_SIDE`], the
+/// same shape (what `DynamicImage::thumbnail` gives).
+fn served_size(w: u32, h: u32) -> (u32, u32) {
+    if w.max(h) <= MAX_SIDE {
+        return (w, h);
+    }
+    let (w64, h64, side) = (u64::from(w), u64::from(h), u64::from(MAX_SIDE));
+    if w >= h {
+        (MAX_SIDE, ((h64 * side + w64 / 2) / w64).max(1) as u32)
+    } else {
+        (((w64 * side + h64 / 2) / h64).max(1) as u32, MAX_SIDE)
+    }
+}
+
+/// Decodes a non-interlaced PNG without EXIF one row at a time, each row
+/// added into the served picture's row it falls in (area averaging), so
+/// memory is a row and the small picture whatever the PNG's size. None for
+/// an interlaced PNG or one with EXIF (the general path handles those).
+fn png_streamed(bytes: &[u8]) -> Result<Option<image::RgbImage>, PhotoServeError> {
+    let bad = |e: png::DecodingError| match e {
+        png::DecodingError::LimitsExceeded => PhotoServeError::TooLarge(e.to_string()),
+        other => PhotoServeError::Unreadable(other.to_string()),
+    };
+    let mut decoder =
+        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: 64 << 20 });
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(bad)?;
+    let info = reader.info();
+    if info.interlaced || info.exif_metadata.is_some() {
+        return Ok(None);
+    }
+    let (w, h) = (info.width, info.height);
+    photos::check_size(w, h).map_err(|e| PhotoServeError::TooLarge(e.to_string()))?;
+    let (color, _) = reader.output_color_type();
+    let channels = color.samples();
+    let (tw, th) = served_size(w, h);
+    let column: Vec<usize> = (0..w)
+        .map(|x| (u64::from(x) * u64::from(tw) / u64::from(w)) as usize)
+        .collect();
+    let mut per_column = vec![0u64; tw as usize];
+    for &c in &column {
+        per_column[c] += 1;
+    }
+    let mut out = image::RgbImage::new(tw, th);
+    let mut sums = vec![0u64; tw as usize * 3];
+    let (mut target, mut rows_in) = (0u32, 0u64);
+    let mut flush = |target: u32, rows_in: u64, sums: &mut Vec<u64>| {
+        for (x, px) in (0..tw as usize).zip(sums.chunks_mut(3)) {
+            let n = (per_column[x] * rows_in).max(1);
+            let rgb = [0, 1, 2].map(|c| ((px[c] + n / 2) / n) as u8);
+            out.put_pixel(x as u32, target, image::Rgb(rgb));
+            px.fill(0);
+        }
+    };
+    for y in 0..h {
+        let row = reader.next_row().map_err(bad)?.ok_or_else(|| {
+            PhotoServeError::Unreadable(format!("the PNG ends at row {y} of {h}"))
+        })?;
+        let this = (u64::from(y) * u64::from(th) / u64::from(h)) as u32;
+        if this != target {
+            flush(target, rows_in, &mut sums);
+            (target, rows_in) = (this, 0);
+        }
+        rows_in += 1;
+        for (px, &c) in row.data().chunks_exact(channels).zip(&column) {
+            let (r, g, b) = match channels {
+                1 | 2 => (px[0], px[0], px[0]),
+                _ => (px[0], px[1], px[2]),
+            };
+            sums[c * 3] += u64::from(r);
+            sums[c * 3 + 1] += u64::from(g);
+            sums[c * 3 + 2] += u64::from(b);
+        }
+    }
+    flush(target, rows_in, &mut sums);
+    // Damage after the last row (a bad checksum, a cut-off end) counts too.
+    reader.finish().map_err(bad)?;
+    Ok(Some(out))
 }
 
 fn decode_color(bytes: &[u8], format: Format) -> Result<image::DynamicImage, PhotoServeError> {
@@ -229,6 +332,28 @@ mod tests {
         tiny.keep("d", Arc::new(vec![0; 6]));
         assert!(tiny.lookup("c").is_none(), "the older one went");
         assert!(tiny.lookup("d").is_some());
+    }
+
+    #[test]
+    fn a_16_bit_png_is_shrunk_as_it_is_read() {
+        let img = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(3200, 1000, |x, _| {
+            if x < 1600 {
+                image::Rgb([65535, 0, 0])
+            } else {
+                image::Rgb([0, 0, 65535])
+            }
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let small = png_streamed(&png).unwrap().expect("a plain PNG streams");
+        assert_eq!((small.width(), small.height()), (1600, 500));
+        assert_eq!(small.get_pixel(10, 10).0, [255, 0, 0]);
+        assert_eq!(small.get_pixel(1590, 490).0, [0, 0, 255]);
+        let back = image::load_from_memory(&reencode(&png).unwrap()).unwrap();
+        assert_eq!((back.width(), back.height()), (1600, 500));
+        // Cut short: refused, not painted grey.
+        assert!(reencode(&png[..png.len() / 2]).is_err());
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub fn stored_qr(assessment_json: Option<&str>) -> Option<StoredQr> {
 
 fn text_ok(s: &str, what: &'static str) -> Result<String, Refusal> {
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > 4000 {
+    if t.is_empty() || s.chars().count() > 4000 {
         return Err(Refusal::BadText(what));
     }
     Ok(crate::domain::text::nfc(t))

@@ -48,11 +48,15 @@ impl Desk {
                 })
                 .collect()
         };
+        // The audit chain's head as of now: a supervisor who keeps the
+        // digests can later check that no row up to it was removed or
+        // rewritten (`huytk audit verify --head ID:HASH`).
+        let head = self.store.audit_head().await?;
         let rendered = self.templates.render(
             "digest",
             context! {
                 day, due => rows(&due), overdue => rows(&overdue), desk_name => self.config.name,
-                reference => "", hotline => self.config.hotline,
+                reference => "", hotline => self.config.hotline, audit_head => head,
             },
         )?;
         let mut tx = self.store.begin().await?;
