@@ -245,13 +245,6 @@ impl App {
                 tracing::warn!(freed, "mail claimed by an earlier run that stopped abruptly is retried (it may have been sent already: same Message-ID)");
             }
         }
-        let recovered = self.desk.recover().await?;
-        if recovered > 0 {
-            tracing::info!(
-                recovered,
-                "processed messages left stored by an earlier run"
-            );
-        }
         let worker = {
             let store = self.desk.store.clone();
             let mailer = self.mailer.clone();
@@ -332,8 +325,20 @@ impl App {
                 crate::web::serve::serve(listener, router, &web, shutdown).await;
             }))
         };
+        // The console answers from the first second; what an earlier run
+        // left stored is processed now, while it serves.
+        let recovered = self.desk.recover().await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "processed messages left stored by an earlier run"
+            );
+        }
         let mut source = self.source()?;
         let poll = Duration::from_secs(self.config.mailbox.poll_seconds.max(1));
+        // A replica waiting for the inbox asks again every second, whatever
+        // the poll: the holder's death is noticed within a few seconds.
+        let takeover = poll.min(Duration::from_secs(1));
         tracing::info!(mailbox = %self.config.mailbox.kind, database = %redact(&self.config.database.url), "desk is serving");
         let lock_key = format!(
             "{}:{}@{}/{}",
@@ -368,7 +373,7 @@ impl App {
                             said_waiting = true;
                         }
                         tokio::select! {
-                            _ = tokio::time::sleep(poll) => {}
+                            _ = tokio::time::sleep(takeover) => {}
                             _ = stop.changed() => {}
                         }
                         continue;

@@ -165,3 +165,50 @@ async fn two_replicas_processing_one_message_at_the_same_moment_make_one_request
     );
     assert_eq!(store.count("outbox", "kind = 'email'").await.unwrap(), n);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database("takeover");
+    // A 30-second poll: takeover must not wait for it.
+    let a = TestDesk::embedded("takeover-a")
+        .database(&db)
+        .poll_seconds(30)
+        .start();
+    let b = TestDesk::embedded("takeover-b")
+        .database(&db)
+        .poll_seconds(30)
+        .replica()
+        .start();
+    let log = |d: &TestDesk| std::fs::read_to_string(d.path().join("daemon.log")).unwrap_or_default();
+    let start = std::time::Instant::now();
+    let waiting = loop {
+        if log(&a).contains("waiting to take over") {
+            break 0;
+        }
+        if log(&b).contains("waiting to take over") {
+            break 1;
+        }
+        assert!(start.elapsed().as_secs() < 30, "neither replica waits");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (mut holder, heir) = if waiting == 0 { (b, a) } else { (a, b) };
+    let m = Mail::request("heir@test", "079203004321", "Lê Văn Bình", "0912345678");
+    heir.deliver(&m.bytes());
+    let store = support::open_store(&db).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(store.count("requests", "").await.unwrap(), 0, "the heir waits");
+    holder.stop(); // SIGKILL
+    let died = std::time::Instant::now();
+    loop {
+        if store.count("requests", "").await.unwrap() == 1 {
+            break;
+        }
+        assert!(
+            died.elapsed() < std::time::Duration::from_secs(5),
+            "no takeover 5 s after the holder died:\n{}",
+            log(&heir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

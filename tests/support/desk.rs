@@ -24,6 +24,7 @@ pub struct TestDeskBuilder {
     extra: String,
     desk_extra: String,
     database_extra: String,
+    poll_seconds: u64,
     operators: bool,
 }
 
@@ -67,6 +68,7 @@ impl TestDesk {
             extra: String::new(),
             desk_extra: String::new(),
             database_extra: String::new(),
+            poll_seconds: 1,
             operators: true,
         }
     }
@@ -95,6 +97,12 @@ impl TestDeskBuilder {
     /// (its tokens are then empty).
     pub fn replica(mut self) -> Self {
         self.operators = false;
+        self
+    }
+
+    /// How often the inbox is read when idle (1 s unless said).
+    pub fn poll_seconds(mut self, s: u64) -> Self {
+        self.poll_seconds = s;
         self
     }
 
@@ -135,12 +143,13 @@ impl TestDeskBuilder {
             &config,
             format!(
                 "[database]\nurl = \"{db}\"\n{dbx}[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n{dx}\
-                 [mailbox]\npath = \"{p}/spool\"\npoll_seconds = 1\n[mail_out]\npath = \"{p}/outbox\"\n\
+                 [mailbox]\npath = \"{p}/spool\"\npoll_seconds = {poll}\n[mail_out]\npath = \"{p}/outbox\"\n\
                  [sms]\nkind = \"file\"\npath = \"{p}/sms.jsonl\"\n\
                  [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
                 g = self.grace_seconds,
                 dbx = self.database_extra,
                 dx = self.desk_extra,
+                poll = self.poll_seconds,
                 p = d.display(),
                 t = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("templates")
