@@ -180,7 +180,8 @@ async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death()
         .poll_seconds(30)
         .replica()
         .start();
-    let log = |d: &TestDesk| std::fs::read_to_string(d.path().join("daemon.log")).unwrap_or_default();
+    let log =
+        |d: &TestDesk| std::fs::read_to_string(d.path().join("daemon.log")).unwrap_or_default();
     let start = std::time::Instant::now();
     let waiting = loop {
         if log(&a).contains("waiting to take over") {
@@ -197,7 +198,11 @@ async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death()
     heir.deliver(&m.bytes());
     let store = support::open_store(&db).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(store.count("requests", "").await.unwrap(), 0, "the heir waits");
+    assert_eq!(
+        store.count("requests", "").await.unwrap(),
+        0,
+        "the heir waits"
+    );
     holder.stop(); // SIGKILL
     let died = std::time::Instant::now();
     loop {

@@ -190,6 +190,25 @@ impl Store {
         Ok(())
     }
 
+    /// Marks a letter `superseded` (never sent) when a later letter to the
+    /// same recipient about the same request went out already: a letter
+    /// whose send was cut (its lease ran out) must not arrive after the
+    /// news that followed it. True when it was.
+    pub async fn supersede_if_outdated(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'superseded', locked_until = 0,
+             last_error = 'a later letter about this request was sent first'
+             WHERE id = $1 AND request_id IS NOT NULL AND EXISTS (
+               SELECT 1 FROM outbox later WHERE later.request_id = outbox.request_id
+               AND later.kind = outbox.kind AND later.recipient = outbox.recipient
+               AND later.id > outbox.id AND later.state = 'sent')",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// It failed; try again at `next_attempt_at`, or never when `permanent`.
     pub async fn mark_attempt_failed(
         &self,

@@ -58,6 +58,13 @@ pub async fn deliver_emails(
                 continue;
             }
         };
+        if store.supersede_if_outdated(item.id).await? {
+            tracing::info!(
+                outbox = item.id,
+                "letter not sent: a later one about its request went first"
+            );
+            continue;
+        }
         match mailer.send(from, &mail, item.id).await {
             Ok(()) => {
                 store.mark_sent(item.id).await?;
@@ -85,6 +92,83 @@ pub async fn deliver_emails(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A letter whose send was cut and whose lease ran out after a later
+    /// letter about the same request went out is not sent any more.
+    #[tokio::test]
+    async fn a_letter_overtaken_by_a_later_one_is_not_sent() {
+        let dir = std::env::temp_dir().join(format!("huytk-superseded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::connect(&format!("sqlite://{}/d.db", dir.display()))
+            .await
+            .unwrap();
+        let mail = |subject: &str| {
+            serde_json::to_string(&OutgoingEmail {
+                to: "an@test".into(),
+                subject: subject.into(),
+                text: "x".into(),
+                html: "<p>x</p>".into(),
+                message_id: format!("<{subject}@test>"),
+                in_reply_to: None,
+                references: Vec::new(),
+            })
+            .unwrap()
+        };
+        sqlx::query("INSERT INTO requests (id, reference, state, email, received_at, due_date, updated_at) VALUES (1, 'HTK-1', 'deleted', 'an@test', 0, '2026-12-31', 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for (key, subject) in [
+            ("approved", "approved"),
+            ("deleted", "deleted"),
+            ("other", "other"),
+        ] {
+            let request = (key != "other").then_some(1);
+            crate::store::enqueue(
+                &mut tx,
+                OutboxKind::Email,
+                request,
+                key,
+                "an@test",
+                &mail(subject),
+            )
+            .await
+            .unwrap();
+        }
+        crate::store::commit(tx).await.unwrap();
+        // "deleted" (row 2) went out while "approved" (row 1) was held.
+        store.mark_sent(2).await.unwrap();
+        let outbox = dir.join("outbox");
+        let mailer = Mailer::Maildir(outbox.clone());
+        let from: Mailbox = "desk@test".parse().unwrap();
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            base_seconds: 1,
+        };
+        assert_eq!(
+            deliver_emails(&store, &mailer, &from, retry, 10)
+                .await
+                .unwrap(),
+            1
+        );
+        let sent: Vec<String> = std::fs::read_dir(outbox.join("new"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            sent,
+            vec!["outbox-0000000003.eml".to_owned()],
+            "only the letter about nothing else"
+        );
+        let states = store.outbox_counts().await.unwrap();
+        assert!(
+            states.iter().any(|(_, s, n)| s == "superseded" && *n == 1),
+            "{states:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
