@@ -10,8 +10,9 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use support::desk::TestDesk;
+use support::desk::OPERATOR_PASSWORD;
 use support::mail::Mail;
-use support::{huytk_cli, Postgres};
+use support::{browser_login, huytk_cli, ChromeDriver, Postgres};
 
 /// Byte strings that only the citizen's mail holds: pieces of each photo,
 /// as sent (base64 lines) and decoded, and a header no letter repeats.
@@ -296,6 +297,35 @@ async fn a_missing_or_wrong_key_stops_the_desk_and_loses_nothing_and_rotation_ke
     assert!(r.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
     let v = desk.requests_for("079203001237");
     assert_eq!(v.len(), 1);
+    // And as an operator sees them: every photo of the page decodes in
+    // Chromium after the rotation.
+    let driver = ChromeDriver::start();
+    let b = driver.browser().await;
+    let base = format!("http://127.0.0.1:{}", desk.web);
+    browser_login(&b, &base, "lan", OPERATOR_PASSWORD).await;
+    b.goto(&format!("{base}/requests/{reference}"))
+        .await
+        .unwrap();
+    let widths = b
+        .execute(
+            "const imgs = [...document.querySelectorAll('img')];\
+             return Promise.all(imgs.map(i => { i.loading = 'eager'; return i.decode().then(() => i.naturalWidth, () => 0); }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let widths: Vec<u64> = widths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap_or(0))
+        .collect();
+    assert!(widths.len() >= 3, "{widths:?}");
+    assert!(
+        widths.iter().all(|w| *w > 0),
+        "a photo does not show: {widths:?}"
+    );
+    b.close().await.unwrap();
 }
 
 fn serve_once(config: &Path) -> std::process::Output {
