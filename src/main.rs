@@ -117,8 +117,20 @@ enum Command {
     },
     /// Measure inspection speed on a folder of .eml files.
     Bench(huytk::bench::BenchArgs),
+    /// A consistent copy of the SQLite database, taken while the desk runs
+    /// (it holds the mail sealed: keep the master key's backup apart).
+    Backup {
+        /// The file to write (must not exist).
+        to: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database (stop the desk first);
+    /// the database it replaces is kept as `….replaced`.
+    Restore {
+        /// The backup file.
+        from: PathBuf,
+    },
     /// The master key that seals citizens' mail: status, rotation, a new
-    /// key file (docs/operations.md).
+    /// key file (README, Operations).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -452,6 +464,27 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
         }
         Command::Doctor => doctor(config).await?,
         Command::Keys { command } => run_keys(&config, command).await?,
+        Command::Backup { to } => {
+            let store = app::open_store(&config).await?;
+            store.backup_to(&to).await?;
+            println!(
+                "backup written to {} (mode 0600). It holds the mail sealed: without the master key \
+                 ({}) it cannot be read, so back the key up too, apart from this file.",
+                to.display(),
+                config.database.master_key_path().display()
+            );
+        }
+        Command::Restore { from } => {
+            let kept = huytk::store::backup::restore_sqlite(&config.database.url, &from).await?;
+            // The restored database must open with this desk's master key.
+            app::open_store(&config).await?;
+            println!(
+                "restored {}{}",
+                from.display(),
+                kept.map(|k| format!("; the database it replaced is kept as {}", k.display()))
+                    .unwrap_or_default()
+            );
+        }
         Command::Purge => {
             let app = App::build(config).await?;
             let n = app.purge().await?;

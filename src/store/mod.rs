@@ -4,6 +4,7 @@
 //! through sqlx's `Any` driver so both run the same statements.
 
 mod audit;
+pub mod backup;
 mod console;
 mod grace;
 pub mod keys;
@@ -54,6 +55,9 @@ pub enum StoreError {
     /// Creating the database's folder failed.
     #[error("creating {0}: {1}")]
     Io(String, std::io::Error),
+    /// A backup or restore that cannot be done.
+    #[error("backup: {0}")]
+    Backup(String),
     /// The master key is missing, wrong, or unreadable.
     #[error("{0}")]
     Keys(String),
