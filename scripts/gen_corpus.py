@@ -3,6 +3,7 @@
 
     gen_corpus.py tests DIR     the test corpus (small photos, every rule of SPEC section 3)
     gen_corpus.py bench DIR N   N realistic requests for the benchmark (~800 KB each)
+    gen_corpus.py hostile DIR    the worst cases of issue 10 at full size (for the benchmark)
     gen_corpus.py bench-fast DIR N   the same, photos reused across messages (daemon benchmark)
 
 Every expected report is written from what this script put into the message,
@@ -513,9 +514,105 @@ def write_console(out):
     open(os.path.join(out, "hostile.eml"), "wb").write(raw)
     print(f"console messages in {out}")
 
+# ---------------------------------------------------------------- hostile mail (issue 10)
+#
+# Messages built to cost the desk as much as they can: the expected report of
+# each says what a citizen's mail of that shape must give, written from what
+# is put in here, never from huytk's output.
+
+def png_chunk(t, d):
+    import struct, zlib
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+
+def png16_rgba(w, h):
+    """A w x h 16-bit RGBA PNG (8 bytes a pixel decoded) that compresses to
+    little: a horizontal and a vertical ramp, every row after the first
+    stored with the Up filter as small steps."""
+    import struct, zlib
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0)
+    comp = zlib.compressobj(9)
+    out = [b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", ihdr)]
+    first = bytearray([0])
+    for x in range(w):
+        v = (x * 65535 // max(1, w - 1))
+        first += struct.pack(">HHHH", v, 65535 - v, (v * 3) & 0xFFFF, 65535)
+    data = [comp.compress(bytes(first))]
+    # Up filter: each row adds a constant step to the row above (wrapping).
+    step = bytearray([2]) + bytes([0, 9, 0, 9, 0, 9, 0, 0]) * w
+    for y in range(1, h):
+        data.append(comp.compress(bytes(step)))
+    data.append(comp.flush())
+    idat = b"".join(data)
+    for i in range(0, len(idat), 1 << 20):
+        out.append(png_chunk(b"IDAT", idat[i:i + (1 << 20)]))
+    out.append(png_chunk(b"IEND", b""))
+    return b"".join(out)
+
+def tiny_png(seed):
+    img = Image.new("L", (8, 8), seed % 256)
+    return encode(img, "png")
+
+def big_smooth(w, h):
+    """A w x h picture with structure everywhere and little detail (cheap to
+    compress): ramps and a few blocks."""
+    small = Image.new("RGB", (64, 64))
+    d = ImageDraw.Draw(small)
+    for i in range(64):
+        d.line([(i, 0), (i, 63)], fill=(i * 4, 255 - i * 4, (i * 7) % 256))
+    d.rectangle([10, 10, 30, 50], fill=(20, 20, 20))
+    d.rectangle([40, 5, 60, 25], fill=(240, 240, 240))
+    return small.resize((w, h), Image.BILINEAR)
+
+def nesting_bomb(levels):
+    """`levels` message/rfc822 parts each inside the one before."""
+    head = "From: a@b.vn\r\nSubject: Yêu cầu hủy tài khoản 079203001234\r\nContent-Type: message/rfc822\r\n\r\n"
+    inner = "From: a@b.vn\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    return (head.encode() * levels) + inner.encode()
+
+def many_parts(n, first_photos=()):
+    parts = list(first_photos) + [Photo(tiny_png(i), f"anh_{i}.png", "image/png") for i in range(n)]
+    A = PEOPLE[0]
+    return build(f"Yêu cầu hủy tài khoản + {A[1]}", body_text(A[0], A[4], A[1]), photos=parts,
+                 sender=(A[0], "citizen@gmail.com"))
+
+def long_line(size):
+    A = PEOPLE[0]
+    body = body_text(A[0], A[4], A[1]) + "+ Lý do: " + ("trùng tài khoản " * (size // 16)) + "\n"
+    return build(f"Yêu cầu hủy tài khoản + {A[1]}", body, sender=(A[0], "citizen@gmail.com"), cte="8bit") \
+        if False else build(f"Yêu cầu hủy tài khoản + {A[1]}", body, sender=(A[0], "citizen@gmail.com"))
+
+def hostile_heavy():
+    """Yields (name, raw): the worst cases of issue 10 at full size, for
+    `huytk inspect` under /usr/bin/time and for the benchmark."""
+    A = PEOPLE[0]
+    s = photo_set(A)
+    req = lambda photos: build(f"Yêu cầu hủy tài khoản + {A[1]}", body_text(A[0], A[4], A[1]),
+                               photos=photos, sender=(A[0], "citizen@gmail.com"))
+    yield "png16_rgba_49mp", req(s[:2] + [Photo(png16_rgba(7000, 7000), "chan_dung.png", "image/png")])
+    big = big_smooth(7000, 7000)
+    yield "jpeg_7000x7000", req(s[:2] + [Photo(encode(big, "jpeg", 60), "chan_dung.jpg")])
+    buf = io.BytesIO(); big.convert("RGBA").save(buf, "TIFF", compression="tiff_deflate")
+    yield "tiff_rgba_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.tif", "image/tiff")])
+    buf = io.BytesIO(); big_smooth(5000, 3000).save(buf, "BMP")
+    import zlib  # a 45 MB BMP base64-encoded is 60 MB of mail: RLE-free, so smaller
+    yield "bmp_15mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.bmp", "image/bmp")])
+    yield "tiny_parts_3999", many_parts(3990)
+    yield "tiny_parts_50000", many_parts(50000)
+    yield "nesting_35000", nesting_bomb(35000)
+    yield "long_line_2mb", long_line(2 << 20)
+
+def write_hostile(out):
+    os.makedirs(out, exist_ok=True)
+    for name, raw in hostile_heavy():
+        open(os.path.join(out, name + ".eml"), "wb").write(raw)
+        print(f"{name}: {len(raw)} bytes")
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "console":
         write_console(sys.argv[2])
+        sys.exit(0)
+    if len(sys.argv) >= 3 and sys.argv[1] == "hostile":
+        write_hostile(sys.argv[2])
         sys.exit(0)
     if len(sys.argv) >= 3 and sys.argv[1] == "tests":
         write_tests(sys.argv[2])

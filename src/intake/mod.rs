@@ -2,6 +2,7 @@
 //! inspection report of SPEC section 3. No I/O happens here: callers pass
 //! bytes in and get a report out, so all of it is unit-tested and fuzzed.
 
+pub mod budget;
 pub mod classify;
 pub mod fields;
 pub mod html;
@@ -13,8 +14,10 @@ pub mod scan;
 pub mod viscii;
 
 pub use classify::Kind;
+pub use budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 pub use report::{
-    assess, examine, inspect, try_examine, try_inspect, Assessment, AttachmentReport, Examined,
-    InspectOptions, PhotoCount, Problem, Report, Role, Verdict, Warning,
+    assess, examine, inspect, try_examine, try_examine_within, try_inspect, try_inspect_within,
+    Assessment, AttachmentReport, Examined, InspectOptions, PhotoCount, Problem, Report, Role,
+    Verdict, Warning,
 };
 pub use scan::Refused;

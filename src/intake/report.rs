@@ -13,7 +13,9 @@ use super::fields::{
 use super::mime::{self, Part};
 use super::photos::{self, Fingerprint, Format, PhotoError};
 use super::qr::{self, CardQr};
+use super::budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 use super::scan::{self, Refused};
+use std::time::Duration;
 use crate::domain::text::{fold, same_name};
 use crate::domain::{IdNumber, IdType, Phone};
 
@@ -126,17 +128,25 @@ pub enum Warning {
     UnsupportedAttachment,
     /// A follow-up came from another address than the request.
     SenderMismatch,
+    /// More pictures than one message has decoded: the rest are listed,
+    /// not examined.
+    TooManyAttachments,
+    /// An archive (zip, winmail.dat) that could not be read within its
+    /// limits: photos inside it, if any, were not used.
+    UnreadArchive,
 }
 
 impl Warning {
     /// Every warning, in report order.
-    pub const ALL: [Warning; 6] = [
+    pub const ALL: [Warning; 8] = [
         Warning::MissingReason,
         Warning::UnknownIdPrefix,
         Warning::QrIdMismatch,
         Warning::QrNameMismatch,
         Warning::UnsupportedAttachment,
         Warning::SenderMismatch,
+        Warning::TooManyAttachments,
+        Warning::UnreadArchive,
     ];
 
     /// The snake_case code.
@@ -148,6 +158,8 @@ impl Warning {
             Warning::QrNameMismatch => "qr_name_mismatch",
             Warning::UnsupportedAttachment => "unsupported_attachment",
             Warning::SenderMismatch => "sender_mismatch",
+            Warning::TooManyAttachments => "too_many_attachments",
+            Warning::UnreadArchive => "unread_archive",
         }
     }
 
@@ -160,6 +172,12 @@ impl Warning {
             Warning::QrNameMismatch => "the card's QR code names another person",
             Warning::UnsupportedAttachment => "a non-image file was attached and ignored",
             Warning::SenderMismatch => "a follow-up came from another address",
+            Warning::TooManyAttachments => {
+                "more pictures than the desk examines in one message; the rest are listed, not read"
+            }
+            Warning::UnreadArchive => {
+                "an archive (zip, winmail.dat) could not be read within its limits; its photos were not used"
+            }
         }
     }
 }
@@ -229,6 +247,7 @@ pub struct AttachmentReport {
 enum Raised {
     Problem(Problem),
     Unsupported,
+    Warning(Warning),
 }
 
 /// Everything read from one message, before judging.
@@ -319,16 +338,28 @@ pub fn examine(raw: &[u8]) -> Examined {
 }
 
 /// Reads one raw message, or refuses one whose MIME shape could exhaust
-/// the parser (see [`scan`]): the caller marks it failed with the reason.
+/// the parser (see [`scan`]) or that takes longer than
+/// [`DEFAULT_TIME_BUDGET`]: the caller marks it failed with the reason.
 pub fn try_examine(raw: &[u8]) -> Result<Examined, Refused> {
-    let raw = mime::normalise_line_endings(raw);
-    scan::check(&raw)?;
-    Ok(examine_checked(&raw))
+    try_examine_within(raw, DEFAULT_TIME_BUDGET)
 }
 
-fn examine_checked(raw: &[u8]) -> Examined {
+/// [`try_examine`] with a time budget of `limit` from now, after which
+/// inspection stops with [`Refused::OverBudget`] ("time budget of N s
+/// exceeded"). The budget is checked between parts and inside long
+/// decodes, so it is overrun by at most one step (one JPEG decode, a few
+/// hundred rows of a picture).
+pub fn try_examine_within(raw: &[u8], limit: Duration) -> Result<Examined, Refused> {
+    let budget = Budget::starting_now(limit);
+    let raw = mime::normalise_line_endings(raw);
+    scan::check(&raw)?;
+    budget.check()?;
+    Ok(examine_checked(&raw, &budget)?)
+}
+
+fn examine_checked(raw: &[u8], budget: &Budget) -> Result<Examined, OverBudget> {
     let Some(msg) = mime::parse(raw) else {
-        return Examined {
+        return Ok(Examined {
             message_id: None,
             references: Vec::new(),
             from: None,
@@ -337,9 +368,11 @@ fn examine_checked(raw: &[u8]) -> Examined {
             subject_number: None,
             body: BodyFields::default(),
             attachments: Vec::new(),
-        };
+        });
     };
+    budget.check()?;
     let mail = mime::read(&msg);
+    budget.check()?;
     let text = new_text(&mail.body);
     let body = body_fields(&text);
     let looks_like_request =
@@ -351,11 +384,11 @@ fn examine_checked(raw: &[u8]) -> Examined {
         looks_like_request,
     );
     let attachments = if kind == Kind::DeletionRequest {
-        mail.parts.iter().map(analyse_part).collect()
+        analyse_parts(&mail.parts, budget)?
     } else {
         Vec::new()
     };
-    Examined {
+    Ok(Examined {
         message_id: mail.message_id,
         references: mail.references,
         subject_number: subject_number(&mail.subject),
@@ -364,6 +397,59 @@ fn examine_checked(raw: &[u8]) -> Examined {
         kind,
         body,
         attachments,
+    })
+}
+
+/// Most pictures decoded for one message. A citizen sends three; a few
+/// more (retakes, a forwarded set) are common. Parts past this are still
+/// listed, by content type and declared size, with
+/// [`Warning::TooManyAttachments`], never decoded.
+pub const MAX_DECODED_PICTURES: usize = 24;
+
+fn analyse_parts(parts: &[Part<'_>], budget: &Budget) -> Result<Vec<AttachmentReport>, OverBudget> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut decoded = 0;
+    for part in parts {
+        budget.check()?;
+        let picture = photos::sniff(part.bytes).is_some();
+        if picture && decoded >= MAX_DECODED_PICTURES {
+            out.push(not_examined(part));
+            continue;
+        }
+        decoded += usize::from(picture);
+        out.push(analyse_part(part, budget)?);
+    }
+    Ok(out)
+}
+
+/// A picture past [`MAX_DECODED_PICTURES`]: listed, not decoded.
+fn not_examined(part: &Part<'_>) -> AttachmentReport {
+    let mut a = listed(part);
+    if let Some((w, h)) = a.format.and_then(|f| photos::declared_size(part.bytes, f)) {
+        a.width = Some(w);
+        a.height = Some(h);
+    }
+    a.raised = Some(Raised::Warning(Warning::TooManyAttachments));
+    a.problems.push(Warning::TooManyAttachments.code());
+    a
+}
+
+/// The report of a part before any check.
+fn listed(part: &Part<'_>) -> AttachmentReport {
+    AttachmentReport {
+        filename: part.filename.clone(),
+        format: photos::sniff(part.bytes),
+        width: None,
+        height: None,
+        bytes: part.bytes.len(),
+        sha256: hex::encode(Sha256::digest(part.bytes)),
+        role: Role::Unknown,
+        usable: false,
+        problems: Vec::new(),
+        fingerprint: None,
+        card_qr: None,
+        name_hint: name_hint(part.filename.as_deref()),
+        raised: None,
     }
 }
 
@@ -386,22 +472,8 @@ fn name_hint(filename: Option<&str>) -> Option<Role> {
     }
 }
 
-fn analyse_part(part: &Part<'_>) -> AttachmentReport {
-    let mut a = AttachmentReport {
-        filename: part.filename.clone(),
-        format: photos::sniff(part.bytes),
-        width: None,
-        height: None,
-        bytes: part.bytes.len(),
-        sha256: hex::encode(Sha256::digest(part.bytes)),
-        role: Role::Unknown,
-        usable: false,
-        problems: Vec::new(),
-        fingerprint: None,
-        card_qr: None,
-        name_hint: name_hint(part.filename.as_deref()),
-        raised: None,
-    };
+fn analyse_part(part: &Part<'_>, budget: &Budget) -> Result<AttachmentReport, OverBudget> {
+    let mut a = listed(part);
     let Some(format) = a.format else {
         if photos::looks_like_image(part.filename.as_deref(), &part.declared_type) {
             a.raised = Some(Raised::Problem(Problem::UnreadableAttachment));
@@ -412,7 +484,7 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
         if let Some(Raised::Problem(p)) = a.raised {
             a.problems.push(p.code());
         }
-        return a;
+        return Ok(a);
     };
     if let Some((w, h)) = photos::declared_size(part.bytes, format) {
         a.width = Some(w);
@@ -423,13 +495,14 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
     } else {
         // A decoder bug on a crafted file must cost one attachment, never
         // the daemon: a panic inside the decoders counts as unreadable.
-        std::panic::catch_unwind(|| photos::decode(part.bytes, format)).unwrap_or_else(|_| {
+        std::panic::catch_unwind(|| photos::decode_within(part.bytes, format, budget)).unwrap_or_else(|_| {
             Err(PhotoError::Unreadable(
                 "the decoder failed on this file".into(),
             ))
         })
     };
     match decoded {
+        Err(PhotoError::OverBudget(e)) => return Err(e),
         Err(PhotoError::Oversized { .. }) => {
             a.raised = Some(Raised::Problem(Problem::OversizedImage))
         }
@@ -449,6 +522,7 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
                 Some(quarter) => {
                     a.usable = true;
                     a.fingerprint = Some(Fingerprint::of(&quarter));
+                    budget.check()?;
                     let codes = std::panic::catch_unwind(|| qr::find_codes(&g, &quarter))
                         .unwrap_or_default();
                     a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
@@ -459,7 +533,7 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
     if let Some(Raised::Problem(p)) = a.raised {
         a.problems.push(p.code());
     }
-    a
+    Ok(a)
 }
 
 /// The 2024 Căn cước card (QR on the back) is issued from 1 July 2024;
@@ -616,6 +690,9 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
             Some(Raised::Unsupported) => {
                 warnings.insert(Warning::UnsupportedAttachment);
             }
+            Some(Raised::Warning(w)) => {
+                warnings.insert(w);
+            }
             None => {}
         }
         if !atts[i].usable {
@@ -690,7 +767,17 @@ pub fn try_inspect(
     file: Option<&str>,
     options: &InspectOptions,
 ) -> Result<Report, Refused> {
-    let e = try_examine(raw)?;
+    try_inspect_within(raw, file, options, DEFAULT_TIME_BUDGET)
+}
+
+/// [`try_inspect`] with a time budget of `limit`, as [`try_examine_within`].
+pub fn try_inspect_within(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+    limit: Duration,
+) -> Result<Report, Refused> {
+    let e = try_examine_within(raw, limit)?;
     let assessment = assess(&[&e], options);
     Ok(Report {
         file: file.map(str::to_owned),

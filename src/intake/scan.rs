@@ -48,6 +48,9 @@ pub enum Refused {
         /// The limit.
         limit: usize,
     },
+    /// Inspection took longer than the message's time budget.
+    #[error("message refused: {0}")]
+    OverBudget(#[from] super::budget::OverBudget),
 }
 
 /// Checks the shape of a raw message; `Ok` means mail-parser may have it.

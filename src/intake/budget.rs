@@ -1,0 +1,98 @@
+//! The time one message may take to inspect. Inspection is pure code, but
+//! a crafted message can still make it long (a huge picture, thousands of
+//! parts): the work checks a [`Budget`] between parts and inside its long
+//! loops, and stops with [`OverBudget`] once the deadline has passed, so
+//! the caller marks that one message failed and goes on with the others.
+//!
+//! Reading the monotonic clock is not I/O; no wall-clock time enters the
+//! report.
+
+use std::time::{Duration, Instant};
+
+/// Time a message may take when the caller names no other budget.
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(20);
+
+/// A deadline for one message's inspection.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    limit: Duration,
+    deadline: Option<Instant>,
+}
+
+/// The deadline passed before inspection was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("time budget of {} s exceeded", format_seconds(*.limit))]
+pub struct OverBudget {
+    /// The budget that was given.
+    pub limit: Duration,
+}
+
+fn format_seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{:.3}", d.as_secs_f64())
+    }
+}
+
+impl Budget {
+    /// A budget of `limit`, counted from now.
+    pub fn starting_now(limit: Duration) -> Budget {
+        Budget {
+            limit,
+            // A limit too large for the clock is no limit.
+            deadline: Instant::now().checked_add(limit),
+        }
+    }
+
+    /// No deadline (tests, offline tools that want every answer).
+    pub fn unlimited() -> Budget {
+        Budget {
+            limit: Duration::MAX,
+            deadline: None,
+        }
+    }
+
+    /// `Err` once the deadline has passed.
+    pub fn check(&self) -> Result<(), OverBudget> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(OverBudget { limit: self.limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The budget this one was given.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
+impl Default for Budget {
+    /// [`DEFAULT_TIME_BUDGET`] from now.
+    fn default() -> Budget {
+        Budget::starting_now(DEFAULT_TIME_BUDGET)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spent_budget_says_so_and_names_its_limit() {
+        let b = Budget::starting_now(Duration::ZERO);
+        let e = b.check().unwrap_err();
+        assert_eq!(e.to_string(), "time budget of 0 s exceeded");
+        assert_eq!(
+            OverBudget {
+                limit: Duration::from_secs(20)
+            }
+            .to_string(),
+            "time budget of 20 s exceeded"
+        );
+        assert!(Budget::starting_now(Duration::from_secs(3600)).check().is_ok());
+        assert!(Budget::unlimited().check().is_ok());
+        assert!(Budget::starting_now(Duration::MAX).check().is_ok());
+    }
+}
