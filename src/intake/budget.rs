@@ -29,7 +29,7 @@ pub struct OverBudget {
 
 fn format_seconds(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
     } else {
         format!("{:.3}", d.as_secs_f64())
@@ -91,7 +91,9 @@ mod tests {
             .to_string(),
             "time budget of 20 s exceeded"
         );
-        assert!(Budget::starting_now(Duration::from_secs(3600)).check().is_ok());
+        assert!(Budget::starting_now(Duration::from_secs(3600))
+            .check()
+            .is_ok());
         assert!(Budget::unlimited().check().is_ok());
         assert!(Budget::starting_now(Duration::MAX).check().is_ok());
     }

@@ -450,7 +450,6 @@ fn is_signature_or_report(declared_type: &str) -> bool {
         "application/pgp-signature"
             | "application/pkcs7-signature"
             | "application/x-pkcs7-signature"
-            | "application/ms-tnef"
             | "message/delivery-status"
             | "message/disposition-notification"
             | "text/rfc822-headers"

@@ -352,7 +352,9 @@ const ADAM7: [(u32, u32, u32, u32); 7] = [
 /// RGBA picture never exists at 8 bytes a pixel.
 fn decode_png(b: &[u8], budget: &Budget) -> Result<Gray, PhotoError> {
     let bad = |e: png::DecodingError| match e {
-        png::DecodingError::LimitsExceeded => PhotoError::Unreadable("PNG metadata too large".into()),
+        png::DecodingError::LimitsExceeded => {
+            PhotoError::Unreadable("PNG metadata too large".into())
+        }
         other => PhotoError::Unreadable(other.to_string()),
     };
     let mut decoder = png::Decoder::new(Cursor::new(b));
@@ -509,7 +511,11 @@ fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
             }
             let out = &mut pixels[y * wu + x0 as usize..][..(dw as usize).min(wu - x0 as usize)];
             for (o, px) in out.iter_mut().zip(row.chunks_exact(channels)) {
-                *o = if white_is_zero { 255 - grey_of(px) } else { grey_of(px) };
+                *o = if white_is_zero {
+                    255 - grey_of(px)
+                } else {
+                    grey_of(px)
+                };
             }
         }
     }
@@ -696,7 +702,8 @@ fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
     // the pixel itself starts, so nothing is overwritten before it is read.
     let n = w as usize * h as usize;
     let bpp = color.bytes_per_pixel() as usize;
-    let sample16 = |px: &[u8], i: usize| (u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) >> 8) as u8;
+    let sample16 =
+        |px: &[u8], i: usize| (u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) >> 8) as u8;
     for i in 0..n {
         let px = &buf[i * bpp..(i + 1) * bpp];
         let v = match color {
@@ -708,7 +715,12 @@ fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
             }
             ColorType::Rgb32F | ColorType::Rgba32F => {
                 let f = |k: usize| {
-                    let v = f32::from_ne_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]]);
+                    let v = f32::from_ne_bytes([
+                        px[4 * k],
+                        px[4 * k + 1],
+                        px[4 * k + 2],
+                        px[4 * k + 3],
+                    ]);
                     (v.clamp(0.0, 1.0) * 255.0).round() as u8
                 };
                 luma8(f(0), f(1), f(2))

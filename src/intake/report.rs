@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::archive::{self, Allowance, Container};
+use super::budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 use super::classify::{classify, Kind};
 use super::fields::{
     body_fields, new_text, phone_candidates, subject_has_request_phrase, subject_number, BodyFields,
@@ -13,11 +15,11 @@ use super::fields::{
 use super::mime::{self, Part};
 use super::photos::{self, Fingerprint, Format, PhotoError};
 use super::qr::{self, CardQr};
-use super::budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 use super::scan::{self, Refused};
-use std::time::Duration;
 use crate::domain::text::{fold, same_name};
 use crate::domain::{IdNumber, IdType, Phone};
+use std::borrow::Cow;
+use std::time::Duration;
 
 /// What inspection needs to know about the world, passed in (no clock here).
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +215,10 @@ pub enum Role {
 pub struct AttachmentReport {
     /// The file name as sent.
     pub filename: Option<String>,
+    /// The containers the file came out of (`winmail.dat`, `anh.zip`,
+    /// `winmail.dat/anh.zip`); absent for a part of the message itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// The image format found by content, or null for other files.
     pub format: Option<Format>,
     /// Width after EXIF orientation (declared width if not decoded).
@@ -227,8 +233,12 @@ pub struct AttachmentReport {
     pub role: Role,
     /// Decodes completely and is large enough.
     pub usable: bool,
-    /// This attachment's own problem codes.
+    /// This attachment's own problem and warning codes.
     pub problems: Vec<&'static str>,
+    /// Why it was not examined, in words, when a limit or a container
+    /// kept it out (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Fingerprint for near-duplicates (usable photos only).
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
@@ -406,49 +416,147 @@ fn examine_checked(raw: &[u8], budget: &Budget) -> Result<Examined, OverBudget> 
 /// [`Warning::TooManyAttachments`], never decoded.
 pub const MAX_DECODED_PICTURES: usize = 24;
 
+/// A part of the message, or a file found in one of its containers.
+struct Item<'a> {
+    filename: Option<String>,
+    declared_type: String,
+    bytes: Cow<'a, [u8]>,
+    damaged: bool,
+    /// The containers it came out of, outermost first, `/`-joined.
+    container: Option<String>,
+    /// How many containers it lies in.
+    depth: usize,
+    /// Why a container listed it without giving its bytes.
+    refused: Option<String>,
+}
+
+impl<'a> Item<'a> {
+    fn of(part: &Part<'a>) -> Item<'a> {
+        Item {
+            filename: part.filename.clone(),
+            declared_type: part.declared_type.clone(),
+            bytes: Cow::Borrowed(part.bytes),
+            damaged: part.damaged,
+            container: None,
+            depth: 0,
+            refused: None,
+        }
+    }
+
+    /// The name it is shown under inside the path of containers.
+    fn path(&self, kind: Container) -> String {
+        let own = self.filename.clone().unwrap_or_else(|| match kind {
+            Container::Tnef => "winmail.dat".into(),
+            Container::Zip => "(zip)".into(),
+        });
+        match &self.container {
+            Some(c) => format!("{c}/{own}"),
+            None => own,
+        }
+    }
+}
+
+/// Every part in order, containers (winmail.dat, zip) replaced by the
+/// files they hold, opened through a work list (no recursion).
 fn analyse_parts(parts: &[Part<'_>], budget: &Budget) -> Result<Vec<AttachmentReport>, OverBudget> {
     let mut out = Vec::with_capacity(parts.len());
     let mut decoded = 0;
-    for part in parts {
+    let mut allowance = Allowance::default();
+    let mut work: Vec<Item<'_>> = parts.iter().rev().map(Item::of).collect();
+    while let Some(item) = work.pop() {
         budget.check()?;
-        let picture = photos::sniff(part.bytes).is_some();
+        if let Some(reason) = item.refused.clone() {
+            out.push(unread(&item, reason));
+            continue;
+        }
+        if let Some(kind) = archive::container_of(&item.bytes) {
+            if item.depth >= archive::MAX_CONTAINER_DEPTH {
+                out.push(unread(
+                    &item,
+                    "an archive inside an archive, not opened".into(),
+                ));
+                continue;
+            }
+            let path = item.path(kind);
+            let files = match &item.bytes {
+                Cow::Borrowed(b) => archive::open(b, kind, &mut allowance),
+                Cow::Owned(v) => archive::open(v, kind, &mut allowance).map(|files| {
+                    files
+                        .into_iter()
+                        .map(|f| archive::Inner {
+                            bytes: Cow::Owned(f.bytes.into_owned()),
+                            ..f
+                        })
+                        .collect()
+                }),
+            };
+            match files {
+                Err(e) => out.push(unread(&item, e.to_string())),
+                Ok(files) => work.extend(files.into_iter().rev().map(|f| Item {
+                    filename: f.filename,
+                    declared_type: f.declared_type,
+                    bytes: f.bytes,
+                    damaged: false,
+                    container: Some(path.clone()),
+                    depth: item.depth + 1,
+                    refused: f.refused,
+                })),
+            }
+            continue;
+        }
+        let picture = photos::sniff(&item.bytes).is_some();
         if picture && decoded >= MAX_DECODED_PICTURES {
-            out.push(not_examined(part));
+            out.push(not_examined(&item));
             continue;
         }
         decoded += usize::from(picture);
-        out.push(analyse_part(part, budget)?);
+        out.push(analyse_part(&item, budget)?);
     }
     Ok(out)
 }
 
 /// A picture past [`MAX_DECODED_PICTURES`]: listed, not decoded.
-fn not_examined(part: &Part<'_>) -> AttachmentReport {
-    let mut a = listed(part);
-    if let Some((w, h)) = a.format.and_then(|f| photos::declared_size(part.bytes, f)) {
+fn not_examined(item: &Item<'_>) -> AttachmentReport {
+    let mut a = listed(item);
+    if let Some((w, h)) = a.format.and_then(|f| photos::declared_size(&item.bytes, f)) {
         a.width = Some(w);
         a.height = Some(h);
     }
     a.raised = Some(Raised::Warning(Warning::TooManyAttachments));
     a.problems.push(Warning::TooManyAttachments.code());
+    a.note = Some(format!(
+        "past the first {MAX_DECODED_PICTURES} pictures of the message: listed, not examined"
+    ));
+    a
+}
+
+/// A container that could not be opened, or a file in one that was not
+/// taken out: listed with the reason.
+fn unread(item: &Item<'_>, reason: String) -> AttachmentReport {
+    let mut a = listed(item);
+    a.raised = Some(Raised::Warning(Warning::UnreadArchive));
+    a.problems.push(Warning::UnreadArchive.code());
+    a.note = Some(reason);
     a
 }
 
 /// The report of a part before any check.
-fn listed(part: &Part<'_>) -> AttachmentReport {
+fn listed(item: &Item<'_>) -> AttachmentReport {
     AttachmentReport {
-        filename: part.filename.clone(),
-        format: photos::sniff(part.bytes),
+        filename: item.filename.clone(),
+        container: item.container.clone(),
+        format: photos::sniff(&item.bytes),
         width: None,
         height: None,
-        bytes: part.bytes.len(),
-        sha256: hex::encode(Sha256::digest(part.bytes)),
+        bytes: item.bytes.len(),
+        sha256: hex::encode(Sha256::digest(&item.bytes)),
         role: Role::Unknown,
         usable: false,
         problems: Vec::new(),
+        note: None,
         fingerprint: None,
         card_qr: None,
-        name_hint: name_hint(part.filename.as_deref()),
+        name_hint: name_hint(item.filename.as_deref()),
         raised: None,
     }
 }
@@ -472,7 +580,7 @@ fn name_hint(filename: Option<&str>) -> Option<Role> {
     }
 }
 
-fn analyse_part(part: &Part<'_>, budget: &Budget) -> Result<AttachmentReport, OverBudget> {
+fn analyse_part(part: &Item<'_>, budget: &Budget) -> Result<AttachmentReport, OverBudget> {
     let mut a = listed(part);
     let Some(format) = a.format else {
         if photos::looks_like_image(part.filename.as_deref(), &part.declared_type) {
@@ -486,7 +594,7 @@ fn analyse_part(part: &Part<'_>, budget: &Budget) -> Result<AttachmentReport, Ov
         }
         return Ok(a);
     };
-    if let Some((w, h)) = photos::declared_size(part.bytes, format) {
+    if let Some((w, h)) = photos::declared_size(&part.bytes, format) {
         a.width = Some(w);
         a.height = Some(h);
     }
@@ -495,11 +603,12 @@ fn analyse_part(part: &Part<'_>, budget: &Budget) -> Result<AttachmentReport, Ov
     } else {
         // A decoder bug on a crafted file must cost one attachment, never
         // the daemon: a panic inside the decoders counts as unreadable.
-        std::panic::catch_unwind(|| photos::decode_within(part.bytes, format, budget)).unwrap_or_else(|_| {
-            Err(PhotoError::Unreadable(
-                "the decoder failed on this file".into(),
-            ))
-        })
+        std::panic::catch_unwind(|| photos::decode_within(&part.bytes, format, budget))
+            .unwrap_or_else(|_| {
+                Err(PhotoError::Unreadable(
+                    "the decoder failed on this file".into(),
+                ))
+            })
     };
     match decoded {
         Err(PhotoError::OverBudget(e)) => return Err(e),
