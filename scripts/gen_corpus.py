@@ -770,23 +770,35 @@ def hostile_cases(req, std):
 
 def hostile_heavy():
     """Yields (name, raw): the worst cases of issue 10 at full size, for
-    `huytk inspect` under /usr/bin/time and for the benchmark."""
+    `huytk inspect` under /usr/bin/time (scripts/bench-worst)."""
     A = PEOPLE[0]
     s = photo_set(A)
-    req = lambda photos: build(f"Yêu cầu hủy tài khoản + {A[1]}", body_text(A[0], A[4], A[1]),
-                               photos=photos, sender=(A[0], "citizen@gmail.com"))
-    yield "png16_rgba_49mp", req(s[:2] + [Photo(png16_rgba(7000, 7000), "chan_dung.png", "image/png")])
+    req = lambda photos=(), files=(), body=None: build(f"Yêu cầu hủy tài khoản + {A[1]}", body or body_text(A[0], A[4], A[1]),
+                                                       photos=photos, files=files, sender=(A[0], "citizen@gmail.com"))
+    png49 = png16_rgba(7000, 7000)
+    yield "png16_rgba_49mp", req(s[:2] + [Photo(png49, "chan_dung.png", "image/png")])
+    # Pictures past the 24 decoded per message are listed, not decoded:
+    # 30 of the 49 MP PNGs are the most decoding one message can ask for.
+    yield "png16_rgba_49mp_x30", req([Photo(png49, f"anh_{i}.png", "image/png") for i in range(30)])
     big = big_smooth(7000, 7000)
     yield "jpeg_7000x7000", req(s[:2] + [Photo(encode(big, "jpeg", 60), "chan_dung.jpg")])
     buf = io.BytesIO(); big.convert("RGBA").save(buf, "TIFF", compression="tiff_deflate")
     yield "tiff_rgba_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.tif", "image/tiff")])
-    buf = io.BytesIO(); big_smooth(5000, 3000).save(buf, "BMP")
-    import zlib  # a 45 MB BMP base64-encoded is 60 MB of mail: RLE-free, so smaller
-    yield "bmp_15mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.bmp", "image/bmp")])
-    yield "tiny_parts_3999", many_parts(3990)
+    buf = io.BytesIO(); big_smooth(3000, 2000).save(buf, "BMP")
+    yield "bmp_6mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.bmp", "image/bmp")])
+    buf = io.BytesIO(); big_smooth(7000, 7000).save(buf, "WEBP", lossless=True)
+    yield "webp_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.webp", "image/webp")])
+    yield "tiny_parts_3990", many_parts(3990)
     yield "tiny_parts_50000", many_parts(50000)
     yield "nesting_35000", nesting_bomb(35000)
     yield "long_line_2mb", long_line(2 << 20)
+    # A zip of 16 entries of 64 MB of zeros each (a gigabyte unpacked).
+    bomb = zip_of([(f"{i}.png", b"\0" * (64 << 20)) for i in range(16)])
+    yield "zip_bomb_1gb", req(s, files=[("anh.zip", "application/zip", bomb)])
+    tnef = tnef_stream([("chan_dung.png", png49, "image/png"), ("mat_truoc.jpg", s[0].data, "image/jpeg"), ("mat_sau.jpg", s[1].data, "image/jpeg")])
+    yield "tnef_49mp_png", req(files=[("winmail.dat", "application/ms-tnef", tnef)])
+    z = zip_of([(f"anh_{i}.png", png49) for i in range(8)], compress=False)
+    yield "zip_8x49mp_png", req(files=[("anh.zip", "application/zip", z)])
 
 def write_hostile(out):
     os.makedirs(out, exist_ok=True)
