@@ -351,6 +351,15 @@ const ADAM7: [(u32, u32, u32, u32); 7] = [
 /// samples by the decoder and to one grey byte a pixel here: a 16-bit
 /// RGBA picture never exists at 8 bytes a pixel.
 fn decode_png(b: &[u8], budget: &Budget) -> Result<Gray, PhotoError> {
+    decode_png_with(b, budget, false)
+}
+
+#[cfg(test)]
+fn decode_png_unchecked_crc(b: &[u8]) -> Result<Gray, PhotoError> {
+    decode_png_with(b, &Budget::unlimited(), true)
+}
+
+fn decode_png_with(b: &[u8], budget: &Budget, ignore_crc: bool) -> Result<Gray, PhotoError> {
     let bad = |e: png::DecodingError| match e {
         png::DecodingError::LimitsExceeded => {
             PhotoError::Unreadable("PNG metadata too large".into())
@@ -359,6 +368,7 @@ fn decode_png(b: &[u8], budget: &Budget) -> Result<Gray, PhotoError> {
     };
     let mut decoder = png::Decoder::new(Cursor::new(b));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder.ignore_checksums(ignore_crc);
     decoder.set_limits(png::Limits {
         bytes: 16 * 1024 * 1024,
     });
@@ -439,7 +449,7 @@ impl From<OverBudget> for TiffRead {
 /// interleaved).
 fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
     use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
-    use tiff::tags::{PhotometricInterpretation, PlanarConfiguration, Tag};
+    use tiff::tags::{PlanarConfiguration, Tag};
     use tiff::ColorType;
     let failed = |e: tiff::TiffError| match e {
         tiff::TiffError::LimitsExceeded => TiffRead::Failed(PhotoError::Oversized {
@@ -467,10 +477,6 @@ fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
         .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
         .map_err(failed)?
         .unwrap_or(PlanarConfiguration::Chunky.to_u16());
-    let photometric = d
-        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
-        .map_err(failed)?;
-    let white_is_zero = photometric == Some(PhotometricInterpretation::WhiteIsZero.to_u16());
     if planar != PlanarConfiguration::Chunky.to_u16() {
         return Err(TiffRead::Unsupported);
     }
@@ -511,11 +517,8 @@ fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
             }
             let out = &mut pixels[y * wu + x0 as usize..][..(dw as usize).min(wu - x0 as usize)];
             for (o, px) in out.iter_mut().zip(row.chunks_exact(channels)) {
-                *o = if white_is_zero {
-                    255 - grey_of(px)
-                } else {
-                    grey_of(px)
-                };
+                // The tiff crate has already inverted WhiteIsZero samples.
+                *o = grey_of(px);
             }
         }
     }
@@ -1011,6 +1014,68 @@ mod tests {
                 height: 30000
             }
         );
+    }
+
+    /// A PNG of 8-bit grey `pixels` (w x h), stored with no compression,
+    /// Adam7-interlaced when `interlaced`.
+    fn grey_png(w: u32, h: u32, pixels: &[u8], interlaced: bool) -> Vec<u8> {
+        let mut raw = Vec::new();
+        if interlaced {
+            for (xs, xo, ys, yo) in ADAM7 {
+                let xs_: Vec<u32> = (xo..w).step_by(xs as usize).collect();
+                if xs_.is_empty() {
+                    continue;
+                }
+                for y in (yo..h).step_by(ys as usize) {
+                    raw.push(0);
+                    raw.extend(xs_.iter().map(|&x| pixels[(y * w + x) as usize]));
+                }
+            }
+        } else {
+            for row in pixels.chunks(w as usize) {
+                raw.push(0);
+                raw.extend_from_slice(row);
+            }
+        }
+        // zlib, one stored block.
+        let mut z = vec![0x78, 0x01, 0x01];
+        z.extend_from_slice(&(raw.len() as u16).to_le_bytes());
+        z.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
+        z.extend_from_slice(&raw);
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in &raw {
+            a = (a + u32::from(x)) % 65521;
+            b = (b + a) % 65521;
+        }
+        z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+        let chunk = |t: &[u8], d: &[u8]| {
+            let mut c = (d.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(t);
+            c.extend_from_slice(d);
+            // The decoder is told to ignore CRCs below; any value will do.
+            c.extend_from_slice(&[0, 0, 0, 0]);
+            c
+        };
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, u8::from(interlaced)]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(b"IDAT", &z));
+        png.extend(chunk(b"IEND", b""));
+        png
+    }
+
+    #[test]
+    fn interlaced_and_plain_png_give_the_same_grey_levels() {
+        let (w, h) = (13, 11);
+        let pixels: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+        for interlaced in [false, true] {
+            let png = grey_png(w, h, &pixels, interlaced);
+            let g = decode_png_unchecked_crc(&png).unwrap();
+            assert_eq!((g.width, g.height), (w, h));
+            assert_eq!(g.pixels, pixels, "interlaced: {interlaced}");
+        }
     }
 
     #[test]
