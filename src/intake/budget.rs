@@ -75,6 +75,22 @@ impl Default for Budget {
     }
 }
 
+/// Heap one inspection may need beyond the message itself, at most: the
+/// largest picture decode (100 MB of pixels for the formats read whole,
+/// or 2 × 50 MB of grey for a 50 MP picture turned upright), the files
+/// unpacked from archives (48 MB), and a margin for the report.
+pub const PEAK_MEMORY_BASE: u64 = 160 * 1024 * 1024;
+
+/// An upper estimate of the memory inspecting a message of `raw_len`
+/// bytes may take: [`PEAK_MEMORY_BASE`] plus three times the message (its
+/// line-ending copy, the decoded parts, the parser's tree). The daemon can
+/// admit messages into parallel inspection while the sum of their
+/// estimates stays within its configured memory budget. Measured peaks
+/// (docs/performance.md) stay well under it.
+pub fn peak_memory_estimate(raw_len: usize) -> u64 {
+    PEAK_MEMORY_BASE.saturating_add((raw_len as u64).saturating_mul(3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

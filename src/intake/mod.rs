@@ -15,7 +15,7 @@ pub mod scan;
 pub mod tnef;
 pub mod viscii;
 
-pub use budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
+pub use budget::{peak_memory_estimate, Budget, OverBudget, DEFAULT_TIME_BUDGET};
 pub use classify::Kind;
 pub use report::{
     assess, examine, inspect, try_examine, try_examine_within, try_inspect, try_inspect_within,
