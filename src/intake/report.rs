@@ -1092,6 +1092,29 @@ mod photo_tests {
     }
 
     #[test]
+    fn a_broken_inline_photo_is_listed_as_unreadable() {
+        // iOS Mail's form (inline, no Content-ID) with the third picture's
+        // bytes garbled: listed, not dropped.
+        let mut parts = vec![TEXT.to_owned()];
+        parts.extend((1..=2).map(|s| {
+            image_part(
+                &format!("Content-Disposition: inline; filename=\"IMG_000{s}.jpeg\"\r\n"),
+                &good(s),
+            )
+        }));
+        parts.push(image_part(
+            "Content-Disposition: inline; filename=\"IMG_0003.jpeg\"\r\n",
+            b"not a picture at all, whatever the header says",
+        ));
+        let r = inspect_raw(&format!("{HEAD}{}", multipart("mixed", "M", &parts)));
+        let a = &r.assessment;
+        assert_eq!(a.attachments.len(), 3, "{:?}", a.attachments);
+        assert_eq!(a.attachments[2].filename.as_deref(), Some("IMG_0003.jpeg"));
+        assert_eq!(a.attachments[2].problems, vec!["unreadable_attachment"]);
+        assert!(a.problems.contains(&Problem::UnreadableAttachment));
+    }
+
+    #[test]
     fn apple_rich_alternative_images_count() {
         let mut inner = vec!["Content-Type: text/html; charset=utf-8\r\n\r\n<div>Họ và tên: Nguyễn Văn An<br>SĐT: 0912345678<br>Lý do: trùng tài khoản</div><img src=\"cid:x\">\r\n".to_owned()];
         inner.extend(three_inline(|s| {
