@@ -12,7 +12,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine;
-use huytk::intake::{try_inspect, InspectOptions};
+use huytk::intake::{try_inspect_within, InspectOptions};
 use libfuzzer_sys::fuzz_target;
 use std::io::Write;
 
@@ -39,7 +39,7 @@ enum Encoding {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Picture {
-    Png { bit16: bool, alpha: bool, interlaced: bool },
+    Png { bit16: bool, alpha: bool },
     Jpeg,
     Gif,
     Bmp,
@@ -104,6 +104,10 @@ struct Part {
 }
 
 const MAX_OPS: usize = 20_000;
+/// Deepest nesting built: each level copies what it holds, so deeper
+/// would cost the builder quadratic time. 2,000 is far past the desk's
+/// limits (16 levels, 256 nested messages); its own tests nest 35,000.
+const MAX_BUILD_DEPTH: usize = 2_000;
 const MAX_OUTPUT: usize = 8 << 20;
 
 fn encode(enc: Encoding, data: &[u8]) -> (String, Vec<u8>) {
@@ -147,7 +151,7 @@ fn picture(kind: Picture, w: u8, h: u8, seed: u8) -> Vec<u8> {
     let (w, h) = (u32::from(w).max(1), u32::from(h).max(1));
     let grey: Vec<u8> = (0..w * h).map(|i| ((i * 7 + u32::from(seed) * 13) % 251) as u8).collect();
     match kind {
-        Picture::Png { bit16, alpha, interlaced: _ } => {
+        Picture::Png { bit16, alpha } => {
             let mut out = Vec::new();
             let mut e = png::Encoder::new(&mut out, w, h);
             e.set_color(if alpha { png::ColorType::Rgba } else { png::ColorType::Rgb });
@@ -238,7 +242,16 @@ fn big_png(w: u16, h: u16, bit16: bool) -> Vec<u8> {
     out
 }
 
-fn render_leaf(leaf: &Leaf, enc: Encoding) -> Part {
+/// Big pictures are costly to make: at most this many a message, each
+/// made once (the desk still decodes every copy it is given).
+const MAX_BIG_PICTURES: usize = 3;
+
+#[derive(Default)]
+struct Cache {
+    big: Vec<((u16, u16, bool), Vec<u8>)>,
+}
+
+fn render_leaf(leaf: &Leaf, enc: Encoding, cache: &mut Cache) -> Part {
     let (ctype, data, filename): (String, Vec<u8>, String) = match leaf {
         Leaf::Text { html, charset, body } => {
             let cs = ["utf-8", "windows-1258", "viscii", "iso-8859-1", "x-unknown"][usize::from(*charset) % 5];
@@ -255,10 +268,19 @@ fn render_leaf(leaf: &Leaf, enc: Encoding) -> Part {
             (ct.into(), b, name.clone().unwrap_or_else(|| "anh.jpg".into()))
         }
         Leaf::BigPng { width, height, bit16 } => {
-            let b = if u64::from(*width) * u64::from(*height) <= 50_000_000 {
-                big_png(*width, *height, *bit16)
+            let key = if u64::from(*width) * u64::from(*height) <= 50_000_000 {
+                (*width, *height, *bit16)
             } else {
-                big_png(64, 64, *bit16)
+                (64, 64, *bit16)
+            };
+            let b = match cache.big.iter().find(|(k, _)| *k == key) {
+                Some((_, b)) => b.clone(),
+                None if cache.big.len() < MAX_BIG_PICTURES => {
+                    let b = big_png(key.0, key.1, key.2);
+                    cache.big.push((key, b.clone()));
+                    b
+                }
+                None => big_png(64, 64, key.2),
             };
             ("image/png".into(), b, "chan_dung.png".into())
         }
@@ -367,6 +389,7 @@ fn build(p: &Program) -> Vec<u8> {
     let mut boundary = 0usize;
     let mut size = 0usize;
     let mut repeat = 1usize;
+    let mut cache = Cache::default();
     for op in p.ops.iter().take(MAX_OPS) {
         let times = std::mem::replace(&mut repeat, 1);
         for _ in 0..times {
@@ -375,6 +398,7 @@ fn build(p: &Program) -> Vec<u8> {
             }
             match op {
                 Op::Repeat(n) => repeat = usize::from(*n).max(1),
+                Op::Open(..) if stack.len() >= MAX_BUILD_DEPTH => {}
                 Op::Open(kind, enc) => stack.push(Frame { kind: *kind, encoding: *enc, parts: Vec::new() }),
                 Op::Close if stack.len() > 1 => {
                     let f = stack.pop().unwrap();
@@ -385,7 +409,7 @@ fn build(p: &Program) -> Vec<u8> {
                 }
                 Op::Close => {}
                 Op::Leaf(leaf, enc) => {
-                    let part = render_leaf(leaf, *enc);
+                    let part = render_leaf(leaf, *enc, &mut cache);
                     size += part.body.len();
                     stack.last_mut().unwrap().parts.push(part);
                 }
@@ -413,7 +437,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let raw = build(&program);
-    match try_inspect(&raw, None, &InspectOptions { current_year: 2026 }) {
+    // To look at a finding: HUYTK_FUZZ_DUMP=file ./structured artifact
+    if let Some(path) = std::env::var_os("HUYTK_FUZZ_DUMP") {
+        std::fs::write(path, &raw).expect("writing the dump");
+        eprintln!("{program:?}");
+    }
+    // A budget well under libFuzzer's -timeout: an inspection that runs
+    // past it by more than one step is a finding.
+    let budget = std::time::Duration::from_secs(10);
+    match try_inspect_within(&raw, None, &InspectOptions { current_year: 2026 }, budget) {
         Ok(report) => {
             // What the daemon stores: the report always serialises, and
             // every attachment not used says why.
