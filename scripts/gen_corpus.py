@@ -782,6 +782,8 @@ def hostile_heavy():
     yield "png16_rgba_49mp_x30", req([Photo(png49, f"anh_{i}.png", "image/png") for i in range(30)])
     big = big_smooth(7000, 7000)
     yield "jpeg_7000x7000", req(s[:2] + [Photo(encode(big, "jpeg", 60), "chan_dung.jpg")])
+    buf = io.BytesIO(); big.save(buf, "JPEG", quality=60, progressive=True)
+    yield "jpeg_progressive_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.jpg")])
     buf = io.BytesIO(); big.convert("RGBA").save(buf, "TIFF", compression="tiff_deflate")
     yield "tiff_rgba_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.tif", "image/tiff")])
     buf = io.BytesIO(); big_smooth(3000, 2000).save(buf, "BMP")

@@ -13,7 +13,8 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 /// Shorter side below which a photo is too small to read a card from.
 pub const MIN_SIDE: u32 = 300;
 /// Memory a decoder may allocate for one picture's pixels before they are
-/// turned to grey (GIF, WebP, BMP and the TIFF forms read whole). PNG and
+/// turned to grey (GIF, WebP, BMP and the TIFF forms read whole), or for a
+/// progressive JPEG's coefficients. PNG and
 /// most TIFF are read a row or a strip at a time into grey levels and
 /// never need it; JPEG decodes straight to grey. With the grey copy (50 MB
 /// at most) and the message itself, one message stays under 200 MB.
@@ -532,8 +533,60 @@ fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
     ))
 }
 
+/// Memory a progressive JPEG's decoder holds before any pixel comes out:
+/// every DCT coefficient of every component (two bytes each), since each
+/// scan refines all of them. `None` for a baseline JPEG (decoded a few
+/// rows of blocks at a time) or when the header cannot be read.
+fn progressive_coefficient_bytes(b: &[u8]) -> Option<u64> {
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF || marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
+            i += if marker == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        let len = be16(b, i + 2)? as usize;
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            if !matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+                return None;
+            }
+            let h = u64::from(be16(b, i + 5)?);
+            let w = u64::from(be16(b, i + 7)?);
+            let n = usize::from(*b.get(i + 9)?);
+            let sampling: Vec<(u64, u64)> = (0..n)
+                .map(|k| {
+                    b.get(i + 11 + 3 * k)
+                        .map(|&s| (u64::from(s >> 4).max(1), u64::from(s & 15).max(1)))
+                })
+                .collect::<Option<_>>()?;
+            let hmax = sampling.iter().map(|s| s.0).max()?;
+            let vmax = sampling.iter().map(|s| s.1).max()?;
+            let blocks: u64 = sampling
+                .iter()
+                .map(|&(hs, vs)| {
+                    (w * hs).div_ceil(hmax).div_ceil(8) * (h * vs).div_ceil(vmax).div_ceil(8)
+                })
+                .sum();
+            return Some(blocks * 64 * 2);
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 fn decode_jpeg(b: &[u8]) -> Result<Gray, PhotoError> {
     use zune_core::colorspace::ColorSpace;
+    if progressive_coefficient_bytes(b).is_some_and(|n| n > MAX_DECODE_BYTES) {
+        let (width, height) = jpeg_size(b).unwrap_or((0, 0));
+        return Err(PhotoError::Oversized { width, height });
+    }
     use zune_core::options::DecoderOptions;
     let options = DecoderOptions::default()
         .set_strict_mode(true)
@@ -1076,6 +1129,36 @@ mod tests {
             assert_eq!((g.width, g.height), (w, h));
             assert_eq!(g.pixels, pixels, "interlaced: {interlaced}");
         }
+    }
+
+    #[test]
+    fn a_big_progressive_jpeg_is_refused_before_its_coefficients_are_held() {
+        // SOI, SOF2 (progressive): 7000 x 7000, three components, 4:2:0.
+        let sof = |w: u16, h: u16| {
+            let mut j = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 17, 8];
+            j.extend_from_slice(&h.to_be_bytes());
+            j.extend_from_slice(&w.to_be_bytes());
+            j.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+            j.extend_from_slice(&[0xFF, 0xD9]);
+            j
+        };
+        let big = sof(7000, 7000);
+        // 875 x 875 luma blocks and 2 x 438 x 438 chroma blocks of 64
+        // coefficients, two bytes each.
+        assert_eq!(progressive_coefficient_bytes(&big), Some(147_112_064));
+        assert_eq!(
+            decode(&big, Format::Jpeg).unwrap_err(),
+            PhotoError::Oversized {
+                width: 7000,
+                height: 7000
+            }
+        );
+        // A phone-sized progressive picture is decoded as usual (this one
+        // then fails for want of scan data, not for its size).
+        assert!(matches!(
+            decode(&sof(4000, 3000), Format::Jpeg),
+            Err(PhotoError::Unreadable(_))
+        ));
     }
 
     #[test]
