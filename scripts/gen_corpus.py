@@ -790,6 +790,8 @@ def hostile_heavy():
     yield "bmp_6mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.bmp", "image/bmp")])
     buf = io.BytesIO(); big_smooth(7000, 7000).save(buf, "WEBP", lossless=True)
     yield "webp_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.webp", "image/webp")])
+    # An iPhone's "HEIF Max" photo: 48 MP (8064 x 6048).
+    yield "heic_48mp", req(s[:2] + [Photo(encode(big_smooth(8064, 6048), "heic"), "IMG_0001.HEIC", "image/heic")])
     yield "tiny_parts_3990", many_parts(3990)
     yield "tiny_parts_50000", many_parts(50000)
     yield "nesting_35000", nesting_bomb(35000)

@@ -810,7 +810,25 @@ fn decode_heif(b: &[u8]) -> Result<Gray, PhotoError> {
     let handle = ctx.primary_image_handle().map_err(err)?;
     check_size(handle.width(), handle.height())?;
     // libheif applies the file's own rotation and mirroring (irot/imir).
-    // Interleaved RGB is the conversion every libheif build has.
+    // The decoder's own colour space, not converted: an iPhone's HEVC is
+    // YCbCr 4:2:0, whose Y plane is the grey picture, so a 48 MP "HEIF
+    // Max" photo never exists as 147 MB of RGB.
+    let img = lib
+        .decode(&handle, ColorSpace::Undefined, None)
+        .map_err(err)?;
+    if let Some(y) = img.planes().y {
+        return Ok(grey_from_plane(
+            y.data,
+            y.width,
+            y.height,
+            y.stride,
+            y.storage_bits_per_pixel,
+            y.bits_per_pixel,
+        ));
+    }
+    drop(img);
+    // Stored as RGB (rare): interleaved RGB is the conversion every
+    // libheif build has.
     let img = lib
         .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None)
         .map_err(err)?;
@@ -822,15 +840,39 @@ fn decode_heif(b: &[u8]) -> Result<Gray, PhotoError> {
     let mut pixels = Vec::with_capacity(w as usize * h as usize);
     for row in 0..h as usize {
         let line = &rgb.data[row * rgb.stride..][..w as usize * 3];
-        pixels.extend(line.chunks_exact(3).map(|p| {
-            ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8
-        }));
+        pixels.extend(line.chunks_exact(3).map(|p| luma8(p[0], p[1], p[2])));
     }
     Ok(Gray {
         width: w,
         height: h,
         pixels,
     })
+}
+
+/// A luma plane (8 bits, or up to 16 stored little-endian in two bytes)
+/// as grey levels.
+#[cfg(feature = "heic")]
+fn grey_from_plane(data: &[u8], w: u32, h: u32, stride: usize, storage_bits: u8, bits: u8) -> Gray {
+    let (wu, hu) = (w as usize, h as usize);
+    let mut pixels = Vec::with_capacity(wu * hu);
+    for row in 0..hu {
+        let line = &data[row * stride..];
+        if storage_bits <= 8 {
+            pixels.extend_from_slice(&line[..wu]);
+        } else {
+            let shift = bits.saturating_sub(8).min(8);
+            pixels.extend(
+                line[..wu * 2]
+                    .chunks_exact(2)
+                    .map(|p| (u16::from_le_bytes([p[0], p[1]]) >> shift).min(255) as u8),
+            );
+        }
+    }
+    Gray {
+        width: w,
+        height: h,
+        pixels,
+    }
 }
 
 #[cfg(not(feature = "heic"))]
