@@ -478,21 +478,28 @@ fn analyse_parts(parts: &[Part<'_>], budget: &Budget) -> Result<Vec<AttachmentRe
                 continue;
             }
             let path = item.path(kind);
-            let files = match &item.bytes {
-                Cow::Borrowed(b) => archive::open(b, kind, &mut allowance),
-                Cow::Owned(v) => archive::open(v, kind, &mut allowance).map(|files| {
-                    files
-                        .into_iter()
-                        .map(|f| archive::Inner {
-                            bytes: Cow::Owned(f.bytes.into_owned()),
-                            ..f
-                        })
-                        .collect()
-                }),
-            };
-            match files {
-                Err(e) => out.push(unread(&item, e.to_string())),
-                Ok(files) => work.extend(files.into_iter().rev().map(|f| Item {
+            // As with the picture decoders, a bug in the zip crate on a
+            // crafted archive costs that archive, never the daemon.
+            let opened =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &item.bytes {
+                    Cow::Borrowed(b) => archive::open(b, kind, &mut allowance),
+                    Cow::Owned(v) => archive::open(v, kind, &mut allowance).map(|files| {
+                        files
+                            .into_iter()
+                            .map(|f| archive::Inner {
+                                bytes: Cow::Owned(f.bytes.into_owned()),
+                                ..f
+                            })
+                            .collect()
+                    }),
+                }));
+            match opened {
+                Err(_) => out.push(unread(
+                    &item,
+                    "the archive reader failed on this file".into(),
+                )),
+                Ok(Err(e)) => out.push(unread(&item, e.to_string())),
+                Ok(Ok(files)) => work.extend(files.into_iter().rev().map(|f| Item {
                     filename: f.filename,
                     declared_type: f.declared_type,
                     bytes: f.bytes,
