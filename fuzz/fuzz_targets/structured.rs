@@ -108,6 +108,9 @@ const MAX_OPS: usize = 20_000;
 /// would cost the builder quadratic time. 2,000 is far past the desk's
 /// limits (16 levels, 256 nested messages); its own tests nest 35,000.
 const MAX_BUILD_DEPTH: usize = 2_000;
+/// Archives inside archives built: each level re-compresses all it holds,
+/// and the desk opens two.
+const MAX_ARCHIVE_DEPTH: usize = 6;
 const MAX_OUTPUT: usize = 8 << 20;
 
 fn encode(enc: Encoding, data: &[u8]) -> (String, Vec<u8>) {
@@ -399,6 +402,9 @@ fn build(p: &Program) -> Vec<u8> {
             match op {
                 Op::Repeat(n) => repeat = usize::from(*n).max(1),
                 Op::Open(..) if stack.len() >= MAX_BUILD_DEPTH => {}
+                Op::Open(Container::Zip { .. } | Container::Tnef, _)
+                    if stack.iter().filter(|f| matches!(f.kind, Container::Zip { .. } | Container::Tnef)).count()
+                        >= MAX_ARCHIVE_DEPTH => {}
                 Op::Open(kind, enc) => stack.push(Frame { kind: *kind, encoding: *enc, parts: Vec::new() }),
                 Op::Close if stack.len() > 1 => {
                     let f = stack.pop().unwrap();

@@ -27,7 +27,8 @@ pub const MAX_EMBEDDED: usize = 256;
 /// Encoded message layers looked into (mail-parser parses 3).
 const MAX_ENCODED_LAYERS: usize = 4;
 
-/// Why a message is refused before parsing.
+/// Why a message is refused: its shape, before parsing, or its time
+/// budget, during inspection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// Multiparts and attached messages nested too deep.
