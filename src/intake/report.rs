@@ -364,11 +364,16 @@ pub fn try_examine_within(raw: &[u8], limit: Duration) -> Result<Examined, Refus
     let raw = mime::normalise_line_endings(raw);
     scan::check(&raw)?;
     budget.check()?;
-    Ok(examine_checked(&raw, &budget)?)
+    let parsed =
+        std::panic::catch_unwind(|| mime::parse(&raw)).map_err(|_| Refused::ParserFailed)?;
+    Ok(examine_parsed(parsed, &budget)?)
 }
 
-fn examine_checked(raw: &[u8], budget: &Budget) -> Result<Examined, OverBudget> {
-    let Some(msg) = mime::parse(raw) else {
+fn examine_parsed(
+    parsed: Option<mail_parser::Message<'_>>,
+    budget: &Budget,
+) -> Result<Examined, OverBudget> {
+    let Some(msg) = parsed else {
         return Ok(Examined {
             message_id: None,
             references: Vec::new(),
@@ -1096,6 +1101,29 @@ mod photo_tests {
             r.assessment.attachments[0].filename.as_deref(),
             Some("IMG_0001.jpeg")
         );
+    }
+
+    /// Found by fuzz/structured: two nested message/rfc822 parts with
+    /// bare-CR line ends reach a `debug_assert!(false)` in mail-parser
+    /// 0.11.9. A build with debug assertions refuses the message with the
+    /// reason; the release build parses it.
+    #[test]
+    fn a_parser_failure_refuses_the_message_with_the_reason() {
+        let raw = "From: An <an@gmail.com>\rTo: dichvucong@chinhphu.vn\rSubject: Yêu cầu hủy tài khoản + 079203001234\rMIME-Version: 1.0\rContent-Type: multipart/mixed; boundary=\"b0\"\r\r--b0\rContent-Type: message/rfc822\r\rFrom: a@b.vn\rSubject: Fwd: Yeu cau huy tai khoan 079203001234\rMIME-Version: 1.0\rContent-Type: message/rfc822\r\rFrom: a@b.vn\rSubject: Fwd: Yeu cau huy tai khoan 079203001234\rMIME-Version: 1.0\r\rx\r\r--b0--\r";
+        match try_examine(raw.as_bytes()) {
+            Ok(e) => {
+                assert!(!cfg!(debug_assertions));
+                assert_eq!(e.kind, Kind::DeletionRequest);
+            }
+            Err(refused) => {
+                assert!(cfg!(debug_assertions), "{refused}");
+                assert_eq!(refused, Refused::ParserFailed);
+                assert_eq!(
+                    refused.to_string(),
+                    "message refused: the MIME parser failed on it"
+                );
+            }
+        }
     }
 
     #[test]

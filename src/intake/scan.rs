@@ -49,6 +49,10 @@ pub enum Refused {
         /// The limit.
         limit: usize,
     },
+    /// The MIME parser failed on the message (a bug in it on a crafted
+    /// message costs that message, never the daemon or the CLI run).
+    #[error("message refused: the MIME parser failed on it")]
+    ParserFailed,
     /// Inspection took longer than the message's time budget.
     #[error("message refused: {0}")]
     OverBudget(#[from] super::budget::OverBudget),
