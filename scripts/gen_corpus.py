@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Makes request emails with their expected inspection reports.
 
-    gen_corpus.py tests DIR     the test corpus (small photos, every rule of SPEC section 3)
+    gen_corpus.py tests DIR [FIRST]   the test corpus (small photos, every rule of SPEC section 3);
+                                with FIRST, only the cases numbered from FIRST on
     gen_corpus.py bench DIR N   N realistic requests for the benchmark (~800 KB each)
+    gen_corpus.py hostile DIR    the worst cases of issue 10 at full size (for the benchmark)
     gen_corpus.py bench-fast DIR N   the same, photos reused across messages (daemon benchmark)
 
 Every expected report is written from what this script put into the message,
@@ -294,7 +296,8 @@ def expect(kind="deletion_request", verdict=None, person=None, problems=(), warn
     all_codes = ["missing_id_number", "invalid_id_number", "conflicting_id_numbers", "missing_full_name",
                  "missing_phone", "invalid_phone", "too_few_photos", "duplicate_photo", "unreadable_attachment",
                  "photo_too_small", "oversized_image", "missing_reason", "unknown_id_prefix", "qr_id_mismatch",
-                 "qr_name_mismatch", "unsupported_attachment", "sender_mismatch"]
+                 "qr_name_mismatch", "unsupported_attachment", "sender_mismatch", "blank_photo",
+                 "too_many_attachments", "unread_archive"]
     e["absent"] = [c for c in all_codes if c not in problems and c not in warnings and c not in absent] + list(absent)
     e["absent"] = sorted(set(e["absent"]) - set(problems) - set(warnings))
     return e
@@ -432,6 +435,8 @@ def cases():
     # Cards photographed at a slant (the QR's edges run diagonally).
     for angle in (30, 45):
         yield f"card_tilted_{angle}", req(T, photos=photo_set(T, angle=angle)), expect(person=T, qr=qr_of(T))
+    # Issue 10: hostile and unusual mail.
+    yield from hostile_cases(req, std)
 
 def followups():
     """Yields (name, [raw messages in order], expected combined report)."""
@@ -445,15 +450,22 @@ def followups():
     fix = build(f"Re: Yêu cầu hủy tài khoản + {D[1]}", f"Số điện thoại đúng: 0911222333\n", sender=(D[0], "dung.dang@gmail.com"))
     yield "later_phone_wins", [first, later, fix], expect(person=D[:4] + ("0911222333",) + D[5:])
 
-def write_tests(out):
+def write_tests(out, first=1):
+    """Writes the corpus; with `first`, only the cases numbered from it
+    (the pictures are drawn with fresh noise each run, so older cases are
+    left as they are)."""
     os.makedirs(out, exist_ok=True)
     n = 0
     for name, raw, exp in cases():
         n += 1
+        if n < first:
+            continue
         base = os.path.join(out, f"{n:02d}_{name}")
         open(base + ".eml", "wb").write(raw)
         json.dump(exp, open(base + ".expected.json", "w"), ensure_ascii=False, indent=1)
     print(f"{n} messages in {out}")
+    if first > 1:
+        return
     fdir = os.path.join(out, "followups")
     os.makedirs(fdir, exist_ok=True)
     for name, raws, exp in followups():
@@ -513,12 +525,302 @@ def write_console(out):
     open(os.path.join(out, "hostile.eml"), "wb").write(raw)
     print(f"console messages in {out}")
 
+# ---------------------------------------------------------------- hostile mail (issue 10)
+#
+# Messages built to cost the desk as much as they can: the expected report of
+# each says what a citizen's mail of that shape must give, written from what
+# is put in here, never from huytk's output.
+
+def png_chunk(t, d):
+    import struct, zlib
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+
+def png16_rgba(w, h, flat_rows=False):
+    """A w x h 16-bit RGBA PNG (8 bytes a pixel decoded) that compresses to
+    little: a horizontal and a vertical ramp, every row after the first
+    stored with the Up filter as small steps."""
+    import struct, zlib
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0)
+    comp = zlib.compressobj(9)
+    out = [b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", ihdr)]
+    first = bytearray([0])
+    for x in range(w):
+        v = (x * 65535 // max(1, w - 1))
+        first += struct.pack(">HHHH", v, 65535 - v, (v * 3) & 0xFFFF, 65535)
+    data = [comp.compress(bytes(first))]
+    # Up filter: each row adds a constant step to the row above (wrapping).
+    step = bytes(bytearray([2]) + bytes([0, 9, 0, 9, 0, 9, 0, 0]) * w)
+    same = bytes(1 + 8 * w)  # Up filter, no change: the row above again
+    same = bytes([2]) + same[1:]
+    for y in range(1, h):
+        data.append(comp.compress(same if flat_rows and y % 500 else step))
+    data.append(comp.flush())
+    idat = b"".join(data)
+    for i in range(0, len(idat), 1 << 20):
+        out.append(png_chunk(b"IDAT", idat[i:i + (1 << 20)]))
+    out.append(png_chunk(b"IEND", b""))
+    return b"".join(out)
+
+def tiny_png(seed):
+    img = Image.new("L", (8, 8), seed % 256)
+    return encode(img, "png")
+
+def big_smooth(w, h):
+    """A w x h picture with structure everywhere and little detail (cheap to
+    compress): ramps and a few blocks."""
+    small = Image.new("RGB", (64, 64))
+    d = ImageDraw.Draw(small)
+    for i in range(64):
+        d.line([(i, 0), (i, 63)], fill=(i * 4, 255 - i * 4, (i * 7) % 256))
+    d.rectangle([10, 10, 30, 50], fill=(20, 20, 20))
+    d.rectangle([40, 5, 60, 25], fill=(240, 240, 240))
+    return small.resize((w, h), Image.BILINEAR)
+
+def nesting_bomb(levels):
+    """`levels` message/rfc822 parts each inside the one before."""
+    head = "From: a@b.vn\r\nSubject: Yêu cầu hủy tài khoản 079203001234\r\nContent-Type: message/rfc822\r\n\r\n"
+    inner = "From: a@b.vn\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    return (head.encode() * levels) + inner.encode()
+
+def many_parts(n, first_photos=()):
+    parts = list(first_photos) + [Photo(tiny_png(i), f"anh_{i}.png", "image/png") for i in range(n)]
+    A = PEOPLE[0]
+    return build(f"Yêu cầu hủy tài khoản + {A[1]}", body_text(A[0], A[4], A[1]), photos=parts,
+                 sender=(A[0], "citizen@gmail.com"))
+
+def long_line(size):
+    A = PEOPLE[0]
+    body = body_text(A[0], A[4], A[1]) + "+ Lý do: " + ("trùng tài khoản " * (size // 16)) + "\n"
+    return build(f"Yêu cầu hủy tài khoản + {A[1]}", body, sender=(A[0], "citizen@gmail.com"), cte="8bit") \
+        if False else build(f"Yêu cầu hủy tài khoản + {A[1]}", body, sender=(A[0], "citizen@gmail.com"))
+
+def tnef_stream(files):
+    """An Outlook winmail.dat holding `files` [(long name, bytes)]: each
+    attachment as attAttachRendData, attAttachTitle (8.3 name),
+    attAttachData and attAttachment (MAPI properties: the long name as
+    PT_UNICODE PR_ATTACH_LONG_FILENAME, the MIME type as PT_STRING8
+    PR_ATTACH_MIME_TAG), each record with its checksum (MS-OXTNEF)."""
+    import struct
+    def record(level, attr_id, data):
+        return struct.pack("<BII", level, attr_id, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+    def prop(ptype, pid, value):
+        return struct.pack("<HHI", ptype, pid, 1) + struct.pack("<I", len(value)) + value + b"\0" * (-len(value) % 4)
+    out = struct.pack("<IH", 0x223E9F78, 0x0001)
+    out += record(1, 0x00089006, b"\0\0\1\0")                      # attTnefVersion
+    out += record(1, 0x00078008, b"IPM.Microsoft Mail.Note\0")    # attMessageClass
+    for name, data, mime in files:
+        base, _, ext = name.rpartition(".")
+        short = strip_marks(base)[:8].upper().replace(" ", "_") + "." + ext[:3].upper()
+        out += record(2, 0x00069002, struct.pack("<HIIHH", 1, 0xFFFFFFFF, 0, 0, 0))  # attAttachRendData
+        out += record(2, 0x00018010, short.encode("ascii") + b"\0")                  # attAttachTitle
+        out += record(2, 0x0006800F, data)                                           # attAttachData
+        props = struct.pack("<I", 2)
+        props += prop(0x001F, 0x3707, (name + "\0").encode("utf-16-le"))             # PR_ATTACH_LONG_FILENAME
+        props += prop(0x001E, 0x370E, (mime + "\0").encode("ascii"))                 # PR_ATTACH_MIME_TAG
+        out += record(2, 0x00069005, props)                                          # attAttachment
+    return out
+
+def zip_of(files, compress=True):
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as z:
+        for name, data in files:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+def viscii(text):
+    return subprocess.run(["iconv", "-f", "UTF-8", "-t", "VISCII"], input=text.encode(), capture_output=True, check=True).stdout
+
+def mime_raw(headers, body):
+    return ("\r\n".join(f"{k}: {v}" for k, v in headers) + "\r\n\r\n").encode() + body
+
+def b64_lines(data):
+    import base64
+    s = base64.b64encode(data).decode()
+    return "\r\n".join(s[i:i + 76] for i in range(0, len(s), 76))
+
+def image_part(data, filename, ctype="image/jpeg", disposition="inline", cid=False):
+    h = [f"Content-Type: {ctype}; name=\"{filename}\"", "Content-Transfer-Encoding: base64"]
+    if disposition:
+        h.append(f"Content-Disposition: {disposition}; filename=\"{filename}\"")
+    if cid:
+        h.append(f"Content-ID: <{RNG.randint(0, 10**9)}@apple>")
+    return "\r\n".join(h) + "\r\n\r\n" + b64_lines(data) + "\r\n"
+
+def multipart(sub, boundary, parts, headers=()):
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return head + f"Content-Type: multipart/{sub}; boundary=\"{boundary}\"\r\n\r\n" + "".join(f"--{boundary}\r\n{p}" for p in parts) + f"--{boundary}--\r\n"
+
+def text_plain(text):
+    import base64
+    return "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64_lines(text.encode()) + "\r\n"
+
+def envelope(person, subject=None, extra=()):
+    import base64
+    subject = subject or f"Yêu cầu hủy tài khoản + {person[1]}"
+    enc = "=?utf-8?b?" + base64.b64encode(subject.encode()).decode() + "?="
+    return "".join(f"{k}: {v}\r\n" for k, v in [("From", "citizen@icloud.com"), ("To", "dichvucong@chinhphu.vn"), ("Subject", enc),
+            ("Date", formatdate(1721010600, localtime=False)), ("Message-ID", make_msgid(domain="icloud.com")), ("MIME-Version", "1.0")] + list(extra))
+
+def bounce_cases(A, original):
+    """Non-delivery reports that quote our subject and the request itself
+    (photos included), in the shapes Exchange, Domino and an MMS gateway
+    send."""
+    subj = f"Yêu cầu hủy tài khoản + {A[1]}"
+    import base64
+    enc = lambda s: "=?utf-8?b?" + base64.b64encode(s.encode()).decode() + "?="
+    # Exchange / Microsoft 365: multipart/report with an embedded report.
+    exchange = ("From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@chinhphu.vn>\r\n"
+                "To: citizen@gmail.com\r\n" f"Subject: {enc('Undeliverable: ' + subj)}\r\n"
+                "Message-ID: <ndr1@chinhphu.vn>\r\nX-MS-Exchange-Message-Is-Ndr: \r\nX-MS-Embedded-Report: \r\nAuto-Submitted: auto-replied\r\n"
+                "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"NDR\"\r\n\r\n"
+                "--NDR\r\n" + text_plain("Không thể gửi thư đến những người nhận hoặc nhóm sau:\n" + body_text(A[0], A[4], A[1])) +
+                "--NDR\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;mx.chinhphu.vn\r\n\r\nFinal-Recipient: rfc822;x@y.vn\r\nAction: failed\r\nStatus: 5.1.10\r\n\r\n"
+                "--NDR\r\nContent-Type: message/rfc822\r\n\r\n").encode() + original + b"\r\n--NDR--\r\n"
+    yield "bounce_exchange_ndr", exchange, expect("bounce")
+    # HCL/Lotus Domino: a plain message from the Mail Router quoting the original.
+    domino = ("From: Mail Router <Postmaster@domino.vn>\r\nTo: citizen@gmail.com\r\n"
+              f"Subject: {enc('DELIVERY FAILURE: User dichvucong not listed in Domino Directory')}\r\n"
+              "Message-ID: <ndr2@domino.vn>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"DOM\"\r\n\r\n"
+              "--DOM\r\n" + text_plain(f"Your message\n\n  Subject: {subj}\n\nwas not delivered to:\n\n  dichvucong@domino.vn\n\nbecause:\n\n  User dichvucong (dichvucong@domino.vn) not listed in Domino Directory\n\n" + body_text(A[0], A[4], A[1])) +
+              "--DOM\r\nContent-Type: message/rfc822\r\n\r\n").encode() + original + b"\r\n--DOM--\r\n"
+    yield "bounce_domino", domino, expect("bounce")
+    # A carrier's MMS gateway: Postfix's report from MAILER-DAEMON, the
+    # original's headers only.
+    mms = ("Return-Path: <>\r\nFrom: MAILER-DAEMON@mms.mobifone.vn (Mail Delivery System)\r\nTo: citizen@gmail.com\r\n"
+           "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <ndr3@mms.mobifone.vn>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=\"MMS\"\r\n\r\n--MMS\r\n" +
+           text_plain(f"This is the mail system at host mms.mobifone.vn.\n\nI'm sorry to have to inform you that your message could not be delivered.\n\n<0912345678@mms.mobifone.vn>: MMS delivery failed\n\nSubject: {subj}\n") +
+           "--MMS\r\nContent-Type: text/rfc822-headers\r\n\r\n" f"From: citizen@gmail.com\r\nSubject: {enc(subj)}\r\n\r\n--MMS--\r\n").encode()
+    yield "bounce_mms_gateway", mms, expect("bounce")
+
+def hostile_cases(req, std):
+    """The classes of issue 10, each as a small message and what it must give."""
+    P = PEOPLE
+    A, B, L, H, D, T, N, V = P
+    qr_of = lambda p: {"id_number": p[1]}
+    # Blank pictures (case 72, formerly written by hand): one blank white PNG.
+    yield "blank_photo", req(A, photos=[Photo(encode(Image.new("RGB", (900, 600), (255, 255, 255)), "png"), "mat_truoc.png", "image/png")]), \
+        expect(person=A, problems=["blank_photo", "too_few_photos"], attachments_0={"usable": False, "format": "png", "problems": ["blank_photo"]})
+    # A nesting bomb: 2,000 message/rfc822 levels (35,000 in `hostile`).
+    yield "nesting_bomb", nesting_bomb(2000), {"error": "nested deeper than"}
+    # More MIME parts than accepted.
+    many = "".join("--P\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(4100))
+    yield "too_many_parts", (envelope(A) + "Content-Type: multipart/mixed; boundary=\"P\"\r\n\r\n" + many + "--P--\r\n").encode(), {"error": "more than 4000 MIME parts"}
+    # One labelled line of 400 KB (a pasted wall of text as the reason).
+    long_reason = "trùng tài khoản, " * 24000
+    yield "long_labelled_line", req(B, body=body_text(B[0], B[4], B[1], reason=long_reason), photos=std(B)), expect(person=B)
+    # A 49-megapixel 16-bit RGBA PNG beside two photos: decoded to grey, usable.
+    s = std(L)
+    yield "png16_rgba_49mp", req(L, photos=s[:2] + [Photo(png16_rgba(7000, 7000, flat_rows=True), "chan_dung.png", "image/png")]), \
+        expect(person=L, photos={"usable": 3, "distinct": 3})
+    # Many tiny pictures after the three photos: the first ones are
+    # decoded (too small), those past the limit listed, not decoded.
+    s = std(H)
+    tiny = [Photo(tiny_png(i), f"anh_{i}.png", "image/png") for i in range(40)]
+    yield "many_tiny_parts", req(H, photos=s + tiny), expect(person=H, problems=["photo_too_small"], warnings=["too_many_attachments"], photos={"usable": 3, "distinct": 3})
+    # iPhone Mail: images inline, no Content-ID, text parts between them.
+    s = std(D)
+    ios = envelope(D) + multipart("mixed", "Apple-Mail-1", [text_plain(body_text(D[0], D[4], D[1]))] +
+        [image_part(p.data, f"IMG_{100 + i}.jpeg") + "--Apple-Mail-1\r\n" + text_plain("\n") for i, p in enumerate(s[:2])][:2] + [image_part(s[2].data, "IMG_102.jpeg")])
+    yield "iphone_inline_no_cid", ios.encode(), expect(person=D, photos={"usable": 3, "distinct": 3})
+    # Apple Mail rich text: alternative{plain, mixed{html, img, html, img, html, img}}.
+    s = std(T)
+    html = lambda t: "Content-Type: text/html; charset=utf-8\r\n\r\n" + t + "\r\n"
+    inner = multipart("mixed", "Apple-Mail-3", [html("<html><body>" + body_text(T[0], T[4], T[1]).replace("\n", "<br>") + "</body></html>")] +
+        sum([[image_part(p.data, f"IMG_{i}.jpeg", cid=True), html("<br>")] for i, p in enumerate(s)], []))
+    apple = envelope(T) + multipart("alternative", "Apple-Mail-2", [text_plain(body_text(T[0], T[4], T[1])), inner])
+    yield "apple_mail_rich_text", apple.encode(), expect(person=T, photos={"usable": 3, "distinct": 3})
+    # Outlook's winmail.dat holding the three photos.
+    s = std(N)
+    tnef = tnef_stream([("Ảnh mặt trước thẻ.jpg", s[0].data, "image/jpeg"), ("Ảnh mặt sau thẻ.jpg", s[1].data, "image/jpeg"),
+                        ("Ảnh chân dung.jpg", s[2].data, "image/jpeg")])
+    yield "outlook_winmail_dat", req(N, files=[("winmail.dat", "application/ms-tnef", tnef)]), \
+        expect(person=N, photos={"usable": 3, "distinct": 3}, attachments_0={"filename": "Ảnh mặt trước thẻ.jpg", "container": "winmail.dat", "usable": True})
+    # Photos in a zip, with macOS's resource forks beside them.
+    s = std(V)
+    z = zip_of([("anh/mat_truoc.jpg", s[0].data), ("__MACOSX/anh/._mat_truoc.jpg", b"\0\5\x16\7fork"), ("anh/mat_sau.jpg", s[1].data), ("anh/chan_dung.jpg", s[2].data)])
+    yield "photos_in_zip", req(V, files=[("anh_cccd.zip", "application/zip", z)]), \
+        expect(person=V, photos={"usable": 3, "distinct": 3}, attachments_0={"filename": "mat_truoc.jpg", "container": "anh_cccd.zip", "usable": True})
+    # A zip whose fourth entry is a bomb (64 MB of zeros): listed, not unpacked.
+    s = std(A)
+    z = zip_of([("1.jpg", s[0].data), ("2.jpg", s[1].data), ("3.jpg", s[2].data), ("4.png", b"\0" * (64 << 20))])
+    yield "zip_bomb_entry", req(A, files=[("anh.zip", "application/zip", z)]), expect(person=A, warnings=["unread_archive"], photos={"usable": 3, "distinct": 3})
+    # A JPEG cut at 60 % with an end marker forged onto it.
+    s = std(B)
+    forged = s[1].data[: len(s[1].data) * 6 // 10] + b"\xff\xd9"
+    yield "truncated_jpeg_forged_end", req(B, photos=[s[0], Photo(forged, "mat_sau.jpg"), s[2]]), expect(problems=["unreadable_attachment", "too_few_photos"])
+    # A PNG whose header declares 8000 x 6000 pixels over a few rows of data.
+    s = std(L)
+    import struct, zlib
+    lying = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8000, 6000, 8, 0, 0, 0, 0)) + \
+        png_chunk(b"IDAT", zlib.compress(b"\0" + bytes(range(256)) * 31 + b"\0" * 64)) + png_chunk(b"IEND", b"")
+    yield "lying_png_header", req(L, photos=s + [Photo(lying, "anh4.png", "image/png")]), expect(problems=["unreadable_attachment"])
+    # Old Mac mail: every line ends in a bare CR.
+    raw = req(H, photos=std(H)).replace(b"\r\n", b"\n").replace(b"\n", b"\r")
+    yield "cr_only_line_ends", raw, expect(person=H)
+    # A body in VISCII, declared so.
+    d = D
+    text = body_text(d[0], d[4], d[1])
+    vis = envelope(d) + "Content-Type: multipart/mixed; boundary=\"V\"\r\n\r\n--V\r\nContent-Type: text/plain; charset=VISCII\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    raw = vis.encode() + viscii(text).replace(b"\n", b"\r\n") + b"\r\n" + "".join("--V\r\n" + image_part(p.data, p.filename, disposition="attachment") for p in std(d)).encode() + b"--V--\r\n"
+    yield "viscii_body", raw, expect(person=d)
+    # Bounces quoting our subject and the whole request.
+    yield from bounce_cases(A, req(A, photos=std(A)))
+
+def hostile_heavy():
+    """Yields (name, raw): the worst cases of issue 10 at full size, for
+    `huytk inspect` under /usr/bin/time (scripts/bench-worst)."""
+    A = PEOPLE[0]
+    s = photo_set(A)
+    req = lambda photos=(), files=(), body=None: build(f"Yêu cầu hủy tài khoản + {A[1]}", body or body_text(A[0], A[4], A[1]),
+                                                       photos=photos, files=files, sender=(A[0], "citizen@gmail.com"))
+    png49 = png16_rgba(7000, 7000)
+    yield "png16_rgba_49mp", req(s[:2] + [Photo(png49, "chan_dung.png", "image/png")])
+    # Pictures past the 24 decoded per message are listed, not decoded:
+    # 30 of the 49 MP PNGs are the most decoding one message can ask for.
+    yield "png16_rgba_49mp_x30", req([Photo(png49, f"anh_{i}.png", "image/png") for i in range(30)])
+    big = big_smooth(7000, 7000)
+    yield "jpeg_7000x7000", req(s[:2] + [Photo(encode(big, "jpeg", 60), "chan_dung.jpg")])
+    buf = io.BytesIO(); big.save(buf, "JPEG", quality=60, progressive=True)
+    yield "jpeg_progressive_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.jpg")])
+    buf = io.BytesIO(); big.convert("RGBA").save(buf, "TIFF", compression="tiff_deflate")
+    yield "tiff_rgba_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.tif", "image/tiff")])
+    buf = io.BytesIO(); big_smooth(3000, 2000).save(buf, "BMP")
+    yield "bmp_6mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.bmp", "image/bmp")])
+    buf = io.BytesIO(); big_smooth(7000, 7000).save(buf, "WEBP", lossless=True)
+    yield "webp_49mp", req(s[:2] + [Photo(buf.getvalue(), "chan_dung.webp", "image/webp")])
+    # An iPhone's "HEIF Max" photo: 48 MP (8064 x 6048).
+    yield "heic_48mp", req(s[:2] + [Photo(encode(big_smooth(8064, 6048), "heic"), "IMG_0001.HEIC", "image/heic")])
+    yield "tiny_parts_3990", many_parts(3990)
+    yield "tiny_parts_50000", many_parts(50000)
+    yield "nesting_35000", nesting_bomb(35000)
+    yield "long_line_2mb", long_line(2 << 20)
+    # A zip of 16 entries of 64 MB of zeros each (a gigabyte unpacked).
+    bomb = zip_of([(f"{i}.png", b"\0" * (64 << 20)) for i in range(16)])
+    yield "zip_bomb_1gb", req(s, files=[("anh.zip", "application/zip", bomb)])
+    tnef = tnef_stream([("chan_dung.png", png49, "image/png"), ("mat_truoc.jpg", s[0].data, "image/jpeg"), ("mat_sau.jpg", s[1].data, "image/jpeg")])
+    yield "tnef_49mp_png", req(files=[("winmail.dat", "application/ms-tnef", tnef)])
+    z = zip_of([(f"anh_{i}.png", png49) for i in range(8)], compress=False)
+    yield "zip_8x49mp_png", req(files=[("anh.zip", "application/zip", z)])
+
+def write_hostile(out):
+    os.makedirs(out, exist_ok=True)
+    for name, raw in hostile_heavy():
+        open(os.path.join(out, name + ".eml"), "wb").write(raw)
+        print(f"{name}: {len(raw)} bytes")
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "console":
         write_console(sys.argv[2])
         sys.exit(0)
+    if len(sys.argv) >= 3 and sys.argv[1] == "hostile":
+        write_hostile(sys.argv[2])
+        sys.exit(0)
     if len(sys.argv) >= 3 and sys.argv[1] == "tests":
-        write_tests(sys.argv[2])
+        write_tests(sys.argv[2], int(sys.argv[3]) if len(sys.argv) >= 4 else 1)
+        if len(sys.argv) >= 4:
+            sys.exit(0)
     elif len(sys.argv) >= 4 and sys.argv[1] == "bench-fast":
         write_bench_fast(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "bench":

@@ -420,8 +420,13 @@ fn collect_parts<'m>(msg: &'m Message<'m>, parts: &mut Vec<Part<'m>>, depth: usi
             continue;
         }
         // Inline media that is not a picture (a voice memo, a video) stays
-        // out, as before: only what sniffs as an image is a candidate photo.
-        if in_body && photos::sniff(bytes).is_none() {
+        // out, as before; a part that says it is a picture stays in even
+        // when its content is not one (a broken inline photo is listed
+        // as unreadable, never dropped).
+        if in_body
+            && photos::sniff(bytes).is_none()
+            && !photos::looks_like_image(filename.as_deref(), &declared_type)
+        {
             continue;
         }
         // The same decoded bytes never count twice. Identity, not content:
@@ -450,7 +455,6 @@ fn is_signature_or_report(declared_type: &str) -> bool {
         "application/pgp-signature"
             | "application/pkcs7-signature"
             | "application/x-pkcs7-signature"
-            | "application/ms-tnef"
             | "message/delivery-status"
             | "message/disposition-notification"
             | "text/rfc822-headers"

@@ -6,12 +6,23 @@
 use serde::Serialize;
 use std::io::Cursor;
 
+use super::budget::{Budget, OverBudget};
+
 /// Largest picture accepted, in pixels (SPEC: 50 megapixels).
 pub const MAX_PIXELS: u64 = 50_000_000;
 /// Shorter side below which a photo is too small to read a card from.
 pub const MIN_SIDE: u32 = 300;
-/// Memory the decoders may allocate for one picture.
-const MAX_DECODE_BYTES: u64 = 400 * 1024 * 1024;
+/// Memory a decoder may allocate for one picture's pixels before they are
+/// turned to grey (GIF, WebP, BMP and the TIFF forms read whole), or for a
+/// progressive JPEG's coefficients. PNG and
+/// most TIFF are read a row or a strip at a time into grey levels and
+/// never need it; JPEG decodes straight to grey. With the grey copy (50 MB
+/// at most) and the message itself, one message stays under 200 MB.
+const MAX_DECODE_BYTES: u64 = 100 * 1024 * 1024;
+/// Largest TIFF strip or tile read at once.
+const MAX_TIFF_CHUNK_BYTES: usize = 32 * 1024 * 1024;
+/// Rows decoded between two looks at the time budget.
+const ROWS_PER_BUDGET_CHECK: usize = 256;
 
 /// An image format recognised by content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -62,6 +73,9 @@ pub enum PhotoError {
     /// The data does not decode completely.
     #[error("image does not decode: {0}")]
     Unreadable(String),
+    /// The message's time budget ran out while decoding.
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
 }
 
 /// Recognises an image by its first bytes.
@@ -284,20 +298,295 @@ pub fn check_size(width: u32, height: u32) -> Result<(), PhotoError> {
 /// Any damage (a truncated file included) is an error, even where a
 /// lenient decoder would paint the missing part grey.
 pub fn decode(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
+    decode_within(b, format, &Budget::unlimited())
+}
+
+/// [`decode`], stopping with [`PhotoError::OverBudget`] once `budget`
+/// has run out (checked every few hundred rows of a long picture).
+pub fn decode_within(b: &[u8], format: Format, budget: &Budget) -> Result<Gray, PhotoError> {
     let size =
         declared_size(b, format).ok_or_else(|| PhotoError::Unreadable("no image header".into()))?;
     check_size(size.0, size.1)?;
+    budget.check()?;
     match format {
         Format::Jpeg => decode_jpeg(b),
         Format::Heic => decode_heif(b),
-        Format::Png | Format::Gif | Format::Webp | Format::Bmp | Format::Tiff => {
-            decode_with_image(b, format)
+        Format::Png => decode_png(b, budget),
+        Format::Tiff => match decode_tiff(b, budget) {
+            Err(TiffRead::Unsupported) => decode_with_image(b, format),
+            Err(TiffRead::Failed(e)) => Err(e),
+            Ok(g) => Ok(g),
+        },
+        Format::Gif | Format::Webp | Format::Bmp => decode_with_image(b, format),
+    }
+}
+
+/// Luma of an 8-bit RGB pixel, the weights the image crate uses (Rec. 709).
+#[inline]
+fn luma8(r: u8, g: u8, b: u8) -> u8 {
+    ((u32::from(r) * 2126 + u32::from(g) * 7152 + u32::from(b) * 722 + 5000) / 10000) as u8
+}
+
+/// Grey level of one pixel of `channels` 8-bit samples (grey, grey+alpha,
+/// RGB, RGBA: alpha is ignored, as the image crate's conversion does).
+#[inline]
+fn grey_of(px: &[u8]) -> u8 {
+    match px.len() {
+        1 | 2 => px[0],
+        _ => luma8(px[0], px[1], px[2]),
+    }
+}
+
+/// Adam7's seven passes: (x step, x offset, y step, y offset).
+const ADAM7: [(u32, u32, u32, u32); 7] = [
+    (8, 0, 8, 0),
+    (8, 4, 8, 0),
+    (4, 0, 8, 4),
+    (4, 2, 4, 0),
+    (2, 0, 4, 2),
+    (2, 1, 2, 0),
+    (1, 0, 2, 1),
+];
+
+/// PNG a row at a time, every bit depth and colour type reduced to 8-bit
+/// samples by the decoder and to one grey byte a pixel here: a 16-bit
+/// RGBA picture never exists at 8 bytes a pixel.
+fn decode_png(b: &[u8], budget: &Budget) -> Result<Gray, PhotoError> {
+    decode_png_with(b, budget, false)
+}
+
+#[cfg(test)]
+fn decode_png_unchecked_crc(b: &[u8]) -> Result<Gray, PhotoError> {
+    decode_png_with(b, &Budget::unlimited(), true)
+}
+
+fn decode_png_with(b: &[u8], budget: &Budget, ignore_crc: bool) -> Result<Gray, PhotoError> {
+    let bad = |e: png::DecodingError| match e {
+        png::DecodingError::LimitsExceeded => {
+            PhotoError::Unreadable("PNG metadata too large".into())
+        }
+        other => PhotoError::Unreadable(other.to_string()),
+    };
+    let mut decoder = png::Decoder::new(Cursor::new(b));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder.ignore_checksums(ignore_crc);
+    decoder.set_limits(png::Limits {
+        bytes: 16 * 1024 * 1024,
+    });
+    let mut reader = decoder.read_info().map_err(bad)?;
+    let info = reader.info();
+    let (w, h, interlaced) = (info.width, info.height, info.interlaced);
+    check_size(w, h)?;
+    let orientation = info
+        .exif_metadata
+        .as_ref()
+        .and_then(|x| exif_orientation_raw(x.to_vec()))
+        .unwrap_or(1);
+    let channels = reader.output_color_type().0.samples();
+    let (wu, hu) = (w as usize, h as usize);
+    let mut pixels = vec![0u8; wu * hu];
+    let short = || PhotoError::Unreadable("PNG image data ends early".into());
+    if interlaced {
+        for (xs, xo, ys, yo) in ADAM7 {
+            let samples = w.saturating_sub(xo).div_ceil(xs) as usize;
+            let lines = h.saturating_sub(yo).div_ceil(ys) as usize;
+            if samples == 0 {
+                continue;
+            }
+            for line in 0..lines {
+                if line % ROWS_PER_BUDGET_CHECK == 0 {
+                    budget.check()?;
+                }
+                let row = reader.next_row().map_err(bad)?.ok_or_else(short)?;
+                let y = line * ys as usize + yo as usize;
+                let out = &mut pixels[y * wu..][..wu];
+                for (k, px) in row.data().chunks_exact(channels).take(samples).enumerate() {
+                    out[k * xs as usize + xo as usize] = grey_of(px);
+                }
+            }
+        }
+    } else {
+        for (y, out) in pixels.chunks_exact_mut(wu.max(1)).enumerate().take(hu) {
+            if y % ROWS_PER_BUDGET_CHECK == 0 {
+                budget.check()?;
+            }
+            let row = reader.next_row().map_err(bad)?.ok_or_else(short)?;
+            let data = row.data();
+            if data.len() < wu * channels {
+                return Err(short());
+            }
+            for (o, px) in out.iter_mut().zip(data.chunks_exact(channels)) {
+                *o = grey_of(px);
+            }
         }
     }
+    Ok(orient(
+        Gray {
+            width: w,
+            height: h,
+            pixels,
+        },
+        orientation,
+    ))
+}
+
+/// Why the strip reader did not give a picture.
+enum TiffRead {
+    /// A form it does not read (planes, CMYK, palette, floats…): the image
+    /// crate's whole-picture decoder takes it, within its memory limit.
+    Unsupported,
+    /// The file is damaged or too large.
+    Failed(PhotoError),
+}
+
+impl From<OverBudget> for TiffRead {
+    fn from(e: OverBudget) -> TiffRead {
+        TiffRead::Failed(e.into())
+    }
+}
+
+/// TIFF a strip or tile at a time into grey levels, for the forms
+/// scanners write (grey, grey+alpha, RGB, RGBA; 8 or 16 bits; samples
+/// interleaved).
+fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
+    use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
+    use tiff::tags::{PlanarConfiguration, Tag};
+    use tiff::ColorType;
+    let failed = |e: tiff::TiffError| match e {
+        tiff::TiffError::LimitsExceeded => TiffRead::Failed(PhotoError::Oversized {
+            width: 0,
+            height: 0,
+        }),
+        other => TiffRead::Failed(PhotoError::Unreadable(other.to_string())),
+    };
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = MAX_TIFF_CHUNK_BYTES;
+    limits.intermediate_buffer_size = MAX_TIFF_CHUNK_BYTES;
+    let mut d = Decoder::new(Cursor::new(b))
+        .map_err(failed)?
+        .with_limits(limits);
+    let (w, h) = d.dimensions().map_err(failed)?;
+    check_size(w, h).map_err(TiffRead::Failed)?;
+    let channels = match d.colortype().map_err(failed)? {
+        ColorType::Gray(8 | 16) => 1,
+        ColorType::GrayA(8 | 16) => 2,
+        ColorType::RGB(8 | 16) => 3,
+        ColorType::RGBA(8 | 16) => 4,
+        _ => return Err(TiffRead::Unsupported),
+    };
+    let planar = d
+        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+        .map_err(failed)?
+        .unwrap_or(PlanarConfiguration::Chunky.to_u16());
+    if planar != PlanarConfiguration::Chunky.to_u16() {
+        return Err(TiffRead::Unsupported);
+    }
+    let orientation = d
+        .find_tag_unsigned::<u32>(Tag::Orientation)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    let (cw, ch) = d.chunk_dimensions();
+    let chunks = match d.get_chunk_type() {
+        ChunkType::Strip => d.strip_count().map_err(failed)?,
+        ChunkType::Tile => d.tile_count().map_err(failed)?,
+    };
+    let across = w.div_ceil(cw.max(1)).max(1);
+    let (wu, hu) = (w as usize, h as usize);
+    let mut pixels = vec![0u8; wu * hu];
+    for index in 0..chunks {
+        budget.check()?;
+        let (dw, dh) = d.chunk_data_dimensions(index);
+        let (x0, y0) = ((index % across) * cw, (index / across) * ch);
+        let samples: Vec<u8> = match d.read_chunk(index).map_err(failed)? {
+            DecodingResult::U8(v) => v,
+            DecodingResult::U16(v) => v.into_iter().map(|s| (s >> 8) as u8).collect(),
+            _ => return Err(TiffRead::Unsupported),
+        };
+        // A chunk's rows are as wide as the chunk (tiles) or the image
+        // (strips); its data may be padded past the picture's edge.
+        let stride = samples.len() / (dh.max(1) as usize);
+        if stride < dw as usize * channels {
+            return Err(TiffRead::Failed(PhotoError::Unreadable(
+                "TIFF strip shorter than it says".into(),
+            )));
+        }
+        for (r, row) in samples.chunks_exact(stride).take(dh as usize).enumerate() {
+            let y = y0 as usize + r;
+            if y >= hu || x0 >= w {
+                break;
+            }
+            let out = &mut pixels[y * wu + x0 as usize..][..(dw as usize).min(wu - x0 as usize)];
+            for (o, px) in out.iter_mut().zip(row.chunks_exact(channels)) {
+                // The tiff crate has already inverted WhiteIsZero samples.
+                *o = grey_of(px);
+            }
+        }
+    }
+    Ok(orient(
+        Gray {
+            width: w,
+            height: h,
+            pixels,
+        },
+        orientation,
+    ))
+}
+
+/// Memory a progressive JPEG's decoder holds before any pixel comes out:
+/// every DCT coefficient of every component (two bytes each), since each
+/// scan refines all of them. `None` for a baseline JPEG (decoded a few
+/// rows of blocks at a time) or when the header cannot be read.
+fn progressive_coefficient_bytes(b: &[u8]) -> Option<u64> {
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF || marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
+            i += if marker == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        let len = be16(b, i + 2)? as usize;
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            if !matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+                return None;
+            }
+            let h = u64::from(be16(b, i + 5)?);
+            let w = u64::from(be16(b, i + 7)?);
+            let n = usize::from(*b.get(i + 9)?);
+            let sampling: Vec<(u64, u64)> = (0..n)
+                .map(|k| {
+                    b.get(i + 11 + 3 * k)
+                        .map(|&s| (u64::from(s >> 4).max(1), u64::from(s & 15).max(1)))
+                })
+                .collect::<Option<_>>()?;
+            let hmax = sampling.iter().map(|s| s.0).max()?;
+            let vmax = sampling.iter().map(|s| s.1).max()?;
+            let blocks: u64 = sampling
+                .iter()
+                .map(|&(hs, vs)| {
+                    (w * hs).div_ceil(hmax).div_ceil(8) * (h * vs).div_ceil(vmax).div_ceil(8)
+                })
+                .sum();
+            return Some(blocks * 64 * 2);
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 fn decode_jpeg(b: &[u8]) -> Result<Gray, PhotoError> {
     use zune_core::colorspace::ColorSpace;
+    if progressive_coefficient_bytes(b).is_some_and(|n| n > MAX_DECODE_BYTES) {
+        let (width, height) = jpeg_size(b).unwrap_or((0, 0));
+        return Err(PhotoError::Oversized { width, height });
+    }
     use zune_core::options::DecoderOptions;
     let options = DecoderOptions::default()
         .set_strict_mode(true)
@@ -433,7 +722,7 @@ fn orientation_field(exif: &exif::Exif) -> Option<u32> {
 }
 
 fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
-    use image::ImageDecoder;
+    use image::{ColorType, ImageDecoder};
     let unreadable = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => {
             let (w, h) = declared_size(b, format).unwrap_or((0, 0));
@@ -453,15 +742,60 @@ fn decode_with_image(b: &[u8], format: Format) -> Result<Gray, PhotoError> {
     limits.max_image_height = Some(1 << 16);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let (w, h) = decoder.dimensions();
+    check_size(w, h)?;
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(PhotoError::Oversized {
+            width: w,
+            height: h,
+        });
+    }
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
-    let img = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
-    let g = img.into_luma8();
-    let (w, h) = g.dimensions();
+    let color = decoder.color_type();
+    let mut buf = vec![0u8; decoder.total_bytes() as usize];
+    decoder.read_image(&mut buf).map_err(unreadable)?;
+    // To grey in place: pixel i's grey byte lands at i, at or before where
+    // the pixel itself starts, so nothing is overwritten before it is read.
+    let n = w as usize * h as usize;
+    let bpp = color.bytes_per_pixel() as usize;
+    let sample16 =
+        |px: &[u8], i: usize| (u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) >> 8) as u8;
+    for i in 0..n {
+        let px = &buf[i * bpp..(i + 1) * bpp];
+        let v = match color {
+            ColorType::L8 | ColorType::La8 => px[0],
+            ColorType::Rgb8 | ColorType::Rgba8 => luma8(px[0], px[1], px[2]),
+            ColorType::L16 | ColorType::La16 => sample16(px, 0),
+            ColorType::Rgb16 | ColorType::Rgba16 => {
+                luma8(sample16(px, 0), sample16(px, 1), sample16(px, 2))
+            }
+            ColorType::Rgb32F | ColorType::Rgba32F => {
+                let f = |k: usize| {
+                    let v = f32::from_ne_bytes([
+                        px[4 * k],
+                        px[4 * k + 1],
+                        px[4 * k + 2],
+                        px[4 * k + 3],
+                    ]);
+                    (v.clamp(0.0, 1.0) * 255.0).round() as u8
+                };
+                luma8(f(0), f(1), f(2))
+            }
+            other => {
+                return Err(PhotoError::Unreadable(format!(
+                    "pixel format {other:?} not read"
+                )))
+            }
+        };
+        buf[i] = v;
+    }
+    buf.truncate(n);
+    buf.shrink_to_fit();
     Ok(orient(
         Gray {
             width: w,
             height: h,
-            pixels: g.into_raw(),
+            pixels: buf,
         },
         u32::from(orientation),
     ))
@@ -476,7 +810,25 @@ fn decode_heif(b: &[u8]) -> Result<Gray, PhotoError> {
     let handle = ctx.primary_image_handle().map_err(err)?;
     check_size(handle.width(), handle.height())?;
     // libheif applies the file's own rotation and mirroring (irot/imir).
-    // Interleaved RGB is the conversion every libheif build has.
+    // The decoder's own colour space, not converted: an iPhone's HEVC is
+    // YCbCr 4:2:0, whose Y plane is the grey picture, so a 48 MP "HEIF
+    // Max" photo never exists as 147 MB of RGB.
+    let img = lib
+        .decode(&handle, ColorSpace::Undefined, None)
+        .map_err(err)?;
+    if let Some(y) = img.planes().y {
+        return Ok(grey_from_plane(
+            y.data,
+            y.width,
+            y.height,
+            y.stride,
+            y.storage_bits_per_pixel,
+            y.bits_per_pixel,
+        ));
+    }
+    drop(img);
+    // Stored as RGB (rare): interleaved RGB is the conversion every
+    // libheif build has.
     let img = lib
         .decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None)
         .map_err(err)?;
@@ -488,15 +840,39 @@ fn decode_heif(b: &[u8]) -> Result<Gray, PhotoError> {
     let mut pixels = Vec::with_capacity(w as usize * h as usize);
     for row in 0..h as usize {
         let line = &rgb.data[row * rgb.stride..][..w as usize * 3];
-        pixels.extend(line.chunks_exact(3).map(|p| {
-            ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8
-        }));
+        pixels.extend(line.chunks_exact(3).map(|p| luma8(p[0], p[1], p[2])));
     }
     Ok(Gray {
         width: w,
         height: h,
         pixels,
     })
+}
+
+/// A luma plane (8 bits, or up to 16 stored little-endian in two bytes)
+/// as grey levels.
+#[cfg(feature = "heic")]
+fn grey_from_plane(data: &[u8], w: u32, h: u32, stride: usize, storage_bits: u8, bits: u8) -> Gray {
+    let (wu, hu) = (w as usize, h as usize);
+    let mut pixels = Vec::with_capacity(wu * hu);
+    for row in 0..hu {
+        let line = &data[row * stride..];
+        if storage_bits <= 8 {
+            pixels.extend_from_slice(&line[..wu]);
+        } else {
+            let shift = bits.saturating_sub(8).min(8);
+            pixels.extend(
+                line[..wu * 2]
+                    .chunks_exact(2)
+                    .map(|p| (u16::from_le_bytes([p[0], p[1]]) >> shift).min(255) as u8),
+            );
+        }
+    }
+    Gray {
+        width: w,
+        height: h,
+        pixels,
+    }
 }
 
 #[cfg(not(feature = "heic"))]
@@ -733,6 +1109,98 @@ mod tests {
                 height: 30000
             }
         );
+    }
+
+    /// A PNG of 8-bit grey `pixels` (w x h), stored with no compression,
+    /// Adam7-interlaced when `interlaced`.
+    fn grey_png(w: u32, h: u32, pixels: &[u8], interlaced: bool) -> Vec<u8> {
+        let mut raw = Vec::new();
+        if interlaced {
+            for (xs, xo, ys, yo) in ADAM7 {
+                let xs_: Vec<u32> = (xo..w).step_by(xs as usize).collect();
+                if xs_.is_empty() {
+                    continue;
+                }
+                for y in (yo..h).step_by(ys as usize) {
+                    raw.push(0);
+                    raw.extend(xs_.iter().map(|&x| pixels[(y * w + x) as usize]));
+                }
+            }
+        } else {
+            for row in pixels.chunks(w as usize) {
+                raw.push(0);
+                raw.extend_from_slice(row);
+            }
+        }
+        // zlib, one stored block.
+        let mut z = vec![0x78, 0x01, 0x01];
+        z.extend_from_slice(&(raw.len() as u16).to_le_bytes());
+        z.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
+        z.extend_from_slice(&raw);
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in &raw {
+            a = (a + u32::from(x)) % 65521;
+            b = (b + a) % 65521;
+        }
+        z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+        let chunk = |t: &[u8], d: &[u8]| {
+            let mut c = (d.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(t);
+            c.extend_from_slice(d);
+            // The decoder is told to ignore CRCs below; any value will do.
+            c.extend_from_slice(&[0, 0, 0, 0]);
+            c
+        };
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, u8::from(interlaced)]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(b"IDAT", &z));
+        png.extend(chunk(b"IEND", b""));
+        png
+    }
+
+    #[test]
+    fn interlaced_and_plain_png_give_the_same_grey_levels() {
+        let (w, h) = (13, 11);
+        let pixels: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+        for interlaced in [false, true] {
+            let png = grey_png(w, h, &pixels, interlaced);
+            let g = decode_png_unchecked_crc(&png).unwrap();
+            assert_eq!((g.width, g.height), (w, h));
+            assert_eq!(g.pixels, pixels, "interlaced: {interlaced}");
+        }
+    }
+
+    #[test]
+    fn a_big_progressive_jpeg_is_refused_before_its_coefficients_are_held() {
+        // SOI, SOF2 (progressive): 7000 x 7000, three components, 4:2:0.
+        let sof = |w: u16, h: u16| {
+            let mut j = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 17, 8];
+            j.extend_from_slice(&h.to_be_bytes());
+            j.extend_from_slice(&w.to_be_bytes());
+            j.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+            j.extend_from_slice(&[0xFF, 0xD9]);
+            j
+        };
+        let big = sof(7000, 7000);
+        // 875 x 875 luma blocks and 2 x 438 x 438 chroma blocks of 64
+        // coefficients, two bytes each.
+        assert_eq!(progressive_coefficient_bytes(&big), Some(147_112_064));
+        assert_eq!(
+            decode(&big, Format::Jpeg).unwrap_err(),
+            PhotoError::Oversized {
+                width: 7000,
+                height: 7000
+            }
+        );
+        // A phone-sized progressive picture is decoded as usual (this one
+        // then fails for want of scan data, not for its size).
+        assert!(matches!(
+            decode(&sof(4000, 3000), Format::Jpeg),
+            Err(PhotoError::Unreadable(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::archive::{self, Allowance, Container};
+use super::budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 use super::classify::{classify, Kind};
 use super::fields::{
     body_fields, new_text, phone_candidates, subject_has_request_phrase, subject_number, BodyFields,
@@ -16,6 +18,8 @@ use super::qr::{self, CardQr};
 use super::scan::{self, Refused};
 use crate::domain::text::{fold, same_name};
 use crate::domain::{IdNumber, IdType, Phone};
+use std::borrow::Cow;
+use std::time::Duration;
 
 /// What inspection needs to know about the world, passed in (no clock here).
 #[derive(Debug, Clone, Copy)]
@@ -126,17 +130,25 @@ pub enum Warning {
     UnsupportedAttachment,
     /// A follow-up came from another address than the request.
     SenderMismatch,
+    /// More pictures than one message has decoded: the rest are listed,
+    /// not examined.
+    TooManyAttachments,
+    /// An archive (zip, winmail.dat) that could not be read within its
+    /// limits: photos inside it, if any, were not used.
+    UnreadArchive,
 }
 
 impl Warning {
     /// Every warning, in report order.
-    pub const ALL: [Warning; 6] = [
+    pub const ALL: [Warning; 8] = [
         Warning::MissingReason,
         Warning::UnknownIdPrefix,
         Warning::QrIdMismatch,
         Warning::QrNameMismatch,
         Warning::UnsupportedAttachment,
         Warning::SenderMismatch,
+        Warning::TooManyAttachments,
+        Warning::UnreadArchive,
     ];
 
     /// The snake_case code.
@@ -148,6 +160,8 @@ impl Warning {
             Warning::QrNameMismatch => "qr_name_mismatch",
             Warning::UnsupportedAttachment => "unsupported_attachment",
             Warning::SenderMismatch => "sender_mismatch",
+            Warning::TooManyAttachments => "too_many_attachments",
+            Warning::UnreadArchive => "unread_archive",
         }
     }
 
@@ -160,6 +174,12 @@ impl Warning {
             Warning::QrNameMismatch => "the card's QR code names another person",
             Warning::UnsupportedAttachment => "a non-image file was attached and ignored",
             Warning::SenderMismatch => "a follow-up came from another address",
+            Warning::TooManyAttachments => {
+                "more pictures than the desk examines in one message; the rest are listed, not read"
+            }
+            Warning::UnreadArchive => {
+                "an archive (zip, winmail.dat) could not be read within its limits; its photos were not used"
+            }
         }
     }
 }
@@ -195,6 +215,10 @@ pub enum Role {
 pub struct AttachmentReport {
     /// The file name as sent.
     pub filename: Option<String>,
+    /// The containers the file came out of (`winmail.dat`, `anh.zip`,
+    /// `winmail.dat/anh.zip`); absent for a part of the message itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     /// The image format found by content, or null for other files.
     pub format: Option<Format>,
     /// Width after EXIF orientation (declared width if not decoded).
@@ -209,8 +233,12 @@ pub struct AttachmentReport {
     pub role: Role,
     /// Decodes completely and is large enough.
     pub usable: bool,
-    /// This attachment's own problem codes.
+    /// This attachment's own problem and warning codes.
     pub problems: Vec<&'static str>,
+    /// Why it was not examined, in words, when a limit or a container
+    /// kept it out (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Fingerprint for near-duplicates (usable photos only).
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
@@ -229,6 +257,7 @@ pub struct AttachmentReport {
 enum Raised {
     Problem(Problem),
     Unsupported,
+    Warning(Warning),
 }
 
 mod stored;
@@ -322,16 +351,33 @@ pub fn examine(raw: &[u8]) -> Examined {
 }
 
 /// Reads one raw message, or refuses one whose MIME shape could exhaust
-/// the parser (see [`scan`]): the caller marks it failed with the reason.
+/// the parser (see [`scan`]) or that takes longer than
+/// [`DEFAULT_TIME_BUDGET`]: the caller marks it failed with the reason.
 pub fn try_examine(raw: &[u8]) -> Result<Examined, Refused> {
-    let raw = mime::normalise_line_endings(raw);
-    scan::check(&raw)?;
-    Ok(examine_checked(&raw))
+    try_examine_within(raw, DEFAULT_TIME_BUDGET)
 }
 
-fn examine_checked(raw: &[u8]) -> Examined {
-    let Some(msg) = mime::parse(raw) else {
-        return Examined {
+/// [`try_examine`] with a time budget of `limit` from now, after which
+/// inspection stops with [`Refused::OverBudget`] ("time budget of N s
+/// exceeded"). The budget is checked between parts and inside long
+/// decodes, so it is overrun by at most one step (one JPEG decode, a few
+/// hundred rows of a picture).
+pub fn try_examine_within(raw: &[u8], limit: Duration) -> Result<Examined, Refused> {
+    let budget = Budget::starting_now(limit);
+    let raw = mime::normalise_line_endings(raw);
+    scan::check(&raw)?;
+    budget.check()?;
+    let parsed =
+        std::panic::catch_unwind(|| mime::parse(&raw)).map_err(|_| Refused::ParserFailed)?;
+    Ok(examine_parsed(parsed, &budget)?)
+}
+
+fn examine_parsed(
+    parsed: Option<mail_parser::Message<'_>>,
+    budget: &Budget,
+) -> Result<Examined, OverBudget> {
+    let Some(msg) = parsed else {
+        return Ok(Examined {
             message_id: None,
             references: Vec::new(),
             from: None,
@@ -340,9 +386,11 @@ fn examine_checked(raw: &[u8]) -> Examined {
             subject_number: None,
             body: BodyFields::default(),
             attachments: Vec::new(),
-        };
+        });
     };
+    budget.check()?;
     let mail = mime::read(&msg);
+    budget.check()?;
     let text = new_text(&mail.body);
     let body = body_fields(&text);
     let looks_like_request =
@@ -354,11 +402,11 @@ fn examine_checked(raw: &[u8]) -> Examined {
         looks_like_request,
     );
     let attachments = if kind == Kind::DeletionRequest {
-        mail.parts.iter().map(analyse_part).collect()
+        analyse_parts(&mail.parts, budget)?
     } else {
         Vec::new()
     };
-    Examined {
+    Ok(Examined {
         message_id: mail.message_id,
         references: mail.references,
         subject_number: subject_number(&mail.subject),
@@ -367,6 +415,164 @@ fn examine_checked(raw: &[u8]) -> Examined {
         kind,
         body,
         attachments,
+    })
+}
+
+/// Most pictures decoded for one message. A citizen sends three; a few
+/// more (retakes, a forwarded set) are common. Parts past this are still
+/// listed, by content type and declared size, with
+/// [`Warning::TooManyAttachments`], never decoded.
+pub const MAX_DECODED_PICTURES: usize = 24;
+
+/// A part of the message, or a file found in one of its containers.
+struct Item<'a> {
+    filename: Option<String>,
+    declared_type: String,
+    bytes: Cow<'a, [u8]>,
+    damaged: bool,
+    /// The containers it came out of, outermost first, `/`-joined.
+    container: Option<String>,
+    /// How many containers it lies in.
+    depth: usize,
+    /// Why a container listed it without giving its bytes.
+    refused: Option<String>,
+}
+
+impl<'a> Item<'a> {
+    fn of(part: &Part<'a>) -> Item<'a> {
+        Item {
+            filename: part.filename.clone(),
+            declared_type: part.declared_type.clone(),
+            bytes: Cow::Borrowed(part.bytes),
+            damaged: part.damaged,
+            container: None,
+            depth: 0,
+            refused: None,
+        }
+    }
+
+    /// The name it is shown under inside the path of containers.
+    fn path(&self, kind: Container) -> String {
+        let own = self.filename.clone().unwrap_or_else(|| match kind {
+            Container::Tnef => "winmail.dat".into(),
+            Container::Zip => "(zip)".into(),
+        });
+        match &self.container {
+            Some(c) => format!("{c}/{own}"),
+            None => own,
+        }
+    }
+}
+
+/// Every part in order, containers (winmail.dat, zip) replaced by the
+/// files they hold, opened through a work list (no recursion).
+fn analyse_parts(parts: &[Part<'_>], budget: &Budget) -> Result<Vec<AttachmentReport>, OverBudget> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut decoded = 0;
+    let mut allowance = Allowance::default();
+    let mut work: Vec<Item<'_>> = parts.iter().rev().map(Item::of).collect();
+    while let Some(item) = work.pop() {
+        budget.check()?;
+        if let Some(reason) = item.refused.clone() {
+            out.push(unread(&item, reason));
+            continue;
+        }
+        if let Some(kind) = archive::container_of(&item.bytes) {
+            if item.depth >= archive::MAX_CONTAINER_DEPTH {
+                out.push(unread(
+                    &item,
+                    "an archive inside an archive, not opened".into(),
+                ));
+                continue;
+            }
+            let path = item.path(kind);
+            // As with the picture decoders, a bug in the zip crate on a
+            // crafted archive costs that archive, never the daemon.
+            let opened =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &item.bytes {
+                    Cow::Borrowed(b) => archive::open(b, kind, &mut allowance),
+                    Cow::Owned(v) => archive::open(v, kind, &mut allowance).map(|files| {
+                        files
+                            .into_iter()
+                            .map(|f| archive::Inner {
+                                bytes: Cow::Owned(f.bytes.into_owned()),
+                                ..f
+                            })
+                            .collect()
+                    }),
+                }));
+            match opened {
+                Err(_) => out.push(unread(
+                    &item,
+                    "the archive reader failed on this file".into(),
+                )),
+                Ok(Err(e)) => out.push(unread(&item, e.to_string())),
+                Ok(Ok(files)) => work.extend(files.into_iter().rev().map(|f| Item {
+                    filename: f.filename,
+                    declared_type: f.declared_type,
+                    bytes: f.bytes,
+                    damaged: false,
+                    container: Some(path.clone()),
+                    depth: item.depth + 1,
+                    refused: f.refused,
+                })),
+            }
+            continue;
+        }
+        let picture = photos::sniff(&item.bytes).is_some();
+        if picture && decoded >= MAX_DECODED_PICTURES {
+            out.push(not_examined(&item));
+            continue;
+        }
+        decoded += usize::from(picture);
+        out.push(analyse_part(&item, budget)?);
+    }
+    Ok(out)
+}
+
+/// A picture past [`MAX_DECODED_PICTURES`]: listed, not decoded.
+fn not_examined(item: &Item<'_>) -> AttachmentReport {
+    let mut a = listed(item);
+    if let Some((w, h)) = a.format.and_then(|f| photos::declared_size(&item.bytes, f)) {
+        a.width = Some(w);
+        a.height = Some(h);
+    }
+    a.raised = Some(Raised::Warning(Warning::TooManyAttachments));
+    a.problems.push(Warning::TooManyAttachments.code());
+    a.note = Some(format!(
+        "past the first {MAX_DECODED_PICTURES} pictures of the message: listed, not examined"
+    ));
+    a
+}
+
+/// A container that could not be opened, or a file in one that was not
+/// taken out: listed with the reason.
+fn unread(item: &Item<'_>, reason: String) -> AttachmentReport {
+    let mut a = listed(item);
+    a.raised = Some(Raised::Warning(Warning::UnreadArchive));
+    a.problems.push(Warning::UnreadArchive.code());
+    a.note = Some(reason);
+    a
+}
+
+/// The report of a part before any check.
+fn listed(item: &Item<'_>) -> AttachmentReport {
+    AttachmentReport {
+        filename: item.filename.clone(),
+        container: item.container.clone(),
+        format: photos::sniff(&item.bytes),
+        width: None,
+        height: None,
+        bytes: item.bytes.len(),
+        sha256: hex::encode(Sha256::digest(&item.bytes)),
+        role: Role::Unknown,
+        usable: false,
+        problems: Vec::new(),
+        note: None,
+        fingerprint: None,
+        card_qr: None,
+        name_hint: name_hint(item.filename.as_deref()),
+        raised: None,
     }
 }
 
@@ -389,22 +595,8 @@ fn name_hint(filename: Option<&str>) -> Option<Role> {
     }
 }
 
-fn analyse_part(part: &Part<'_>) -> AttachmentReport {
-    let mut a = AttachmentReport {
-        filename: part.filename.clone(),
-        format: photos::sniff(part.bytes),
-        width: None,
-        height: None,
-        bytes: part.bytes.len(),
-        sha256: hex::encode(Sha256::digest(part.bytes)),
-        role: Role::Unknown,
-        usable: false,
-        problems: Vec::new(),
-        fingerprint: None,
-        card_qr: None,
-        name_hint: name_hint(part.filename.as_deref()),
-        raised: None,
-    };
+fn analyse_part(part: &Item<'_>, budget: &Budget) -> Result<AttachmentReport, OverBudget> {
+    let mut a = listed(part);
     let Some(format) = a.format else {
         if photos::looks_like_image(part.filename.as_deref(), &part.declared_type) {
             a.raised = Some(Raised::Problem(Problem::UnreadableAttachment));
@@ -415,9 +607,9 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
         if let Some(Raised::Problem(p)) = a.raised {
             a.problems.push(p.code());
         }
-        return a;
+        return Ok(a);
     };
-    if let Some((w, h)) = photos::declared_size(part.bytes, format) {
+    if let Some((w, h)) = photos::declared_size(&part.bytes, format) {
         a.width = Some(w);
         a.height = Some(h);
     }
@@ -426,13 +618,15 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
     } else {
         // A decoder bug on a crafted file must cost one attachment, never
         // the daemon: a panic inside the decoders counts as unreadable.
-        std::panic::catch_unwind(|| photos::decode(part.bytes, format)).unwrap_or_else(|_| {
-            Err(PhotoError::Unreadable(
-                "the decoder failed on this file".into(),
-            ))
-        })
+        std::panic::catch_unwind(|| photos::decode_within(&part.bytes, format, budget))
+            .unwrap_or_else(|_| {
+                Err(PhotoError::Unreadable(
+                    "the decoder failed on this file".into(),
+                ))
+            })
     };
     match decoded {
+        Err(PhotoError::OverBudget(e)) => return Err(e),
         Err(PhotoError::Oversized { .. }) => {
             a.raised = Some(Raised::Problem(Problem::OversizedImage))
         }
@@ -452,6 +646,7 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
                 Some(quarter) => {
                     a.usable = true;
                     a.fingerprint = Some(Fingerprint::of(&quarter));
+                    budget.check()?;
                     let codes = std::panic::catch_unwind(|| qr::find_codes(&g, &quarter))
                         .unwrap_or_default();
                     a.card_qr = codes.iter().find_map(|t| qr::parse_card_qr(t));
@@ -462,7 +657,7 @@ fn analyse_part(part: &Part<'_>) -> AttachmentReport {
     if let Some(Raised::Problem(p)) = a.raised {
         a.problems.push(p.code());
     }
-    a
+    Ok(a)
 }
 
 /// The 2024 Căn cước card (QR on the back) is issued from 1 July 2024;
@@ -619,6 +814,9 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
             Some(Raised::Unsupported) => {
                 warnings.insert(Warning::UnsupportedAttachment);
             }
+            Some(Raised::Warning(w)) => {
+                warnings.insert(w);
+            }
             None => {}
         }
         if !atts[i].usable {
@@ -693,7 +891,17 @@ pub fn try_inspect(
     file: Option<&str>,
     options: &InspectOptions,
 ) -> Result<Report, Refused> {
-    let e = try_examine(raw)?;
+    try_inspect_within(raw, file, options, DEFAULT_TIME_BUDGET)
+}
+
+/// [`try_inspect`] with a time budget of `limit`, as [`try_examine_within`].
+pub fn try_inspect_within(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+    limit: Duration,
+) -> Result<Report, Refused> {
+    let e = try_examine_within(raw, limit)?;
     let assessment = assess(&[&e], options);
     Ok(Report {
         file: file.map(str::to_owned),
@@ -896,6 +1104,49 @@ mod photo_tests {
             r.assessment.attachments[0].filename.as_deref(),
             Some("IMG_0001.jpeg")
         );
+    }
+
+    /// Found by fuzz/structured: two nested message/rfc822 parts with
+    /// bare-CR line ends reach a `debug_assert!(false)` in mail-parser
+    /// 0.11.9. A build with debug assertions refuses the message with the
+    /// reason; the release build parses it.
+    #[test]
+    fn a_parser_failure_refuses_the_message_with_the_reason() {
+        let raw = "From: An <an@gmail.com>\rTo: dichvucong@chinhphu.vn\rSubject: Yêu cầu hủy tài khoản + 079203001234\rMIME-Version: 1.0\rContent-Type: multipart/mixed; boundary=\"b0\"\r\r--b0\rContent-Type: message/rfc822\r\rFrom: a@b.vn\rSubject: Fwd: Yeu cau huy tai khoan 079203001234\rMIME-Version: 1.0\rContent-Type: message/rfc822\r\rFrom: a@b.vn\rSubject: Fwd: Yeu cau huy tai khoan 079203001234\rMIME-Version: 1.0\r\rx\r\r--b0--\r";
+        let result = try_examine(raw.as_bytes());
+        if cfg!(debug_assertions) {
+            let refused = result.unwrap_err();
+            assert_eq!(refused, Refused::ParserFailed);
+            assert_eq!(
+                refused.to_string(),
+                "message refused: the MIME parser failed on it"
+            );
+        } else {
+            assert_eq!(result.unwrap().kind, Kind::DeletionRequest);
+        }
+    }
+
+    #[test]
+    fn a_broken_inline_photo_is_listed_as_unreadable() {
+        // iOS Mail's form (inline, no Content-ID) with the third picture's
+        // bytes garbled: listed, not dropped.
+        let mut parts = vec![TEXT.to_owned()];
+        parts.extend((1..=2).map(|s| {
+            image_part(
+                &format!("Content-Disposition: inline; filename=\"IMG_000{s}.jpeg\"\r\n"),
+                &good(s),
+            )
+        }));
+        parts.push(image_part(
+            "Content-Disposition: inline; filename=\"IMG_0003.jpeg\"\r\n",
+            b"not a picture at all, whatever the header says",
+        ));
+        let r = inspect_raw(&format!("{HEAD}{}", multipart("mixed", "M", &parts)));
+        let a = &r.assessment;
+        assert_eq!(a.attachments.len(), 3, "{:?}", a.attachments);
+        assert_eq!(a.attachments[2].filename.as_deref(), Some("IMG_0003.jpeg"));
+        assert_eq!(a.attachments[2].problems, vec!["unreadable_attachment"]);
+        assert!(a.problems.contains(&Problem::UnreadableAttachment));
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub const MAX_EMBEDDED: usize = 256;
 /// Encoded message layers looked into (mail-parser parses 3).
 const MAX_ENCODED_LAYERS: usize = 4;
 
-/// Why a message is refused before parsing.
+/// Why a message is refused: its shape, before parsing, or its time
+/// budget, during inspection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// Multiparts and attached messages nested too deep.
@@ -48,6 +49,13 @@ pub enum Refused {
         /// The limit.
         limit: usize,
     },
+    /// The MIME parser failed on the message (a bug in it on a crafted
+    /// message costs that message, never the daemon or the CLI run).
+    #[error("message refused: the MIME parser failed on it")]
+    ParserFailed,
+    /// Inspection took longer than the message's time budget.
+    #[error("message refused: {0}")]
+    OverBudget(#[from] super::budget::OverBudget),
 }
 
 /// Checks the shape of a raw message; `Ok` means mail-parser may have it.

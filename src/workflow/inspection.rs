@@ -12,61 +12,69 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::intake::{try_examine, Examined};
+use crate::intake::{peak_memory_estimate, try_examine_within, Examined};
 
 /// The most one message's inspection holds in memory (intake bounds it;
-/// see docs/performance.md), used to turn the memory budget into a number
-/// of messages inspected at once.
+/// docs/performance.md): the memory budget always admits one message.
 pub const PEAK_MB_PER_MESSAGE: u64 = 200;
 
 /// How many messages may be inspected at once, and for how long each.
 #[derive(Debug, Clone)]
 pub struct Inspectors {
-    slots: Arc<Semaphore>,
-    width: usize,
+    /// The memory budget in MiB: a message takes its estimated peak.
+    memory: Arc<Semaphore>,
+    memory_mb: u64,
+    /// At most one inspection a core.
+    cores: Arc<Semaphore>,
     budget: Duration,
 }
 
 impl Inspectors {
     /// Budgets from the configuration: `memory_mb` for all inspections
-    /// together (at least one runs), `seconds` for each.
+    /// together (one message always fits), `seconds` for each.
     pub fn new(memory_mb: u64, seconds: u64) -> Inspectors {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let width = usize::try_from(memory_mb / PEAK_MB_PER_MESSAGE)
-            .unwrap_or(usize::MAX)
-            .clamp(1, cores);
+        let memory_mb = memory_mb.clamp(PEAK_MB_PER_MESSAGE, u64::from(u32::MAX >> 4));
         Inspectors {
-            slots: Arc::new(Semaphore::new(width)),
-            width,
+            memory: Arc::new(Semaphore::new(memory_mb as usize)),
+            memory_mb,
+            cores: Arc::new(Semaphore::new(cores)),
             budget: Duration::from_secs(seconds.max(1)),
         }
     }
 
-    /// How many messages are inspected at once.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    /// Inspects one message off the async threads. A message still being
-    /// inspected when its budget is spent is given up; its thread keeps its
-    /// slot until it ends, so the memory budget holds even then.
+    /// Inspects one message off the async threads, once its estimated
+    /// peak memory fits in the budget. Inspection stops itself when its
+    /// time budget is spent; should it not, the message is given up a
+    /// moment later, and its thread keeps its share of the budgets until it
+    /// ends, so the budgets hold even then.
     pub async fn examine(&self, raw: Vec<u8>) -> Result<Examined, String> {
-        let slot = Arc::clone(&self.slots)
+        let need = (peak_memory_estimate(raw.len()) >> 20).clamp(1, self.memory_mb) as u32;
+        let memory = Arc::clone(&self.memory)
+            .acquire_many_owned(need)
+            .await
+            .expect("the inspection budget is never closed");
+        let core = Arc::clone(&self.cores)
             .acquire_owned()
             .await
-            .expect("the inspection slots are never closed");
+            .expect("the inspection budget is never closed");
+        let budget = self.budget;
         let job = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            examine_guarded(&raw)
+            let _held = (memory, core);
+            examine_guarded(&raw, budget)
         });
-        match tokio::time::timeout(self.budget, job).await {
-            Ok(Ok(result)) => result,
+        match tokio::time::timeout(budget + Duration::from_secs(5), job).await {
+            Ok(Ok(result)) => result.inspect_err(|e| {
+                if e.contains("time budget") {
+                    TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
             Ok(Err(e)) => Err(format!("inspection task failed: {e}")),
             Err(_) => {
                 TIMEOUTS.fetch_add(1, Ordering::Relaxed);
                 Err(format!(
                     "inspection ran over its time budget of {} s",
-                    self.budget.as_secs()
+                    budget.as_secs()
                 ))
             }
         }
@@ -149,7 +157,7 @@ pub fn inspection_timeouts() -> u64 {
 }
 
 /// Inspects, turning a panic into an error that names it.
-fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
+fn examine_guarded(raw: &[u8], budget: Duration) -> Result<Examined, String> {
     let start = Instant::now();
     let result = std::panic::catch_unwind(|| {
         match injected_fault(raw) {
@@ -158,7 +166,7 @@ fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
             Some(Fault::Stall) => std::thread::sleep(Duration::from_secs(60)),
             None => {}
         }
-        try_examine(raw)
+        try_examine_within(raw, budget)
     })
     .map_err(|p| panic_text(&p))
     .and_then(|r| r.map_err(|refused| refused.to_string()));

@@ -15,7 +15,7 @@ use crate::intake::photos::{Fingerprint, Format};
 use crate::intake::qr::CardQr;
 
 /// Bumped whenever what inspection finds changes shape.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Why a stored inspection cannot be used (inspect the raw mail again).
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,10 @@ struct StoredAttachment {
     card_qr: Option<StoredQr>,
     name_hint: Option<Role>,
     raised: Option<StoredRaised>,
+    #[serde(default)]
+    container: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,6 +87,7 @@ struct StoredQr {
 enum StoredRaised {
     Problem(Problem),
     Unsupported,
+    Warning(Warning),
 }
 
 /// The `&'static` code a stored string names.
@@ -164,7 +169,10 @@ fn stored_attachment(a: &AttachmentReport) -> StoredAttachment {
         raised: a.raised.map(|r| match r {
             Raised::Problem(p) => StoredRaised::Problem(p),
             Raised::Unsupported => StoredRaised::Unsupported,
+            Raised::Warning(w) => StoredRaised::Warning(w),
         }),
+        container: a.container.clone(),
+        note: a.note.clone(),
     }
 }
 
@@ -206,7 +214,10 @@ fn attachment(s: StoredAttachment) -> Result<AttachmentReport, StoredInspectionE
         raised: s.raised.map(|r| match r {
             StoredRaised::Problem(p) => Raised::Problem(p),
             StoredRaised::Unsupported => Raised::Unsupported,
+            StoredRaised::Warning(w) => Raised::Warning(w),
         }),
+        container: s.container,
+        note: s.note,
     })
 }
 
@@ -228,7 +239,10 @@ mod tests {
                 continue;
             }
             let raw = std::fs::read(&p).unwrap();
-            let fresh = examine(&raw);
+            // Refused messages (hostile shapes) are never stored.
+            let Ok(fresh) = crate::intake::try_examine(&raw) else {
+                continue;
+            };
             let again = Examined::from_stored(&fresh.to_stored()).unwrap();
             let o = InspectOptions { current_year: 2026 };
             let a = serde_json::to_value(assess(&[&fresh], &o)).unwrap();
@@ -250,10 +264,10 @@ mod tests {
     fn another_version_is_refused() {
         let raw = b"From: a@b.vn\r\nSubject: x\r\n\r\nhi\r\n";
         let s = String::from_utf8(examine(raw).to_stored()).unwrap();
-        let other = s.replacen("\"version\":1", "\"version\":2", 1);
+        let other = s.replacen("\"version\":2", "\"version\":3", 1);
         assert!(matches!(
             Examined::from_stored(other.as_bytes()),
-            Err(StoredInspectionError::Version(2))
+            Err(StoredInspectionError::Version(3))
         ));
     }
 }
