@@ -45,8 +45,11 @@ BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 
 # The real servers the integration tests start on loopback, the browser the
 # console tests drive, the SMS gateway, the directory of accounts, and
-# faketime, which runs the clock-sensitive tests at other hours of the day.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime)
+# faketime, which runs the clock-sensitive tests at other hours of the day,
+# and what checks the Debian package (scripts/test-package): lintian,
+# systemd-analyze (package systemd; it need not be PID 1), dpkg-shlibdeps
+# (dpkg-dev, for cargo-deb), curl, strace.
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime lintian systemd dpkg-dev curl strace)
 
 # schemathesis checks the API against docs/openapi.json (scripts/schemathesis).
 SCHEMATHESIS_VERSION=4.32.5
@@ -58,4 +61,15 @@ ensure_schemathesis() {
     echo "scripts: installing schemathesis $SCHEMATHESIS_VERSION (pip)" >&2
     pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" 2>/dev/null ||
         pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
+# cargo-deb builds the Debian package (scripts/test-package, README "Install
+# on a server") from the release binary.
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+    if cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+        return 0
+    fi
+    echo "scripts: installing cargo-deb $CARGO_DEB_VERSION (crates.io, about a minute)" >&2
+    cargo install --quiet --locked --version "$CARGO_DEB_VERSION" cargo-deb
 }
