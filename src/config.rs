@@ -312,9 +312,10 @@ pub struct DeskConfig {
     /// Seconds one message's inspection may take; a message still being
     /// inspected then is marked failed with the reason, and the others go on.
     pub inspection_seconds: u64,
-    /// Memory (MiB) all inspections together may take: one message takes
-    /// at most 200, so this sets how many are inspected at once (at least
-    /// one, at most one per core).
+    /// Memory (MiB) all inspections together may take: each message
+    /// reserves intake's estimate of its peak (160 MiB + 3 × its size)
+    /// before it starts, so this sets how many are inspected at once (at
+    /// least one, at most one per core).
     pub inspection_memory_mb: u64,
 }
 

@@ -345,3 +345,48 @@ fn inbox(dir: &Path) -> usize {
         .unwrap()
         .len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_every_request_photo_and_audit_row() {
+    let mut desk = TestDesk::embedded("backup").start();
+    for (i, number) in ["079203001240", "079203001241"].iter().enumerate() {
+        let m = Mail::request(&format!("c{i}@test"), number, "Nguyễn Văn An", "0912345678");
+        desk.deliver(&m.bytes());
+    }
+    let a = desk.settle("079203001240", 1).await;
+    desk.settle("079203001241", 1).await;
+    let reference = a[0]["request"]["reference"].as_str().unwrap().to_owned();
+    let photo = a[0]["photos"][0]["sha256"].as_str().unwrap().to_owned();
+    // Taken while the desk runs.
+    let backup = desk.path().join("backup.db");
+    let out = huytk_cli(&desk.config, &["backup", backup.to_str().unwrap()], "");
+    assert!(out.contains("backup written"), "{out}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&backup).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    let audit_rows = |db: &Path| rows(db, "select count(*) from audit_log")[0].clone();
+    let before = audit_rows(&backup);
+    desk.stop();
+    // The database is lost.
+    let db = desk.path().join("desk.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let out = huytk_cli(&desk.config, &["restore", backup.to_str().unwrap()], "");
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(audit_rows(&db), before, "every audit row is back");
+    let verify = huytk_cli(&desk.config, &["audit", "verify"], "");
+    assert!(
+        !verify.contains("edited") && !verify.contains("deleted"),
+        "{verify}"
+    );
+    let desk = desk.restart();
+    assert_eq!(desk.requests_for("079203001240").len(), 1);
+    assert_eq!(desk.requests_for("079203001241").len(), 1);
+    let r = desk.api(
+        "GET",
+        &format!("/requests/{reference}/photos/{photo}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "the photo opens after the restore");
+}
