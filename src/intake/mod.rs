@@ -2,6 +2,7 @@
 //! inspection report of SPEC section 3. No I/O happens here: callers pass
 //! bytes in and get a report out, so all of it is unit-tested and fuzzed.
 
+pub mod auth;
 pub mod classify;
 pub mod fields;
 pub mod html;
