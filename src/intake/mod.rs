@@ -15,7 +15,8 @@ pub mod viscii;
 
 pub use classify::Kind;
 pub use report::{
-    assess, examine, inspect, try_examine, try_inspect, Assessment, AttachmentReport, Examined,
-    InspectOptions, PhotoCount, Problem, Report, Role, Verdict, Warning,
+    assess, examine, inspect, try_examine, try_examine_trusting, try_inspect, try_inspect_trusting,
+    Assessment, AttachmentReport, Examined, InspectOptions, PhotoCount, Problem, Report, Role,
+    Verdict, Warning,
 };
 pub use scan::Refused;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::auth::{self, AuthVerdict, SenderAuth, TrustedServers};
 use super::classify::{classify, Kind};
 use super::fields::{
     body_fields, new_text, phone_candidates, subject_has_request_phrase, subject_number, BodyFields,
@@ -126,17 +127,24 @@ pub enum Warning {
     UnsupportedAttachment,
     /// A follow-up came from another address than the request.
     SenderMismatch,
+    /// A mail of the request fails DMARC, or its From domain has a policy
+    /// and nothing aligned passed (see [`super::auth`]).
+    SenderUnauthenticated,
+    /// A follow-up fails where the request's first mail passed.
+    FollowupUnauthenticated,
 }
 
 impl Warning {
     /// Every warning, in report order.
-    pub const ALL: [Warning; 6] = [
+    pub const ALL: [Warning; 8] = [
         Warning::MissingReason,
         Warning::UnknownIdPrefix,
         Warning::QrIdMismatch,
         Warning::QrNameMismatch,
         Warning::UnsupportedAttachment,
         Warning::SenderMismatch,
+        Warning::SenderUnauthenticated,
+        Warning::FollowupUnauthenticated,
     ];
 
     /// The snake_case code.
@@ -148,6 +156,8 @@ impl Warning {
             Warning::QrNameMismatch => "qr_name_mismatch",
             Warning::UnsupportedAttachment => "unsupported_attachment",
             Warning::SenderMismatch => "sender_mismatch",
+            Warning::SenderUnauthenticated => "sender_unauthenticated",
+            Warning::FollowupUnauthenticated => "followup_unauthenticated",
         }
     }
 
@@ -160,6 +170,10 @@ impl Warning {
             Warning::QrNameMismatch => "the card's QR code names another person",
             Warning::UnsupportedAttachment => "a non-image file was attached and ignored",
             Warning::SenderMismatch => "a follow-up came from another address",
+            Warning::SenderUnauthenticated => "a mail fails DMARC for its From domain",
+            Warning::FollowupUnauthenticated => {
+                "a follow-up fails DMARC where the first mail passed"
+            }
         }
     }
 }
@@ -253,6 +267,9 @@ pub struct Examined {
     pub body: BodyFields,
     /// Attachments, analysed (only for requests).
     pub attachments: Vec<AttachmentReport>,
+    /// What the trusted receiving servers said of the sender; `None` when
+    /// no authserv-id is trusted (set by the caller, see [`try_inspect_trusting`]).
+    pub auth: Option<SenderAuth>,
 }
 
 /// How many photos count.
@@ -307,6 +324,9 @@ pub struct Report {
     /// The judgement.
     #[serde(flatten)]
     pub assessment: Assessment,
+    /// The sender's authentication, when authserv-ids are trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SenderAuth>,
 }
 
 /// Reads one raw message. Photos are decoded only for requests.
@@ -340,6 +360,7 @@ fn examine_checked(raw: &[u8]) -> Examined {
             subject_number: None,
             body: BodyFields::default(),
             attachments: Vec::new(),
+            auth: None,
         };
     };
     let mail = mime::read(&msg);
@@ -367,6 +388,7 @@ fn examine_checked(raw: &[u8]) -> Examined {
         kind,
         body,
         attachments,
+        auth: None,
     }
 }
 
@@ -606,6 +628,21 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
         }
     }
 
+    let verdicts: Vec<AuthVerdict> = messages
+        .iter()
+        .filter_map(|m| m.auth.as_ref().map(|a| a.verdict))
+        .collect();
+    if verdicts.contains(&AuthVerdict::Red) {
+        warnings.insert(Warning::SenderUnauthenticated);
+    }
+    if first.and_then(|m| m.auth.as_ref()).map(|a| a.verdict) == Some(AuthVerdict::Green)
+        && messages[1..]
+            .iter()
+            .any(|m| m.auth.as_ref().map(|a| a.verdict) == Some(AuthVerdict::Red))
+    {
+        warnings.insert(Warning::FollowupUnauthenticated);
+    }
+
     // Photos of every message, in order; duplicates against all before.
     let mut atts: Vec<AttachmentReport> = messages
         .iter()
@@ -693,7 +730,19 @@ pub fn try_inspect(
     file: Option<&str>,
     options: &InspectOptions,
 ) -> Result<Report, Refused> {
-    let e = try_examine(raw)?;
+    try_inspect_trusting(raw, file, options, None)
+}
+
+/// Inspects one raw message as [`try_inspect`] does, reading the
+/// `Authentication-Results` of these trusted servers into the report's
+/// `auth` (none when `trusted` is `None`).
+pub fn try_inspect_trusting(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+    trusted: Option<&TrustedServers>,
+) -> Result<Report, Refused> {
+    let e = try_examine_trusting(raw, trusted)?;
     let assessment = assess(&[&e], options);
     Ok(Report {
         file: file.map(str::to_owned),
@@ -701,7 +750,19 @@ pub fn try_inspect(
         from: e.from,
         subject: e.subject,
         assessment,
+        auth: e.auth,
     })
+}
+
+/// [`try_examine`], with the sender's authentication read from the headers
+/// of these trusted servers (none when `trusted` is `None`).
+pub fn try_examine_trusting(
+    raw: &[u8],
+    trusted: Option<&TrustedServers>,
+) -> Result<Examined, Refused> {
+    let mut e = try_examine(raw)?;
+    e.auth = trusted.map(|t| auth::read(raw, e.from.as_deref(), t));
+    Ok(e)
 }
 
 #[cfg(test)]

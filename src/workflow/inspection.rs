@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::intake::{try_examine, Examined};
+use crate::intake::auth::TrustedServers;
+use crate::intake::{try_examine_trusting, Examined};
 
 /// The most one message's inspection holds in memory (intake bounds it;
 /// see docs/performance.md), used to turn the memory budget into a number
@@ -25,6 +26,7 @@ pub struct Inspectors {
     slots: Arc<Semaphore>,
     width: usize,
     budget: Duration,
+    trusted: Option<Arc<TrustedServers>>,
 }
 
 impl Inspectors {
@@ -39,7 +41,15 @@ impl Inspectors {
             slots: Arc::new(Semaphore::new(width)),
             width,
             budget: Duration::from_secs(seconds.max(1)),
+            trusted: None,
         }
+    }
+
+    /// Reads each mail's sender authentication from the headers of these
+    /// trusted receiving servers (`[sender_auth]`); `None`: not at all.
+    pub fn trusting(mut self, trusted: Option<TrustedServers>) -> Inspectors {
+        self.trusted = trusted.map(Arc::new);
+        self
     }
 
     /// How many messages are inspected at once.
@@ -55,9 +65,10 @@ impl Inspectors {
             .acquire_owned()
             .await
             .expect("the inspection slots are never closed");
+        let trusted = self.trusted.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            examine_guarded(&raw)
+            examine_guarded(&raw, trusted.as_deref())
         });
         match tokio::time::timeout(self.budget, job).await {
             Ok(Ok(result)) => result,
@@ -149,7 +160,7 @@ pub fn inspection_timeouts() -> u64 {
 }
 
 /// Inspects, turning a panic into an error that names it.
-fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
+fn examine_guarded(raw: &[u8], trusted: Option<&TrustedServers>) -> Result<Examined, String> {
     let start = Instant::now();
     let result = std::panic::catch_unwind(|| {
         match injected_fault(raw) {
@@ -158,7 +169,7 @@ fn examine_guarded(raw: &[u8]) -> Result<Examined, String> {
             Some(Fault::Stall) => std::thread::sleep(Duration::from_secs(60)),
             None => {}
         }
-        try_examine(raw)
+        try_examine_trusting(raw, trusted)
     })
     .map_err(|p| panic_text(&p))
     .and_then(|r| r.map_err(|refused| refused.to_string()));

@@ -240,3 +240,25 @@ fn header_syntax() {
     assert!(parse_header("").is_none());
     assert!(parse_header("(only a comment)").is_none());
 }
+
+#[test]
+fn warnings_of_a_request_whose_mail_fails() {
+    use crate::intake::{assess, try_examine_trusting, InspectOptions, Warning};
+    let trusted = trusting(&["mx.google.com", "mx.dichvucong.gov.vn"]);
+    let e = |name: &str| try_examine_trusting(&corpus(name), Some(&trusted)).unwrap();
+    let o = InspectOptions { current_year: 2026 };
+    let (pass, forged) = (e("gmail-pass.eml"), e("postfix-forged.eml"));
+    let w = |ms: &[&crate::intake::Examined]| assess(ms, &o).warnings;
+    assert!(!w(&[&pass]).contains(&Warning::SenderUnauthenticated));
+    assert!(w(&[&forged]).contains(&Warning::SenderUnauthenticated));
+    let both = w(&[&pass, &forged]);
+    assert!(both.contains(&Warning::SenderUnauthenticated), "{both:?}");
+    assert!(both.contains(&Warning::FollowupUnauthenticated), "{both:?}");
+    // The first failing, a follow-up passing: no follow-up flag.
+    let reversed = w(&[&forged, &pass]);
+    assert!(!reversed.contains(&Warning::FollowupUnauthenticated));
+    // Not configured: no auth, no warning.
+    let plain = crate::intake::try_examine(&corpus("postfix-forged.eml")).unwrap();
+    assert!(plain.auth.is_none());
+    assert!(!w(&[&plain]).contains(&Warning::SenderUnauthenticated));
+}
