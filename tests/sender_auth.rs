@@ -219,5 +219,8 @@ async fn a_forged_sender_shows_red_and_a_trusted_one_green_in_chromium() {
     };
     assert_eq!(count("sender-unauthenticated").await, "2");
     assert_eq!(count("followup-unauthenticated").await, "1");
+    let d = desk.api("GET", "/dashboard", None).json();
+    assert_eq!(d["sender_unauthenticated"], 2, "{d}");
+    assert_eq!(d["followup_unauthenticated"], 1, "{d}");
     br.close().await.ok();
 }

@@ -761,7 +761,7 @@ pub fn try_examine_trusting(
     trusted: Option<&TrustedServers>,
 ) -> Result<Examined, Refused> {
     let mut e = try_examine(raw)?;
-    e.auth = trusted.map(|t| auth::read(raw, e.from.as_deref(), t));
+    e.auth = trusted.map(|t| auth::read(&mime::normalise_line_endings(raw), e.from.as_deref(), t));
     Ok(e)
 }
 

@@ -262,3 +262,10 @@ fn warnings_of_a_request_whose_mail_fails() {
     assert!(plain.auth.is_none());
     assert!(!w(&[&plain]).contains(&Warning::SenderUnauthenticated));
 }
+
+#[test]
+fn old_mac_line_endings_are_read_too() {
+    let raw = b"Authentication-Results: mx.test; dmarc=pass header.from=a.vn\rFrom: x@a.vn\rSubject: hi\r\rx\r";
+    let e = crate::intake::try_examine_trusting(raw, Some(&trusting(&["mx.test"]))).unwrap();
+    assert_eq!(e.auth.unwrap().verdict, AuthVerdict::Green);
+}
