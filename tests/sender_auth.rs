@@ -4,15 +4,16 @@
 //! with the warning, and the `Authentication-Results: … dmarc=pass` the
 //! forger wrote below the receiver's header is ignored; a follow-up that
 //! fails where the first mail passed is flagged on the request; both are
-//! counted on the dashboard. Checked through the API and in Chromium.
+//! counted on the dashboard. Checked through the API (on SQLite and
+//! PostgreSQL) and in Chromium.
 
 mod support;
 
 use fantoccini::Locator;
 use serde_json::Value;
-use support::desk::{TestDesk, OPERATOR_PASSWORD};
+use support::desk::{TestDesk, TestDeskBuilder, OPERATOR_PASSWORD};
 use support::mail::Mail;
-use support::{artifacts, browser_login, ChromeDriver};
+use support::{artifacts, browser_login, ChromeDriver, Postgres};
 
 const AN: &str = "079203001234";
 const BINH: &str = "079203001235";
@@ -56,13 +57,16 @@ fn warnings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_forged_sender_shows_red_and_a_trusted_one_green_in_chromium() {
-    let desk = TestDesk::embedded("sender-auth")
-        .config(&format!(
-            "\n[sender_auth]\ntrusted_authserv_ids = [\"{MX}\"]\n"
-        ))
-        .start();
+fn trusting(desk: TestDeskBuilder) -> TestDesk {
+    desk.config(&format!(
+        "\n[sender_auth]\ntrusted_authserv_ids = [\"{MX}\"]\n"
+    ))
+    .start()
+}
+
+/// An's green request with a red follow-up, and a forged red one: their
+/// references, checked through the API.
+async fn three_mails(desk: &TestDesk) -> (String, String) {
     // An's own mail, signed by her provider and passed by our server.
     let an = Mail::request("an@vnpt.vn", AN, "Nguyễn Văn An", "0912345678");
     desk.deliver(&arriving(
@@ -126,6 +130,26 @@ async fn a_forged_sender_shows_red_and_a_trusted_one_green_in_chromium() {
     assert_eq!(thread_verdicts(&v), ["green", "red"], "{}", v["thread"]);
     let w = warnings(&v);
     assert!(w.contains(&"followup_unauthenticated".to_owned()), "{w:?}");
+    let d = desk.api("GET", "/dashboard", None).json();
+    assert_eq!(d["sender_unauthenticated"], 2, "{d}");
+    assert_eq!(d["followup_unauthenticated"], 1, "{d}");
+    (an_ref, binh_ref)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_on_postgres() {
+    let pg = Postgres::start();
+    let db = pg.fresh_database("sender_auth");
+    three_mails(&trusting(
+        TestDesk::embedded("sender-auth-pg").database(&db),
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_sender_shows_red_and_a_trusted_one_green_in_chromium() {
+    let desk = trusting(TestDesk::embedded("sender-auth"));
+    let (an_ref, binh_ref) = three_mails(&desk).await;
 
     let driver = ChromeDriver::start();
     let br = driver.browser().await;
@@ -219,8 +243,5 @@ async fn a_forged_sender_shows_red_and_a_trusted_one_green_in_chromium() {
     };
     assert_eq!(count("sender-unauthenticated").await, "2");
     assert_eq!(count("followup-unauthenticated").await, "1");
-    let d = desk.api("GET", "/dashboard", None).json();
-    assert_eq!(d["sender_unauthenticated"], 2, "{d}");
-    assert_eq!(d["followup_unauthenticated"], 1, "{d}");
     br.close().await.ok();
 }
