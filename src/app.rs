@@ -138,7 +138,8 @@ impl App {
             inspectors: crate::workflow::Inspectors::new(
                 config.desk.inspection_memory_mb,
                 config.desk.inspection_seconds,
-            ),
+            )
+            .trusting(config.sender_auth.trusted()),
         };
         let sms =
             crate::notify::sms::SmsGateway::from_config(&config.sms).map_err(AppError::MailOut)?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use huytk::app::{self, App};
 use huytk::config::Config;
 use huytk::domain::RequestState;
-use huytk::intake::{try_inspect, InspectOptions, Report, Verdict};
+use huytk::intake::{try_inspect_trusting, InspectOptions, Report, Verdict};
 
 #[derive(Parser)]
 #[command(
@@ -111,6 +111,14 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Read the `Authentication-Results` of this receiving server into
+        /// an `auth` object (repeatable; added to `[sender_auth]` of
+        /// `--config`, which is read only for that).
+        #[arg(long = "trusted-authserv-id", value_name = "ID")]
+        trusted_authserv_ids: Vec<String>,
+        /// Also trust headers without an authserv-id (Microsoft 365).
+        #[arg(long)]
+        trust_unnamed_authserv_id: bool,
         /// The .eml files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -354,7 +362,21 @@ fn main() -> Result<()> {
     huytk::private::set_umask();
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect { json, jobs, files } => run_inspect(json, jobs, &files),
+        Command::Inspect {
+            json,
+            jobs,
+            trusted_authserv_ids,
+            trust_unnamed_authserv_id,
+            files,
+        } => {
+            let mut auth = match &cli.config {
+                Some(path) => Config::load(Some(path))?.sender_auth,
+                None => huytk::config::SenderAuthConfig::default(),
+            };
+            auth.trusted_authserv_ids.extend(trusted_authserv_ids);
+            auth.trust_unnamed_authserv_id |= trust_unnamed_authserv_id;
+            run_inspect(json, jobs, &files, auth.trusted().as_ref())
+        }
         Command::Bench(args) => huytk::bench::run(&args).map_err(Into::into),
         command => {
             init_logs(cli.log_format);
@@ -880,7 +902,12 @@ fn options() -> InspectOptions {
     }
 }
 
-fn run_inspect(json: bool, jobs: Option<usize>, files: &[PathBuf]) -> Result<()> {
+fn run_inspect(
+    json: bool,
+    jobs: Option<usize>,
+    files: &[PathBuf],
+    trusted: Option<&huytk::intake::auth::TrustedServers>,
+) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.unwrap_or(0))
         .build()
@@ -896,7 +923,12 @@ fn run_inspect(json: bool, jobs: Option<usize>, files: &[PathBuf]) -> Result<()>
                     .par_iter()
                     .map(|path| {
                         let raw = std::fs::read(path)?;
-                        Ok(try_inspect(&raw, Some(&path.to_string_lossy()), &opts))
+                        Ok(try_inspect_trusting(
+                            &raw,
+                            Some(&path.to_string_lossy()),
+                            &opts,
+                            trusted,
+                        ))
                     })
                     .collect()
             });
@@ -962,6 +994,13 @@ fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         "  photos: {} usable, {} distinct",
         a.photos.usable, a.photos.distinct
     )?;
+    if let Some(auth) = &r.auth {
+        let dmarc = auth
+            .dmarc
+            .as_ref()
+            .map_or("no trusted result", |d| d.result.as_str());
+        writeln!(out, "  sender: {} (dmarc {dmarc})", auth.verdict.as_str())?;
+    }
     for att in &a.attachments {
         writeln!(
             out,

@@ -4,7 +4,8 @@
 //! every problem and warning code, encoding, subject shape and attachment
 //! type); `tests/corpus/shared/` holds the desk's own samples.
 
-use huytk::intake::{try_inspect, InspectOptions};
+use huytk::intake::auth::TrustedServers;
+use huytk::intake::{try_inspect_trusting, InspectOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,13 @@ fn differences(report: &Value, expected: &Value) -> Vec<String> {
                     }
                 }
             }
+            "auth" => {
+                for (k, v) in want.as_object().unwrap() {
+                    if report["auth"][k] != *v {
+                        bad.push(format!("auth.{k}: {} != {v}", report["auth"][k]));
+                    }
+                }
+            }
             "qr" => {
                 for (k, v) in want.as_object().unwrap() {
                     if report["qr"][k] != *v {
@@ -94,6 +102,10 @@ fn differences(report: &Value, expected: &Value) -> Vec<String> {
 }
 
 fn check_corpus(dir: &Path, at_least: usize) {
+    check_corpus_trusting(dir, at_least, None);
+}
+
+fn check_corpus_trusting(dir: &Path, at_least: usize, trusted: Option<&TrustedServers>) {
     let opts = InspectOptions { current_year: 2026 };
     let files = messages(dir);
     assert!(
@@ -110,10 +122,12 @@ fn check_corpus(dir: &Path, at_least: usize) {
         // A message refused whole (nesting bomb, part flood) expects
         // `{"error": "<part of the reason>"}`, as `huytk inspect --json`
         // prints it.
-        let bad = match (
-            try_inspect(&raw, Some(&f.to_string_lossy()), &opts),
-            &expected["error"],
-        ) {
+        let report = try_inspect_trusting(&raw, Some(&f.to_string_lossy()), &opts, trusted);
+        if let (Ok(r), None) = (&report, trusted) {
+            let v = serde_json::to_value(r).unwrap();
+            assert!(v.get("auth").is_none(), "{}", f.display());
+        }
+        let bad = match (report, &expected["error"]) {
             (Err(refused), Value::String(want)) if refused.to_string().contains(want.as_str()) => {
                 Vec::new()
             }
@@ -152,10 +166,49 @@ fn shared_samples_match_expectations() {
     );
 }
 
+/// tests/corpus-auth/: hand-written mail as Gmail, Microsoft 365, Yahoo
+/// and Postfix with OpenDKIM and OpenDMARC deliver it, forgeries, and an
+/// untrusted authserv-id, read the trusted-header way.
+const AUTH_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus-auth");
+
+#[test]
+fn trusted_authentication_results_are_read_as_the_providers_wrote_them() {
+    let trusted = TrustedServers::new(
+        &[
+            "mx.google.com",
+            "mx.dichvucong.gov.vn",
+            "atlas313.free.mail.ne1.yahoo.com",
+        ],
+        true,
+    )
+    .unwrap();
+    check_corpus_trusting(Path::new(AUTH_CORPUS), 7, Some(&trusted));
+}
+
+#[test]
+fn the_same_headers_are_ignored_when_their_authserv_id_is_not_trusted() {
+    let trusted = TrustedServers::new(&["mx.example.org"], false).unwrap();
+    let opts = InspectOptions { current_year: 2026 };
+    for f in messages(Path::new(AUTH_CORPUS)) {
+        let raw = std::fs::read(&f).unwrap();
+        let r = try_inspect_trusting(&raw, None, &opts, Some(&trusted)).unwrap();
+        let auth = r.auth.unwrap();
+        assert_eq!(auth.verdict.as_str(), "yellow", "{}", f.display());
+        assert!(auth.dmarc.is_none() && auth.dkim.is_empty() && auth.spf.is_none());
+        assert!(auth.ignored >= 1, "{}", f.display());
+        assert!(!r
+            .assessment
+            .warnings
+            .contains(&huytk::intake::Warning::SenderUnauthenticated));
+    }
+}
+
 #[test]
 fn every_code_is_exercised_by_our_corpus() {
     // The corpus must raise every problem and warning code somewhere
-    // (sender_mismatch needs a follow-up: see `followups_are_judged_together`).
+    // (sender_mismatch needs a follow-up: see `followups_are_judged_together`;
+    // the sender's authentication needs trusted servers: tests/corpus-auth,
+    // and the follow-up case is src/intake/auth/tests.rs).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut seen = std::collections::BTreeSet::new();
     for f in messages(&dir) {
@@ -171,8 +224,14 @@ fn every_code_is_exercised_by_our_corpus() {
     for p in huytk::intake::Problem::ALL {
         assert!(seen.contains(p.code()), "no message raises {}", p.code());
     }
-    for w in huytk::intake::Warning::ALL {
-        if w != huytk::intake::Warning::SenderMismatch {
+    use huytk::intake::Warning;
+    for w in Warning::ALL {
+        if !matches!(
+            w,
+            Warning::SenderMismatch
+                | Warning::SenderUnauthenticated
+                | Warning::FollowupUnauthenticated
+        ) {
             assert!(seen.contains(w.code()), "no message raises {}", w.code());
         }
     }

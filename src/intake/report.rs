@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Allowance, Container};
+use super::auth::{self, AuthVerdict, SenderAuth, TrustedServers};
 use super::budget::{Budget, OverBudget, DEFAULT_TIME_BUDGET};
 use super::classify::{classify, Kind};
 use super::fields::{
@@ -136,11 +137,16 @@ pub enum Warning {
     /// An archive (zip, winmail.dat) that could not be read within its
     /// limits: photos inside it, if any, were not used.
     UnreadArchive,
+    /// A mail of the request fails DMARC, or its From domain has a policy
+    /// and nothing aligned passed (see [`super::auth`]).
+    SenderUnauthenticated,
+    /// A follow-up fails where the request's first mail passed.
+    FollowupUnauthenticated,
 }
 
 impl Warning {
     /// Every warning, in report order.
-    pub const ALL: [Warning; 8] = [
+    pub const ALL: [Warning; 10] = [
         Warning::MissingReason,
         Warning::UnknownIdPrefix,
         Warning::QrIdMismatch,
@@ -149,6 +155,8 @@ impl Warning {
         Warning::SenderMismatch,
         Warning::TooManyAttachments,
         Warning::UnreadArchive,
+        Warning::SenderUnauthenticated,
+        Warning::FollowupUnauthenticated,
     ];
 
     /// The snake_case code.
@@ -162,6 +170,8 @@ impl Warning {
             Warning::SenderMismatch => "sender_mismatch",
             Warning::TooManyAttachments => "too_many_attachments",
             Warning::UnreadArchive => "unread_archive",
+            Warning::SenderUnauthenticated => "sender_unauthenticated",
+            Warning::FollowupUnauthenticated => "followup_unauthenticated",
         }
     }
 
@@ -179,6 +189,10 @@ impl Warning {
             }
             Warning::UnreadArchive => {
                 "an archive (zip, winmail.dat) could not be read within its limits; its photos were not used"
+            }
+            Warning::SenderUnauthenticated => "a mail fails DMARC for its From domain",
+            Warning::FollowupUnauthenticated => {
+                "a follow-up fails DMARC where the first mail passed"
             }
         }
     }
@@ -282,6 +296,9 @@ pub struct Examined {
     pub body: BodyFields,
     /// Attachments, analysed (only for requests).
     pub attachments: Vec<AttachmentReport>,
+    /// What the trusted receiving servers said of the sender; `None` when
+    /// no authserv-id is trusted (set by the caller, see [`try_inspect_trusting`]).
+    pub auth: Option<SenderAuth>,
 }
 
 /// How many photos count.
@@ -336,6 +353,9 @@ pub struct Report {
     /// The judgement.
     #[serde(flatten)]
     pub assessment: Assessment,
+    /// The sender's authentication, when authserv-ids are trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SenderAuth>,
 }
 
 /// Reads one raw message. Photos are decoded only for requests.
@@ -386,6 +406,7 @@ fn examine_parsed(
             subject_number: None,
             body: BodyFields::default(),
             attachments: Vec::new(),
+            auth: None,
         });
     };
     budget.check()?;
@@ -415,6 +436,7 @@ fn examine_parsed(
         kind,
         body,
         attachments,
+        auth: None,
     })
 }
 
@@ -801,6 +823,21 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
         }
     }
 
+    let verdicts: Vec<AuthVerdict> = messages
+        .iter()
+        .filter_map(|m| m.auth.as_ref().map(|a| a.verdict))
+        .collect();
+    if verdicts.contains(&AuthVerdict::Red) {
+        warnings.insert(Warning::SenderUnauthenticated);
+    }
+    if first.and_then(|m| m.auth.as_ref()).map(|a| a.verdict) == Some(AuthVerdict::Green)
+        && messages[1..]
+            .iter()
+            .any(|m| m.auth.as_ref().map(|a| a.verdict) == Some(AuthVerdict::Red))
+    {
+        warnings.insert(Warning::FollowupUnauthenticated);
+    }
+
     // Photos of every message, in order; duplicates against all before.
     let mut atts: Vec<AttachmentReport> = messages
         .iter()
@@ -901,7 +938,29 @@ pub fn try_inspect_within(
     options: &InspectOptions,
     limit: Duration,
 ) -> Result<Report, Refused> {
-    let e = try_examine_within(raw, limit)?;
+    inspect_with(raw, file, options, None, limit)
+}
+
+/// Inspects one raw message as [`try_inspect`] does, reading the
+/// `Authentication-Results` of these trusted servers into the report's
+/// `auth` (none when `trusted` is `None`).
+pub fn try_inspect_trusting(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+    trusted: Option<&TrustedServers>,
+) -> Result<Report, Refused> {
+    inspect_with(raw, file, options, trusted, DEFAULT_TIME_BUDGET)
+}
+
+fn inspect_with(
+    raw: &[u8],
+    file: Option<&str>,
+    options: &InspectOptions,
+    trusted: Option<&TrustedServers>,
+    limit: Duration,
+) -> Result<Report, Refused> {
+    let e = try_examine_trusting_within(raw, trusted, limit)?;
     let assessment = assess(&[&e], options);
     Ok(Report {
         file: file.map(str::to_owned),
@@ -909,7 +968,29 @@ pub fn try_inspect_within(
         from: e.from,
         subject: e.subject,
         assessment,
+        auth: e.auth,
     })
+}
+
+/// [`try_examine`], with the sender's authentication read from the headers
+/// of these trusted servers (none when `trusted` is `None`).
+pub fn try_examine_trusting(
+    raw: &[u8],
+    trusted: Option<&TrustedServers>,
+) -> Result<Examined, Refused> {
+    try_examine_trusting_within(raw, trusted, DEFAULT_TIME_BUDGET)
+}
+
+/// [`try_examine_trusting`] within a time budget of `limit`, as
+/// [`try_examine_within`].
+pub fn try_examine_trusting_within(
+    raw: &[u8],
+    trusted: Option<&TrustedServers>,
+    limit: Duration,
+) -> Result<Examined, Refused> {
+    let mut e = try_examine_within(raw, limit)?;
+    e.auth = trusted.map(|t| auth::read(&mime::normalise_line_endings(raw), e.from.as_deref(), t));
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::store::{OperatorRow, SessionRow, Store, StoreError};
 use crate::workflow::{Desk, WorkflowError};
 
 /// The page templates, read at start-up.
-pub const PAGES: [&str; 11] = [
+pub const PAGES: [&str; 12] = [
     "base.html",
     "login.html",
     "queue.html",
@@ -44,6 +44,7 @@ pub const PAGES: [&str; 11] = [
     "password.html",
     "hotline.html",
     "operators.html",
+    "sender_auth.html",
 ];
 
 /// What the web layer can fail with.

@@ -719,6 +719,10 @@ pub struct Dashboard {
     pub failed_mails: i64,
     /// Side effects (account calls, SMS, mails) failing and being retried.
     pub retrying: Vec<(String, i64)>,
+    /// Requests with the warning `sender_unauthenticated`.
+    pub sender_unauthenticated: i64,
+    /// Requests with a follow-up failing where the first mail passed.
+    pub followup_unauthenticated: i64,
 }
 
 /// Reads the dashboard numbers.
@@ -749,6 +753,12 @@ pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
             .count("outbox", "kind = 'email' AND state = 'failed'")
             .await?,
         retrying: store.retrying_jobs().await?,
+        sender_unauthenticated: store
+            .count("requests", "warnings LIKE '%sender_unauthenticated%'")
+            .await?,
+        followup_unauthenticated: store
+            .count("requests", "warnings LIKE '%followup_unauthenticated%'")
+            .await?,
     })
 }
 

@@ -88,6 +88,9 @@ pub struct MessageView {
     /// Kept here for people to read but never used for this request:
     /// `another_sender` or `no_thread_secret`.
     pub flag: Option<String>,
+    /// What the trusted receiving servers said of its sender, from the
+    /// stored inspection (none when `[sender_auth]` was off then).
+    pub auth: Option<crate::intake::auth::SenderAuth>,
 }
 
 /// A request tied to this one by mail from another address.
@@ -270,6 +273,19 @@ fn account_view(r: &RequestRow, a: PortalAccount) -> AccountView {
     }
 }
 
+/// A message's sender authentication as stored with its inspection; none
+/// when it was inspected without `[sender_auth]` or by an older version.
+async fn stored_auth(
+    store: &crate::store::Store,
+    sha: &str,
+) -> Result<Option<crate::intake::auth::SenderAuth>, WorkflowError> {
+    Ok(store
+        .inspection(sha)
+        .await?
+        .and_then(|b| crate::intake::Examined::from_stored(&b).ok())
+        .and_then(|e| e.auth))
+}
+
 /// Builds the whole view of a request.
 pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, WorkflowError> {
     let store = &desk.store;
@@ -300,6 +316,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             }
             None => (String::new(), Vec::new()),
         };
+        let auth = stored_auth(store, &sha).await?;
         thread.push(MessageView {
             sha256: sha,
             received_at: m.received_at,
@@ -309,6 +326,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             attachments,
             purged: raw.is_none(),
             flag,
+            auth,
         });
     }
     let now = crate::domain::time::now_ms();

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::intake::{peak_memory_estimate, try_examine_within, Examined};
+use crate::intake::auth::TrustedServers;
+use crate::intake::{peak_memory_estimate, try_examine_trusting_within, Examined};
 
 /// The most one message's inspection holds in memory (intake bounds it;
 /// docs/performance.md): the memory budget always admits one message.
@@ -27,6 +28,7 @@ pub struct Inspectors {
     /// At most one inspection a core.
     cores: Arc<Semaphore>,
     budget: Duration,
+    trusted: Option<Arc<TrustedServers>>,
 }
 
 impl Inspectors {
@@ -40,7 +42,15 @@ impl Inspectors {
             memory_mb,
             cores: Arc::new(Semaphore::new(cores)),
             budget: Duration::from_secs(seconds.max(1)),
+            trusted: None,
         }
+    }
+
+    /// Reads each mail's sender authentication from the headers of these
+    /// trusted receiving servers (`[sender_auth]`); `None`: not at all.
+    pub fn trusting(mut self, trusted: Option<TrustedServers>) -> Inspectors {
+        self.trusted = trusted.map(Arc::new);
+        self
     }
 
     /// Inspects one message off the async threads, once its estimated
@@ -59,9 +69,10 @@ impl Inspectors {
             .await
             .expect("the inspection budget is never closed");
         let budget = self.budget;
+        let trusted = self.trusted.clone();
         let job = tokio::task::spawn_blocking(move || {
             let _held = (memory, core);
-            examine_guarded(&raw, budget)
+            examine_guarded(&raw, budget, trusted.as_deref())
         });
         match tokio::time::timeout(budget + Duration::from_secs(5), job).await {
             Ok(Ok(result)) => result.inspect_err(|e| {
@@ -157,7 +168,11 @@ pub fn inspection_timeouts() -> u64 {
 }
 
 /// Inspects, turning a panic into an error that names it.
-fn examine_guarded(raw: &[u8], budget: Duration) -> Result<Examined, String> {
+fn examine_guarded(
+    raw: &[u8],
+    budget: Duration,
+    trusted: Option<&TrustedServers>,
+) -> Result<Examined, String> {
     let start = Instant::now();
     let result = std::panic::catch_unwind(|| {
         match injected_fault(raw) {
@@ -166,7 +181,7 @@ fn examine_guarded(raw: &[u8], budget: Duration) -> Result<Examined, String> {
             Some(Fault::Stall) => std::thread::sleep(Duration::from_secs(60)),
             None => {}
         }
-        try_examine_within(raw, budget)
+        try_examine_trusting_within(raw, trusted, budget)
     })
     .map_err(|p| panic_text(&p))
     .and_then(|r| r.map_err(|refused| refused.to_string()));

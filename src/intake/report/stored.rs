@@ -9,13 +9,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AttachmentReport, Examined, Problem, Raised, Role, Warning};
+use crate::intake::auth::SenderAuth;
 use crate::intake::classify::Kind;
 use crate::intake::fields::BodyFields;
 use crate::intake::photos::{Fingerprint, Format};
 use crate::intake::qr::CardQr;
 
 /// Bumped whenever what inspection finds changes shape.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// Why a stored inspection cannot be used (inspect the raw mail again).
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,8 @@ struct Stored {
     subject_number: Option<String>,
     body: BodyFields,
     attachments: Vec<StoredAttachment>,
+    /// Since version 2.
+    auth: Option<SenderAuth>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,6 +116,7 @@ impl Examined {
             subject_number: self.subject_number.clone(),
             body: self.body.clone(),
             attachments: self.attachments.iter().map(stored_attachment).collect(),
+            auth: self.auth.clone(),
         };
         serde_json::to_vec(&stored).expect("plain data serializes")
     }
@@ -137,6 +141,7 @@ impl Examined {
             subject_number: s.subject_number,
             body: s.body,
             attachments,
+            auth: s.auth,
         })
     }
 }
@@ -260,14 +265,35 @@ mod tests {
         assert!(seen > 50, "only {seen} corpus messages");
     }
 
+    /// The sender's authentication is stored with the message.
+    #[test]
+    fn the_sender_authentication_is_stored() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus-auth");
+        let trusted = crate::intake::auth::TrustedServers::new(
+            &["mx.google.com", "mx.dichvucong.gov.vn"],
+            true,
+        )
+        .unwrap();
+        for name in ["gmail-pass.eml", "postfix-forged.eml", "m365-pass.eml"] {
+            let raw = std::fs::read(format!("{dir}/{name}")).unwrap();
+            let fresh = crate::intake::try_examine_trusting(&raw, Some(&trusted)).unwrap();
+            assert!(
+                fresh.auth.as_ref().is_some_and(|a| a.dmarc.is_some()),
+                "{name}"
+            );
+            let again = Examined::from_stored(&fresh.to_stored()).unwrap();
+            assert_eq!(fresh.auth, again.auth, "{name}");
+        }
+    }
+
     #[test]
     fn another_version_is_refused() {
         let raw = b"From: a@b.vn\r\nSubject: x\r\n\r\nhi\r\n";
         let s = String::from_utf8(examine(raw).to_stored()).unwrap();
-        let other = s.replacen("\"version\":2", "\"version\":3", 1);
+        let other = s.replacen("\"version\":3", "\"version\":4", 1);
         assert!(matches!(
             Examined::from_stored(other.as_bytes()),
-            Err(StoredInspectionError::Version(3))
+            Err(StoredInspectionError::Version(4))
         ));
     }
 }
