@@ -49,7 +49,7 @@ BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 # and what checks the Debian package (scripts/test-package): lintian,
 # systemd-analyze (package systemd; it need not be PID 1), dpkg-shlibdeps
 # (dpkg-dev, for cargo-deb), curl, strace.
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime lintian systemd dpkg-dev curl strace)
+TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime lintian systemd dpkg-dev curl strace prometheus)
 
 # schemathesis checks the API against docs/openapi.json (scripts/schemathesis).
 SCHEMATHESIS_VERSION=4.32.5

@@ -366,6 +366,7 @@ impl App {
                         if said_waiting {
                             tracing::info!("this replica now reads the inbox");
                         }
+                        mailbox::set_reading(true);
                         lock = Some(l);
                     }
                     Ok(None) => {

@@ -203,6 +203,17 @@ async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death()
         0,
         "the heir waits"
     );
+    let metrics = |d: &TestDesk| support::http_get(d.web, "/metrics");
+    assert!(
+        metrics(&heir).contains("huytk_inbox_reader 0"),
+        "{}",
+        metrics(&heir)
+    );
+    assert!(
+        metrics(&holder).contains("huytk_inbox_reader 1"),
+        "{}",
+        metrics(&holder)
+    );
     holder.stop(); // SIGKILL
     let died = std::time::Instant::now();
     loop {
@@ -216,4 +227,9 @@ async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death()
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        metrics(&heir).contains("huytk_inbox_reader 1"),
+        "{}",
+        metrics(&heir)
+    );
 }

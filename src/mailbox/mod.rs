@@ -8,6 +8,20 @@ pub mod maildir;
 pub mod mbox;
 pub mod utf7;
 
+/// Whether this process holds the inbox (the one replica that reads it),
+/// for `/metrics`' `huytk_inbox_reader`.
+static READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that this process reads the inbox (or no longer does).
+pub fn set_reading(on: bool) {
+    READING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process reads the inbox.
+pub fn reading() -> bool {
+    READING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One message read from a source.
 #[derive(Debug, Clone)]
 pub struct Fetched {

@@ -445,6 +445,15 @@ pub async fn render_metrics(store: &Store) -> Result<String, StoreError> {
         "huytk_inspection_timeouts_total {}\n",
         crate::workflow::inspection_timeouts()
     ));
+    let today = crate::domain::time::Clock::system().today().to_string();
+    let (_, overdue) = store.due_counts(&today, &today).await?;
+    out.push_str("# HELP huytk_overdue_requests Open requests past their due date.\n# TYPE huytk_overdue_requests gauge\n");
+    out.push_str(&format!("huytk_overdue_requests {overdue}\n"));
+    out.push_str("# HELP huytk_inbox_reader 1 when this replica reads the inbox.\n# TYPE huytk_inbox_reader gauge\n");
+    out.push_str(&format!(
+        "huytk_inbox_reader {}\n",
+        u8::from(crate::mailbox::reading())
+    ));
     let oldest = store.oldest_open_request_ms().await?;
     out.push_str("# HELP huytk_queue_age_seconds Age of the oldest request waiting for the desk or the citizen.\n# TYPE huytk_queue_age_seconds gauge\n");
     out.push_str(&format!(
