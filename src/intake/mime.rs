@@ -377,9 +377,11 @@ fn collect_body(msg: &Message<'_>, body: &mut String) {
     }
 }
 
-/// How deep nested messages are followed; deeper ones are ignored so a
-/// crafted message cannot recurse without bound.
-const MAX_NESTING: usize = 4;
+/// How deep nested messages are followed: as deep as `scan` lets a
+/// message nest at all (16 levels; a deeper one is refused whole, with the
+/// reason), so no photo of an accepted message is ignored unlisted, and
+/// the recursion stays bounded.
+const MAX_NESTING: usize = 16;
 
 fn collect_parts<'m>(msg: &'m Message<'m>, parts: &mut Vec<Part<'m>>, depth: usize) {
     for (i, part) in msg.parts.iter().enumerate() {
@@ -487,6 +489,32 @@ mod tests {
         assert_eq!(e.body.full_name.as_deref(), Some("Nguyễn Văn An"));
         assert_eq!(e.body.phone_written.as_deref(), Some("0912345678"));
         assert_eq!(e.kind, crate::intake::Kind::DeletionRequest);
+    }
+
+    /// A photo forwarded six times over (each forward a message/rfc822
+    /// inside the next) is still listed.
+    #[test]
+    fn a_photo_deep_in_forwarded_messages_is_listed() {
+        let mut inner = String::from(
+            "From: An <an@gmail.com>\nSubject: anh\nContent-Type: multipart/mixed; boundary=b\n\n\
+             --b\nContent-Type: text/plain\n\nanh day\n--b\nContent-Type: image/jpeg\n\
+             Content-Disposition: attachment; filename=mat-truoc.jpg\nContent-Transfer-Encoding: base64\n\n\
+             /9j/4AAQSkZJRgABAQAAAQABAAD/\n--b--\n",
+        );
+        for level in 0..6 {
+            inner = format!(
+                "From: An <an@gmail.com>\nSubject: Fwd {level}\nContent-Type: multipart/mixed; boundary=f{level}\n\n\
+                 --f{level}\nContent-Type: text/plain\n\nchuyen tiep\n--f{level}\nContent-Type: message/rfc822\n\n{inner}\n--f{level}--\n"
+            );
+        }
+        let raw = inner.replacen(
+            "Subject: Fwd 5",
+            "Subject: Yêu cầu hủy tài khoản 079203001234",
+            1,
+        );
+        let e = examine(raw.as_bytes());
+        let names: Vec<_> = e.attachments.iter().map(|a| a.filename.clone()).collect();
+        assert_eq!(names, vec![Some("mat-truoc.jpg".to_owned())]);
     }
 
     #[test]
