@@ -205,13 +205,16 @@ impl App {
     pub async fn purge(&self) -> Result<usize, AppError> {
         let n = self.desk.purge_closed().await?;
         let mut files = 0;
+        let spool = match self.config.mailbox.kind.as_str() {
+            "imap" => None,
+            _ => Some(mailbox::maildir::Spool::open(&self.config.mailbox.path)?),
+        };
+        let folders = [
+            self.config.mailbox.archive_folder.as_str(),
+            self.config.mailbox.other_folder.as_str(),
+        ];
         for p in self.desk.store.purged_files(100).await? {
-            if self.config.mailbox.kind != "imap" {
-                let spool = mailbox::maildir::Spool::open(&self.config.mailbox.path)?;
-                let folders = [
-                    self.config.mailbox.archive_folder.as_str(),
-                    self.config.mailbox.other_folder.as_str(),
-                ];
+            if let Some(spool) = &spool {
                 for origin in &p.origins {
                     if let Some(key) = origin.strip_prefix("maildir:") {
                         files += spool.forget(key, &folders)?;

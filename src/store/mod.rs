@@ -278,10 +278,7 @@ impl Store {
         subject: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let key = self
-            .data_key(&mut tx, sha256, true)
-            .await?
-            .ok_or(StoreError::Locked)?;
+        let key = self.create_data_key(&mut tx, sha256).await?;
         let sealed = key.seal(&blob_aad("raw", sha256), raw);
         let done = sqlx::query(
             "INSERT INTO raw_messages (sha256, received_at, source, size, raw, message_id, sender, subject, status)
@@ -307,58 +304,70 @@ impl Store {
         self.keys.as_deref().ok_or(StoreError::Locked)
     }
 
-    /// The data key of a stored message; with `create`, one is made (and
-    /// kept, wrapped) if it has none. None: the message has no key (purged,
-    /// or stored before sealing existed).
-    async fn data_key(
+    /// The data key of a stored message, made (and kept, wrapped under the
+    /// current master key) inside `tx` if it has none yet.
+    async fn create_data_key(
         &self,
         tx: &mut Tx,
         owner: &str,
-        create: bool,
-    ) -> Result<Option<sealed::DataKey>, StoreError> {
+    ) -> Result<sealed::DataKey, StoreError> {
         let ring = self.keyring()?;
-        if create {
-            let key = sealed::DataKey::generate();
-            // Another writer of the same bytes may get there first: then
-            // its key is the one (read back below).
-            // Only under the database's current master key: a process
-            // started before a rotation must not wrap under the old one.
-            sqlx::query(
-                "INSERT INTO data_keys (owner, master_key_id, wrapped, created_at)
-                 SELECT $1, $2, $3, $4 WHERE EXISTS
-                   (SELECT 1 FROM master_keys WHERE id = $2 AND state = 'current')
-                 ON CONFLICT (owner) DO NOTHING",
-            )
+        let key = sealed::DataKey::generate();
+        // Another writer of the same bytes may get there first: then its
+        // key is the one (read back below). Only under the database's
+        // current master key: a process started before a rotation must not
+        // wrap under the old one.
+        sqlx::query(
+            "INSERT INTO data_keys (owner, master_key_id, wrapped, created_at)
+             SELECT $1, $2, $3, $4 WHERE EXISTS
+               (SELECT 1 FROM master_keys WHERE id = $2 AND state = 'current')
+             ON CONFLICT (owner) DO NOTHING",
+        )
+        .bind(owner)
+        .bind(ring.current().id())
+        .bind(ring.current().wrap(&key, owner))
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query("SELECT master_key_id, wrapped FROM data_keys WHERE owner = $1")
             .bind(owner)
-            .bind(ring.current().id())
-            .bind(ring.current().wrap(&key, owner))
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
-        }
-        let Some(row) =
-            sqlx::query("SELECT master_key_id, wrapped FROM data_keys WHERE owner = $1")
-                .bind(owner)
-                .fetch_optional(&mut **tx)
-                .await?
-        else {
-            if create {
-                return Err(StoreError::Keys(format!(
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Keys(format!(
                     "the master key was rotated after this process started (it holds {}): \
                      restart it with the new key",
                     ring.current().id()
-                )));
-            }
-            return Ok(None);
-        };
+                ))
+            })?;
+        self.unwrap_data_key(owner, &row)
+    }
+
+    /// The data key of a stored message; None when it has none (purged,
+    /// or stored before sealing existed).
+    async fn data_key(&self, owner: &str) -> Result<Option<sealed::DataKey>, StoreError> {
+        sqlx::query("SELECT master_key_id, wrapped FROM data_keys WHERE owner = $1")
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| self.unwrap_data_key(owner, &row))
+            .transpose()
+    }
+
+    /// Unwraps a `data_keys` row with the master key it names.
+    fn unwrap_data_key(
+        &self,
+        owner: &str,
+        row: &sqlx::any::AnyRow,
+    ) -> Result<sealed::DataKey, StoreError> {
         let id: String = row.try_get("master_key_id")?;
         let wrapped: Vec<u8> = row.try_get("wrapped")?;
-        let master = ring
+        let master = self
+            .keyring()?
             .get(&id)
             .ok_or_else(|| StoreError::Keys(format!("master key {id} is not held")))?;
         master
             .unwrap(&wrapped, owner)
-            .map(Some)
             .map_err(|e| StoreError::Sealed(owner.to_owned(), e))
     }
 
@@ -369,10 +378,7 @@ impl Store {
         column: &str,
         sealed_bytes: Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
-        let mut tx = self.begin().await?;
-        let key = self.data_key(&mut tx, sha256, false).await?;
-        tx.commit().await?;
-        match key {
+        match self.data_key(sha256).await? {
             Some(k) => k
                 .open(&blob_aad(column, sha256), &sealed_bytes)
                 .map_err(|e| StoreError::Sealed(sha256.to_owned(), e)),
@@ -405,10 +411,7 @@ impl Store {
                     .await?;
                 let raw: Option<Vec<u8>> = row.try_get("raw")?;
                 let inspection: Option<Vec<u8>> = row.try_get("inspection")?;
-                let key = self
-                    .data_key(&mut tx, &sha, true)
-                    .await?
-                    .ok_or(StoreError::Locked)?;
+                let key = self.create_data_key(&mut tx, &sha).await?;
                 sqlx::query("UPDATE raw_messages SET raw = $1, inspection = $2 WHERE sha256 = $3")
                     .bind(raw.map(|b| key.seal(&blob_aad("raw", &sha), &b)))
                     .bind(inspection.map(|b| key.seal(&blob_aad("inspection", &sha), &b)))
@@ -453,19 +456,18 @@ impl Store {
     /// Keeps a message's inspection (its stored form) beside it, sealed
     /// with the message's key.
     pub async fn set_inspection(&self, sha256: &str, stored: &[u8]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let Some(key) = self.data_key(&mut tx, sha256, false).await? else {
+        let Some(key) = self.data_key(sha256).await? else {
             // Purged meanwhile (or not stored): nothing to keep it beside.
             return Ok(());
         };
+        // `raw IS NOT NULL`: a purge between the two statements wins.
         sqlx::query(
             "UPDATE raw_messages SET inspection = $1 WHERE sha256 = $2 AND raw IS NOT NULL",
         )
         .bind(key.seal(&blob_aad("inspection", sha256), stored))
         .bind(sha256)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
