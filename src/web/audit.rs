@@ -111,6 +111,35 @@ pub fn audit_filter(p: &AuditParams, default_limit: i64) -> Result<AuditFilter, 
     })
 }
 
+/// The audit lines `p` asks for, at most `limit` unless it says fewer,
+/// for a supervisor's session (anyone else gets the error page).
+async fn supervisors_lines(
+    c: &Console,
+    headers: &HeaderMap,
+    uri: &Uri,
+    p: &AuditParams,
+    limit: i64,
+) -> Result<
+    (
+        crate::store::SessionRow,
+        AuditFilter,
+        Vec<crate::store::AuditLine>,
+    ),
+    Response,
+> {
+    let s = session(c, headers, uri).await?;
+    if !s.operator.role.allows(Role::Supervisor) {
+        return Err(error_page(c, Some(&s), &WebError::Forbidden));
+    }
+    let f = audit_filter(p, limit).map_err(|e| error_page(c, Some(&s), &e))?;
+    let lines = c
+        .store()
+        .audit_lines(&f)
+        .await
+        .map_err(|e| error_page(c, Some(&s), &e.into()))?;
+    Ok((s, f, lines))
+}
+
 /// The audit log (supervisors).
 pub async fn audit(
     State(c): State<Console>,
@@ -118,16 +147,7 @@ pub async fn audit(
     uri: Uri,
     Query(p): Query<AuditParams>,
 ) -> Page {
-    let s = session(&c, &headers, &uri).await?;
-    if !s.operator.role.allows(Role::Supervisor) {
-        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
-    }
-    let f = audit_filter(&p, 200).map_err(|e| error_page(&c, Some(&s), &e))?;
-    let lines = c
-        .store()
-        .audit_lines(&f)
-        .await
-        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    let (s, f, lines) = supervisors_lines(&c, &headers, &uri, &p, 200).await?;
     let next_before = if lines.len() as i64 == f.limit {
         lines.last().map(|l| l.id)
     } else {
@@ -161,16 +181,7 @@ pub async fn audit_csv(
     uri: Uri,
     Query(p): Query<AuditParams>,
 ) -> Page {
-    let s = session(&c, &headers, &uri).await?;
-    if !s.operator.role.allows(Role::Supervisor) {
-        return Err(error_page(&c, Some(&s), &WebError::Forbidden));
-    }
-    let f = audit_filter(&p, 100_000).map_err(|e| error_page(&c, Some(&s), &e))?;
-    let lines = c
-        .store()
-        .audit_lines(&f)
-        .await
-        .map_err(|e| error_page(&c, Some(&s), &e.into()))?;
+    let (_, _, lines) = supervisors_lines(&c, &headers, &uri, &p, 100_000).await?;
     Ok(audit_csv_response(&lines))
 }
 
