@@ -693,6 +693,42 @@ def bounce_cases(A, original):
            text_plain(f"This is the mail system at host mms.mobifone.vn.\n\nI'm sorry to have to inform you that your message could not be delivered.\n\n<0912345678@mms.mobifone.vn>: MMS delivery failed\n\nSubject: {subj}\n") +
            "--MMS\r\nContent-Type: text/rfc822-headers\r\n\r\n" f"From: citizen@gmail.com\r\nSubject: {enc(subj)}\r\n\r\n--MMS--\r\n").encode()
     yield "bounce_mms_gateway", mms, expect("bounce")
+    # An MMS gateway (Apache James) answering "Re:<subject>" from a spelled-out
+    # postmaster, with the request quoted in its text.
+    james = ("Return-Path: <post_master@vtext.viettel.vn>\r\nFrom: post_master@vtext.viettel.vn\r\nTo: citizen@gmail.com\r\n"
+             f"Subject: {enc('Re:' + subj)}\r\nMessage-ID: <ndr4@vtext.viettel.vn>\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=\"J\"\r\n\r\n--J\r\n" +
+             text_plain("Error: Invalid user address\n\nError message below:\n550 - Requested action not taken: no such user here\n\nMessage details:\n" + body_text(A[0], A[4], A[1])) +
+             "--J--\r\n").encode()
+    yield "bounce_gateway_post_master", james, expect("bounce")
+    # A carrier's no-reply "mail error" notice in its own language, the
+    # returned mail attached whole.
+    carrier = ("Return-Path: <>\r\nFrom: no-reply@mail.vnpt.vn\r\nTo: citizen@gmail.com\r\n"
+               f"Subject: {enc('Thông báo lỗi thư')}\r\nMessage-ID: <ndr5@mail.vnpt.vn>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=\"C\"\r\n\r\n--C\r\n" +
+               text_plain("Hộp thư người nhận đã đầy, thư không gửi được.") +
+               "--C\r\nContent-Type: message/rfc822\r\n\r\n").encode() + original + b"\r\n--C--\r\n"
+    yield "bounce_carrier_no_reply", carrier, expect("bounce")
+    # A list manager's notice (fml, Mailman): "you are not a member",
+    # quoting the post, from the list's admin address, no Precedence.
+    fml = ("Return-Path: <hotro-admin@lists.chinhphu.vn>\r\nFrom: hotro-admin@lists.chinhphu.vn\r\nTo: citizen@gmail.com\r\n"
+           f"Subject: {enc('You citizen@gmail.com are not member (hotro ML)')}\r\nMessage-ID: <ml1@lists.chinhphu.vn>\r\n"
+           "X-MLServer: fml [fml 4.0.3 release]\r\nList-Subscribe: <mailto:hotro-ctl@lists.chinhphu.vn?body=subscribe>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "You are not a member of this mailing list.\r\n\r\nOriginal mail as follows:\r\n\r\n" + body_text(A[0], A[4], A[1]).replace("\n", "\r\n")).encode()
+    yield "list_manager_notice", fml, expect("auto_reply")
+    # Amazon SES's delivery notice over SNS, a JSON text quoting our subject.
+    ses = ("Return-Path: <0101@us-west-2.amazonses.com>\r\nFrom: AWS Notifications <no-reply@sns.amazonaws.com>\r\nTo: desk@chinhphu.vn\r\n"
+           "Subject: AWS Notification Message\r\nMessage-ID: <sns1@amazonses.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+           + json.dumps({"notificationType": "Delivery", "mail": {"commonHeaders": {"subject": subj}}, "delivery": {"recipients": ["citizen@gmail.com"]}}, ensure_ascii=False)
+           + "\r\n").encode()
+    yield "bounce_ses_delivery_notice", ses, expect("bounce")
+    # A mailbox provider's abuse complaint: the reported mail attached, no
+    # report part, a fixed subject.
+    jmrp = ("Return-Path: <staff@outlook.vn>\r\nFrom: staff@outlook.vn\r\nTo: abuse@chinhphu.vn\r\nSubject: complaint about message from 203.0.113.9\r\n"
+            "Message-ID: <jmrp1@outlook.vn>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"R\"\r\n\r\n"
+            "--R\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n").encode() + original + b"\r\n--R--\r\n"
+    yield "bounce_abuse_complaint", jmrp, expect("bounce")
 
 def hostile_cases(req, std):
     """The classes of issue 10, each as a small message and what it must give."""

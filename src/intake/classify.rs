@@ -33,12 +33,48 @@ impl Kind {
     }
 }
 
+/// An address's local part, lower case, without a `+tag` and without the
+/// `-`, `_` and `.` that mail systems spell their names with
+/// (`MAILER-DAEMON`, `post_master`, `mailer.daemon`).
+fn squeezed_local(address: &str) -> String {
+    let local = address.split('@').next().unwrap_or("").trim();
+    let local = local.split('+').next().unwrap_or("");
+    local
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Local parts that only mail systems send from.
 fn is_daemon_local(address: &str) -> bool {
-    let local = address.split('@').next().unwrap_or("").trim();
-    ["mailer-daemon", "postmaster", "mail-daemon"]
+    matches!(
+        squeezed_local(address).as_str(),
+        "mailerdaemon" | "postmaster" | "maildaemon" | "mailsystem" | "postoffice"
+    )
+}
+
+/// `no-reply@…`, `donotreply@…`: addresses no person reads.
+fn is_no_reply_local(address: &str) -> bool {
+    let local = squeezed_local(address);
+    local.starts_with("noreply") || local.starts_with("donotreply")
+}
+
+/// The addresses a mailing-list manager writes from: `owner-list@`,
+/// `list-owner@`, `list-admin@`, `list-request@`, `list-bounces@`.
+fn is_list_manager_local(address: &str) -> bool {
+    let local = address
+        .split('@')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    local.starts_with("owner-")
+        || [
+            "-owner", "-admin", "-request", "-bounces", "-errors", "-ctl",
+        ]
         .iter()
-        .any(|d| local.eq_ignore_ascii_case(d))
+        .any(|s| local.ends_with(s))
 }
 
 /// Display names of mail systems writing from an empty address
@@ -77,6 +113,31 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "failure notice",
     "delivery has failed",
     "non-delivery report",
+    "non delivery notification",
+    "non-delivery notification",
+    "mail system error",
+    "message not delivered",
+    "could not deliver",
+    "complaint about message from",
+    "email bounce notification",
+    // Other languages' MTAs and gateways (folded: no diacritics).
+    "khong gui duoc",
+    "thu khong gui duoc",
+    "khong the gui thu",
+    "thu khong the gui",
+    "thu bi tra lai",
+    "thu bi tra ve",
+    "unzustellbar",
+    "non remis",
+    "non recapitabile",
+    "no se puede entregar",
+    "onbestelbaar",
+    "メールエラー",
+    "メール送信エラー",
+    "配信エラー",
+    "配信不能",
+    "退信",
+    "系统退信",
 ];
 
 /// True for a delivery failure report: the MTA's own marks (a report, a
@@ -93,6 +154,11 @@ pub fn is_bounce(h: &HeaderFacts, from: Option<&str>, subject: &str) -> bool {
         return true;
     }
     if is_daemon_sender(h, from) {
+        return true;
+    }
+    // A no-reply system returning a mail it was given (carriers' "mail
+    // error" notices).
+    if h.returned_message_part && from.is_some_and(is_no_reply_local) {
         return true;
     }
     let s = fold(subject);
@@ -121,7 +187,7 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
 ];
 
 /// True for an automatic answer (RFC 3834 and common practice).
-pub fn is_auto_reply(h: &HeaderFacts, subject: &str) -> bool {
+pub fn is_auto_reply(h: &HeaderFacts, from: Option<&str>, subject: &str) -> bool {
     if h.auto_submitted
         .as_deref()
         .is_some_and(|v| !v.is_empty() && v != "no")
@@ -135,6 +201,12 @@ pub fn is_auto_reply(h: &HeaderFacts, subject: &str) -> bool {
         .as_deref()
         .is_some_and(|p| matches!(p, "bulk" | "junk" | "list" | "auto_reply"))
     {
+        return true;
+    }
+    // A list manager's own notice ("you are not a member", loop alerts):
+    // list headers from the list's admin address. A post relayed by a list
+    // keeps its author's address and stays what it is.
+    if h.list_header && from.is_some_and(is_list_manager_local) {
         return true;
     }
     // Read receipts are machine-made too.
@@ -160,7 +232,7 @@ pub fn classify(
 ) -> Kind {
     if is_bounce(h, from, subject) {
         Kind::Bounce
-    } else if is_auto_reply(h, subject) {
+    } else if is_auto_reply(h, from, subject) {
         Kind::AutoReply
     } else if has_null_reverse_path(h) {
         // Machine-made, without an auto-reply's marks: a bounce.
@@ -225,20 +297,21 @@ mod tests {
     fn auto_reply_headers() {
         let mut h = facts();
         h.auto_submitted = Some("no".into());
-        assert!(!is_auto_reply(&h, "x"));
+        assert!(!is_auto_reply(&h, None, "x"));
         h.auto_submitted = Some("auto-generated".into());
-        assert!(is_auto_reply(&h, "x"));
+        assert!(is_auto_reply(&h, None, "x"));
         let mut h = facts();
         h.precedence = Some("bulk".into());
-        assert!(is_auto_reply(&h, "x"));
+        assert!(is_auto_reply(&h, None, "x"));
         let mut h = facts();
         h.x_autoreply = true;
-        assert!(is_auto_reply(&h, "x"));
+        assert!(is_auto_reply(&h, None, "x"));
         assert!(is_auto_reply(
             &facts(),
+            None,
             "Trả lời tự động: Yêu cầu hủy tài khoản"
         ));
-        assert!(!is_auto_reply(&facts(), "Re: Yêu cầu hủy tài khoản"));
+        assert!(!is_auto_reply(&facts(), None, "Re: Yêu cầu hủy tài khoản"));
     }
 
     /// A message carrying a complete request in its text (as bounces quote
@@ -355,5 +428,68 @@ mod tests {
             let h = format!("{SENDER}{h}{SUBJECT}");
             assert_eq!(plain(&h), Kind::AutoReply, "{h}");
         }
+    }
+
+    #[test]
+    fn gateway_and_carrier_notices_are_bounces() {
+        // MMS gateways answer "Re:<subject>" from a spelled-out postmaster.
+        for from in [
+            "post_master@vtext.vn",
+            "Mailer.Daemon@mx.vn",
+            "postmaster+mms@mx.vn",
+        ] {
+            let h = format!("Return-Path: <{from}>\r\nFrom: {from}\r\nSubject: Re:Yêu cầu hủy tài khoản 079203001234\r\n");
+            assert_eq!(plain(&h), Kind::Bounce, "{from}");
+        }
+        // A carrier's no-reply notice returning the mail it could not deliver.
+        let h = "Return-Path: <sys@carrier.vn>\r\nFrom: no-reply@mail.carrier.vn\r\nSubject: Thông báo\r\n";
+        let returned = format!(
+            "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHộp thư đầy.\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: an@gmail.com\r\nSubject: x\r\n\r\n{REQUEST}\r\n--B--\r\n"
+        );
+        assert_eq!(
+            kind_of(&mail(h, "multipart/mixed; boundary=\"B\"", &returned)),
+            Kind::Bounce
+        );
+        // The same no-reply sender with a request of its own (a web form
+        // relaying a citizen) is not a bounce.
+        assert_eq!(plain(&format!("{h}{SUBJECT}")), Kind::DeletionRequest);
+        for subject in [
+            "complaint about message from 192.0.2.1",
+            "メールエラー通知",
+            "Thư không gửi được: Yêu cầu hủy tài khoản",
+            "Unzustellbar: Yêu cầu hủy tài khoản",
+            "Non Delivery Notification",
+        ] {
+            let h = format!("{SENDER}Subject: {subject}\r\n");
+            assert_eq!(plain(&h), Kind::Bounce, "{subject}");
+        }
+    }
+
+    #[test]
+    fn list_manager_notices_without_precedence() {
+        for h in [
+            "Return-Path: <thongbao-admin@lists.mx.vn>\r\nFrom: thongbao-admin@lists.mx.vn\r\nX-MLServer: fml\r\n",
+            "Return-Path: <owner-thongbao@lists.mx.vn>\r\nFrom: owner-thongbao@lists.mx.vn\r\nList-Id: <thongbao.lists.mx.vn>\r\n",
+            "Return-Path: <thongbao-request@lists.mx.vn>\r\nFrom: thongbao-request@lists.mx.vn\r\nList-Help: <mailto:thongbao-request@lists.mx.vn>\r\n",
+        ] {
+            assert_eq!(plain(&format!("{h}{SUBJECT}")), Kind::AutoReply, "{h}");
+        }
+        // A citizen's post relayed by a list keeps its author's address.
+        let h = "Return-Path: <an@gmail.com>\r\nFrom: An <an@gmail.com>\r\nList-Id: <hotro.lists.mx.vn>\r\n";
+        assert_eq!(plain(&format!("{h}{SUBJECT}")), Kind::DeletionRequest);
+        // List headers alone from an -admin address of no list stay what
+        // the rest says: the address alone proves nothing.
+        let h = "Return-Path: <an-admin@gmail.com>\r\nFrom: an-admin@gmail.com\r\n";
+        assert_eq!(plain(&format!("{h}{SUBJECT}")), Kind::DeletionRequest);
+    }
+
+    #[test]
+    fn amazon_delivery_notices_are_not_requests() {
+        let h = "Return-Path: <x@amazonses.com>\r\nFrom: <no-reply@sns.amazonaws.com>\r\nSubject: AWS Notification Message\r\n";
+        let body = format!("{{\"notificationType\":\"Delivery\",\"mail\":{{}}}}\r\n{REQUEST}");
+        assert_eq!(
+            kind_of(&mail(h, "text/plain; charset=utf-8", &body)),
+            Kind::Bounce
+        );
     }
 }

@@ -41,9 +41,15 @@ pub struct HeaderFacts {
     /// A `message/disposition-notification` part (a read receipt) in the
     /// message's own MIME tree.
     pub disposition_notification_part: bool,
-    /// The text is an Amazon SES/SNS bounce or complaint notice
+    /// The text is an Amazon SES/SNS bounce, complaint or delivery notice
     /// (`"notificationType":"Bounce"`).
     pub ses_bounce: bool,
+    /// A mailing-list manager's header (`List-Id`, `List-Subscribe`,
+    /// `X-MLServer`, `X-Mailman-Version` …).
+    pub list_header: bool,
+    /// A returned message (`message/rfc822` or `text/rfc822-headers`) in the
+    /// message's own MIME tree: what a notice about a sent mail carries.
+    pub returned_message_part: bool,
 }
 
 /// A part that is not the message's text: a candidate photo or a file.
@@ -291,6 +297,9 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
         delivery_status_part: has_part_type(msg, "message/delivery-status"),
         disposition_notification_part: has_part_type(msg, "message/disposition-notification"),
         ses_bounce: false,
+        list_header: LIST_HEADERS.iter().any(|h| msg.header_raw(*h).is_some()),
+        returned_message_part: has_part_type(msg, "message/rfc822")
+            || has_part_type(msg, "text/rfc822-headers"),
     };
 
     let mut references = id_list(msg.in_reply_to());
@@ -318,10 +327,26 @@ pub fn read<'m>(msg: &'m Message<'m>) -> Mail<'m> {
     }
 }
 
+/// Headers that mailing-list managers write (RFC 2369, RFC 2919, fml,
+/// Mailman, Sympa).
+const LIST_HEADERS: &[&str] = &[
+    "List-Id",
+    "List-Subscribe",
+    "List-Unsubscribe",
+    "List-Help",
+    "List-Owner",
+    "List-Post",
+    "X-MLServer",
+    "X-ML-Name",
+    "X-Mailman-Version",
+    "X-Sympa-To",
+];
+
 /// Amazon SES's JSON notices, also inside an SNS envelope where the
 /// quotes are escaped (`\"notificationType\":\"Bounce\"`).
 static SES_NOTICE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"notificationType\\*"\s*:\s*\\*"(?:Bounce|Complaint)\b"#).expect("static pattern")
+    Regex::new(r#"notificationType\\*"\s*:\s*\\*"(?:Bounce|Complaint|Delivery)\b"#)
+        .expect("static pattern")
 });
 
 /// True when a part of the message's own MIME tree (attached messages
