@@ -126,3 +126,66 @@ fn an_inspection_past_its_time_budget_is_refused_with_the_reason() {
     // The same message within the default budget is inspected.
     assert!(try_examine_within(&raw, Duration::from_secs(60)).is_ok());
 }
+
+/// `raw` grown to exactly `size` bytes with an attached file of random-
+/// looking base64 before the closing boundary.
+fn padded_to(mut raw: Vec<u8>, size: usize) -> Vec<u8> {
+    let end = b"--b--\r\n";
+    assert!(raw.ends_with(end));
+    raw.truncate(raw.len() - end.len());
+    let head = b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"ho_so.bin\"\r\n\r\n";
+    raw.extend_from_slice(head);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u32 = 2463534242;
+    let body = size - raw.len() - end.len();
+    let mut written = 0;
+    while written < body {
+        if written % 78 == 76 || (written % 78 == 77) {
+            raw.push(if written % 78 == 76 { b'\r' } else { b'\n' });
+        } else {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            raw.push(alphabet[(x % 64) as usize]);
+        }
+        written += 1;
+    }
+    // End the base64 on a line of its own.
+    let n = raw.len();
+    raw[n - 2..].copy_from_slice(b"\r\n");
+    raw.extend_from_slice(end);
+    assert_eq!(raw.len(), size);
+    raw
+}
+
+#[test]
+fn the_largest_message_accepted_is_read_in_under_200_mb_and_a_larger_one_is_refused() {
+    let limit = huytk::intake::MAX_MESSAGE_BYTES;
+    let raw = padded_to(request_with(&png16_rgba(7000, 7000)), limit);
+    let _one = MEASURING.lock().unwrap();
+    let opts = InspectOptions { current_year: 2026 };
+    let (report, peak) = peak_during(|| try_inspect(&raw, None, &opts).unwrap());
+    let photo = &report.assessment.attachments[0];
+    assert_eq!((photo.width, photo.height), (Some(7000), Some(7000)));
+    assert_eq!(report.assessment.attachments.len(), 2);
+    assert!(peak < 200 << 20, "peak heap {} MB", peak >> 20);
+
+    let mut bigger = raw;
+    bigger.insert(0, b' ');
+    let started = std::time::Instant::now();
+    let (e, peak) =
+        peak_during(|| try_examine_within(&bigger, Duration::from_secs(30)).unwrap_err());
+    assert_eq!(
+        e,
+        Refused::TooLarge {
+            bytes: limit + 1,
+            limit
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "message refused: 41 MB, larger than the 40 MB a message may be"
+    );
+    assert!(peak < 1 << 20, "refusing took {} bytes", peak);
+    assert!(started.elapsed() < Duration::from_millis(100));
+}

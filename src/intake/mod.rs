@@ -24,4 +24,4 @@ pub use report::{
     AttachmentReport, Examined, InspectOptions, PhotoCount, Problem, Report, Role, Verdict,
     Warning,
 };
-pub use scan::Refused;
+pub use scan::{Refused, MAX_MESSAGE_BYTES};

@@ -384,6 +384,8 @@ pub fn try_examine(raw: &[u8]) -> Result<Examined, Refused> {
 /// hundred rows of a picture).
 pub fn try_examine_within(raw: &[u8], limit: Duration) -> Result<Examined, Refused> {
     let budget = Budget::starting_now(limit);
+    // Before the line-ending copy: a huge message costs nothing.
+    scan::check_size(raw.len())?;
     let raw = mime::normalise_line_endings(raw);
     scan::check(&raw)?;
     budget.check()?;

@@ -24,6 +24,12 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_PARTS: usize = 4_000;
 /// Most type tokens that can open a nested message (see the module text).
 pub const MAX_EMBEDDED: usize = 256;
+/// Largest raw message inspected: 40 MiB, above what the big providers
+/// send (Gmail's 25 MB of attachments is about 34 MB encoded). A bigger
+/// one is kept (stored raw first, like every message) but refused with its
+/// size, so one message cannot take more than the ≤ 200 MB of memory an
+/// inspection may use.
+pub const MAX_MESSAGE_BYTES: usize = 40 << 20;
 /// Encoded message layers looked into (mail-parser parses 3).
 const MAX_ENCODED_LAYERS: usize = 4;
 
@@ -31,6 +37,14 @@ const MAX_ENCODED_LAYERS: usize = 4;
 /// budget, during inspection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
+    /// The message is larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message refused: {} MB, larger than the {} MB a message may be", .bytes.div_ceil(1 << 20), .limit >> 20)]
+    TooLarge {
+        /// The message's size in bytes.
+        bytes: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Multiparts and attached messages nested too deep.
     #[error("message refused: MIME parts nested deeper than {limit} levels")]
     TooDeep {
@@ -58,8 +72,20 @@ pub enum Refused {
     OverBudget(#[from] super::budget::OverBudget),
 }
 
+/// Refuses a message larger than [`MAX_MESSAGE_BYTES`].
+pub fn check_size(bytes: usize) -> Result<(), Refused> {
+    if bytes > MAX_MESSAGE_BYTES {
+        return Err(Refused::TooLarge {
+            bytes,
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Checks the shape of a raw message; `Ok` means mail-parser may have it.
 pub fn check(raw: &[u8]) -> Result<(), Refused> {
+    check_size(raw.len())?;
     let mut budget = Budget::default();
     let mut work: Vec<(Cow<'_, [u8]>, usize, usize)> = vec![(Cow::Borrowed(raw), 0, 0)];
     while let Some((data, depth, layer)) = work.pop() {
