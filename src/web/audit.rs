@@ -4,13 +4,13 @@
 //! cache; supervisors list, filter (operator, request, action, days) and
 //! export the log as CSV.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::Query;
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::pages::{error_page, html, me, session, Page};
+use super::pages::{Page, Signed};
 use super::{Console, WebError};
 use crate::domain::Role;
 use crate::store::AuditFilter;
@@ -112,42 +112,21 @@ pub fn audit_filter(p: &AuditParams, default_limit: i64) -> Result<AuditFilter, 
 }
 
 /// The audit lines `p` asks for, at most `limit` unless it says fewer,
-/// for a supervisor's session (anyone else gets the error page).
+/// for a supervisor (anyone else gets the error page).
 async fn supervisors_lines(
-    c: &Console,
-    headers: &HeaderMap,
-    uri: &Uri,
+    op: &Signed,
     p: &AuditParams,
     limit: i64,
-) -> Result<
-    (
-        crate::store::SessionRow,
-        AuditFilter,
-        Vec<crate::store::AuditLine>,
-    ),
-    Response,
-> {
-    let s = session(c, headers, uri).await?;
-    if !s.operator.role.allows(Role::Supervisor) {
-        return Err(error_page(c, Some(&s), &WebError::Forbidden));
-    }
-    let f = audit_filter(p, limit).map_err(|e| error_page(c, Some(&s), &e))?;
-    let lines = c
-        .store()
-        .audit_lines(&f)
-        .await
-        .map_err(|e| error_page(c, Some(&s), &e.into()))?;
-    Ok((s, f, lines))
+) -> Result<(AuditFilter, Vec<crate::store::AuditLine>), Response> {
+    op.require(Role::Supervisor)?;
+    let f = audit_filter(p, limit).map_err(|e| op.fail(e))?;
+    let lines = op.c.store().audit_lines(&f).await.map_err(|e| op.fail(e))?;
+    Ok((f, lines))
 }
 
 /// The audit log (supervisors).
-pub async fn audit(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<AuditParams>,
-) -> Page {
-    let (s, f, lines) = supervisors_lines(&c, &headers, &uri, &p, 200).await?;
+pub async fn audit(op: Signed, uri: Uri, Query(p): Query<AuditParams>) -> Page {
+    let (f, lines) = supervisors_lines(&op, &p, 200).await?;
     let next_before = if lines.len() as i64 == f.limit {
         lines.last().map(|l| l.id)
     } else {
@@ -155,12 +134,10 @@ pub async fn audit(
     };
     let csv_query = uri.query().unwrap_or("").to_owned();
     let ctx = context! {
-        me => me(&s), csrf => s.csrf, lines, next_before, csv_query,
+        lines, next_before, csv_query,
         actor => p.actor, action => p.action, reference => p.reference, from => p.from, to => p.to,
     };
-    c.render("audit.html", ctx)
-        .map(|b| html(StatusCode::OK, b))
-        .map_err(|e| error_page(&c, Some(&s), &e))
+    op.render("audit.html", StatusCode::OK, ctx)
 }
 
 /// One CSV field, quoted; a leading `=`, `+`, `-` or `@` is defused so a
@@ -175,13 +152,8 @@ pub fn csv_field(s: &str) -> String {
 }
 
 /// The audit log as CSV (supervisors).
-pub async fn audit_csv(
-    State(c): State<Console>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<AuditParams>,
-) -> Page {
-    let (_, _, lines) = supervisors_lines(&c, &headers, &uri, &p, 100_000).await?;
+pub async fn audit_csv(op: Signed, Query(p): Query<AuditParams>) -> Page {
+    let (_, lines) = supervisors_lines(&op, &p, 100_000).await?;
     Ok(audit_csv_response(&lines))
 }
 

@@ -1,0 +1,287 @@
+//! The queue, the hotline's search, and the dashboard.
+
+use axum::extract::Query;
+use axum::http::StatusCode;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{Page, Signed};
+use crate::domain::time::now_ms;
+use crate::domain::{Phone, RequestState};
+use crate::store::{QueueFilter, Search};
+use crate::web::{state_label, views, Console, WebError};
+use crate::workflow::ALL_STATES;
+
+/// Queue filters from the query string.
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct QueueParams {
+    /// A state name, `open`, or `all`.
+    pub state: Option<String>,
+    /// `soon` (within 3 working days) or `overdue`.
+    pub due: Option<String>,
+    /// ID number, phone, email or reference.
+    pub q: Option<String>,
+    /// Page number from 1.
+    pub page: Option<i64>,
+    /// Rows per page (API).
+    pub limit: Option<i64>,
+    /// Keyset paging: `DUE_DATE.RECEIVED_MS.ID` of the last row seen
+    /// (the "next page" link; cheap however deep).
+    pub after: Option<String>,
+    /// A message after an action.
+    pub done: Option<String>,
+    /// Its request.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// Reads the operator's search words.
+pub fn parse_search(q: &str) -> Option<Search> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    if q.contains('@') {
+        return Some(Search::Email(q.to_lowercase()));
+    }
+    if q.to_ascii_uppercase().starts_with("HTK-") {
+        return Some(Search::Reference(q.to_ascii_uppercase()));
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    if q.starts_with('+') || (digits.len() == 10 && digits.starts_with('0')) {
+        if let Ok(p) = Phone::parse(q) {
+            return Some(Search::Phone(p.as_str().to_owned()));
+        }
+    }
+    Some(Search::IdNumber(digits))
+}
+
+/// Turns query parameters into a queue filter.
+pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebError> {
+    let (state, open_only) = match p.state.as_deref().unwrap_or("pending_review") {
+        "" | "all" => (None, false),
+        "open" => (None, true),
+        s => (
+            Some(RequestState::parse(s).map_err(|e| WebError::BadRequest(e.to_string()))?),
+            false,
+        ),
+    };
+    let today = c.desk().clock.today();
+    let (due_by, open_only) = match p.due.as_deref() {
+        Some("soon") => (
+            Some(c.desk().calendar.add_working_days(today, 3).to_string()),
+            true,
+        ),
+        Some("overdue") => (Some((today - chrono::Days::new(1)).to_string()), true),
+        None | Some("") => (None, open_only),
+        Some(other) => {
+            return Err(WebError::BadRequest(format!(
+                "due={other:?}: soon or overdue"
+            )))
+        }
+    };
+    let limit = p
+        .limit
+        .unwrap_or(i64::from(c.web().page_size))
+        .clamp(1, 500);
+    let page = p.page.unwrap_or(1).clamp(1, 1_000_000);
+    let after = match p.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            // `YYYY-MM-DD.MS.ID` as `next_after` writes it (the OpenAPI
+            // pattern): the date is compared as text, so its shape is enough.
+            let mut it = a.splitn(3, '.');
+            let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+                n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+            };
+            let parsed = (|| {
+                let d = it.next()?;
+                let shape: Vec<&str> = d.split('-').collect();
+                let date_ok = shape.len() == 3
+                    && digits(shape[0], 4..=4)
+                    && digits(shape[1], 2..=2)
+                    && digits(shape[2], 2..=2);
+                let (ms, id) = (it.next()?, it.next()?);
+                (date_ok && digits(ms, 1..=18) && digits(id, 1..=18)).then_some(())?;
+                Some((d.to_owned(), ms.parse().ok()?, id.parse().ok()?))
+            })();
+            Some(parsed.ok_or_else(|| WebError::BadRequest(format!("after={a:?}")))?)
+        }
+    };
+    Ok(QueueFilter {
+        after,
+        state,
+        due_by,
+        open_only,
+        search: p.q.as_deref().and_then(parse_search),
+        limit,
+        offset: (page - 1) * limit,
+    })
+}
+
+/// One queue row as shown.
+#[derive(Debug, serde::Serialize)]
+pub struct QueueRow {
+    /// The request.
+    #[serde(flatten)]
+    pub request: crate::store::RequestRow,
+    /// Working days left.
+    pub working_days_left: i64,
+    /// Who holds it.
+    pub holder: Option<String>,
+}
+
+/// A page of the queue as pages and API show it.
+pub struct QueuePage {
+    /// The rows.
+    pub rows: Vec<QueueRow>,
+    /// How many match (capped).
+    pub total: i64,
+    /// The `after` of the next page, if there is one.
+    pub next_after: Option<String>,
+}
+
+/// Reads a page of the queue with each row's working days left and holder.
+pub async fn queue_page(c: &Console, f: &QueueFilter) -> Result<QueuePage, WebError> {
+    let (rows, total) = c.store().queue(f).await?;
+    let now = now_ms();
+    let rows: Vec<QueueRow> = rows
+        .into_iter()
+        .map(|r| QueueRow {
+            working_days_left: views::days_left(c.desk(), &r.due_date),
+            holder: r.holder(now).map(str::to_owned),
+            request: r,
+        })
+        .collect();
+    let next_after = if rows.len() as i64 == f.limit {
+        rows.last().map(|r| {
+            format!(
+                "{}.{}.{}",
+                r.request.due_date, r.request.received_at, r.request.id
+            )
+        })
+    } else {
+        None
+    };
+    Ok(QueuePage {
+        rows,
+        total,
+        next_after,
+    })
+}
+
+/// The queue page.
+pub async fn queue(op: Signed, Query(p): Query<QueueParams>) -> Page {
+    let f = queue_filter(&op.c, &p).map_err(|e| op.fail(e))?;
+    let QueuePage {
+        rows,
+        total,
+        next_after,
+    } = queue_page(&op.c, &f).await.map_err(|e| op.fail(e))?;
+    let first_page = f.after.is_none() && f.offset == 0;
+    let states: Vec<(&str, &str)> = ALL_STATES
+        .iter()
+        .map(|s| (s.as_str(), state_label(s.as_str())))
+        .collect();
+    let ctx = context! {
+        rows, total, next_after, first_page,
+        more_than => (total > crate::store::COUNT_CAP).then_some(crate::store::COUNT_CAP),
+        state => p.state.clone().unwrap_or_else(|| "pending_review".into()),
+        due => p.due.clone().unwrap_or_default(), q => p.q.clone().unwrap_or_default(),
+        states, done => p.done, done_ref => p.reference,
+    };
+    op.render("queue.html", StatusCode::OK, ctx)
+}
+
+/// Query of the hotline page.
+#[derive(Debug, Deserialize, Default)]
+pub struct HotlineQuery {
+    /// ID number or phone.
+    pub q: Option<String>,
+    /// A message after an action.
+    pub done: Option<String>,
+    /// Its request.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// The hotline page: find by ID number or phone; stop or confirm.
+pub async fn hotline(op: Signed, Query(h): Query<HotlineQuery>) -> Page {
+    let q = h.q.clone().unwrap_or_default();
+    let rows = if q.trim().is_empty() {
+        Vec::new()
+    } else {
+        let f = QueueFilter {
+            search: parse_search(&q),
+            limit: 50,
+            ..QueueFilter::default()
+        };
+        op.c.store().queue(&f).await.map_err(|e| op.fail(e))?.0
+    };
+    let ctx = context! { q, rows, done => h.done, done_ref => h.reference };
+    op.render("hotline.html", StatusCode::OK, ctx)
+}
+
+/// Dashboard numbers.
+#[derive(Debug, serde::Serialize)]
+pub struct Dashboard {
+    /// Requests per state.
+    pub by_state: Vec<(String, i64)>,
+    /// Open requests due within 3 working days.
+    pub due_soon: i64,
+    /// Open requests past their due date.
+    pub overdue: i64,
+    /// Messages that failed processing.
+    pub failed_messages: i64,
+    /// Mails that failed for good.
+    pub failed_mails: i64,
+    /// Side effects (account calls, SMS, mails) failing and being retried.
+    pub retrying: Vec<(String, i64)>,
+    /// Requests with the warning `sender_unauthenticated`.
+    pub sender_unauthenticated: i64,
+    /// Requests with a follow-up failing where the first mail passed.
+    pub followup_unauthenticated: i64,
+}
+
+/// Reads the dashboard numbers.
+pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
+    let store = c.store();
+    let counts = store.group_counts("requests", "state").await?;
+    let by_state = ALL_STATES
+        .iter()
+        .map(|s| {
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == s.as_str())
+                .map_or(0, |(_, n)| *n);
+            (s.as_str().to_owned(), n)
+        })
+        .collect();
+    let today = c.desk().clock.today();
+    let soon = c.desk().calendar.add_working_days(today, 3);
+    let (due_soon, overdue) = store
+        .due_counts(&soon.to_string(), &today.to_string())
+        .await?;
+    Ok(Dashboard {
+        by_state,
+        due_soon,
+        overdue,
+        failed_messages: store.count("raw_messages", "status = 'failed'").await?,
+        failed_mails: store
+            .count("outbox", "kind = 'email' AND state = 'failed'")
+            .await?,
+        retrying: store.retrying_jobs().await?,
+        sender_unauthenticated: store
+            .count("requests", "warnings LIKE '%sender_unauthenticated%'")
+            .await?,
+        followup_unauthenticated: store
+            .count("requests", "warnings LIKE '%followup_unauthenticated%'")
+            .await?,
+    })
+}
+
+/// The dashboard page.
+pub async fn dashboard(op: Signed) -> Page {
+    let d = dashboard_numbers(&op.c).await.map_err(|e| op.fail(e))?;
+    op.render("dashboard.html", StatusCode::OK, context! { d })
+}
