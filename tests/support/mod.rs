@@ -368,7 +368,6 @@ impl Dovecot {
         } else {
             ""
         };
-        let (imap_port, lmtp_port, imaps_port) = (free_port(), free_port(), free_port());
         let ssl = if tls {
             run(
                 Command::new("openssl")
@@ -398,7 +397,8 @@ impl Dovecot {
         } else {
             "ssl = no\n".to_owned()
         };
-        let conf = format!(
+        let conf_for = |imap_port: u16, lmtp_port: u16, imaps_port: u16| {
+            format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\ninstance_name = huytk-{imap_port}\nlisten = 127.0.0.1\n\
              {ssl}disable_plaintext_auth = no\nauth_mechanisms = {mechanisms}\n{capability}{rawlog}\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\nprotocols = imap lmtp\nlog_path = {d}/dovecot.log\n\
@@ -409,8 +409,8 @@ impl Dovecot {
              protocol lmtp {{\n  postmaster_address = postmaster@test\n}}\nshutdown_clients = yes\n",
             d = d.display(),
             imaps = if tls { imaps_port } else { 0 },
-        );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+            )
+        };
         let users: String = users
             .iter()
             .map(|u| {
@@ -425,25 +425,80 @@ impl Dovecot {
             .args(["-R", "65534"])
             .arg(d.join("mail"))
             .status();
-        let child = Command::new("dovecot")
-            .args(["-F", "-c"])
-            .arg(d.join("dovecot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dovecot (scripts/test installs dovecot-core dovecot-imapd dovecot-lmtpd)");
-        wait_for_port(imap_port, "dovecot imap");
-        wait_for_port(lmtp_port, "dovecot lmtp");
-        if tls {
-            wait_for_port(imaps_port, "dovecot imaps");
+        // Other test binaries pick free ports at the same time: a port
+        // taken between our pick and Dovecot's bind makes it exit at once,
+        // and then it is started again on other ports.
+        for attempt in 1..=3 {
+            let (imap_port, lmtp_port, imaps_port) = loop {
+                let p = (free_port(), free_port(), free_port());
+                if p.0 != p.1 && p.1 != p.2 && p.0 != p.2 {
+                    break p;
+                }
+            };
+            std::fs::write(
+                d.join("dovecot.conf"),
+                conf_for(imap_port, lmtp_port, imaps_port),
+            )
+            .unwrap();
+            let mut child = Command::new("dovecot")
+                .args(["-F", "-c"])
+                .arg(d.join("dovecot.conf"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
+                .spawn()
+                .expect("dovecot (scripts/test installs dovecot-core dovecot-imapd dovecot-lmtpd)");
+            let mut ports = vec![imap_port, lmtp_port];
+            if tls {
+                ports.push(imaps_port);
+            }
+            let start = Instant::now();
+            let exited = loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Some(status);
+                }
+                if ports
+                    .iter()
+                    .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+                {
+                    // Listening, and still alive a moment later (not another
+                    // server's port while ours failed to bind).
+                    std::thread::sleep(Duration::from_millis(100));
+                    match child.try_wait() {
+                        Ok(Some(status)) => break Some(status),
+                        _ => break None,
+                    }
+                }
+                if start.elapsed() > Duration::from_secs(30) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "dovecot did not listen on {ports:?} within 30 s:\n{}{}",
+                        std::fs::read_to_string(d.join("dovecot.stderr")).unwrap_or_default(),
+                        std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let Some(status) = exited else {
+                return Dovecot {
+                    dir,
+                    child,
+                    imap_port,
+                    lmtp_port,
+                    imaps_port,
+                };
+            };
+            let why = format!(
+                "{}{}",
+                std::fs::read_to_string(d.join("dovecot.stderr")).unwrap_or_default(),
+                std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default()
+            );
+            assert!(
+                attempt < 3 && why.contains("Address already in use"),
+                "dovecot exited ({status}):\n{why}"
+            );
         }
-        Dovecot {
-            dir,
-            child,
-            imap_port,
-            lmtp_port,
-            imaps_port,
-        }
+        unreachable!("the loop returns or panics")
     }
 
     /// What clients sent in `user`'s sessions so far (with `rawlog`), one
