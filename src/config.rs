@@ -410,6 +410,10 @@ pub struct MailboxConfig {
     pub password: String,
     /// XOAUTH2 access token; when set, used instead of the password.
     pub oauth2_token: String,
+    /// A file holding the XOAUTH2 access token (mode 0600), read again at
+    /// every connection so a token agent can replace it; takes precedence
+    /// over `oauth2_token`.
+    pub oauth2_token_file: Option<PathBuf>,
     /// Folder to read.
     pub folder: String,
     /// Use IDLE when the server offers it.
@@ -434,6 +438,7 @@ impl Default for MailboxConfig {
             username: String::new(),
             password: String::new(),
             oauth2_token: String::new(),
+            oauth2_token_file: None,
             folder: "INBOX".into(),
             idle: true,
             poll_seconds: 30,

@@ -25,16 +25,59 @@ fn imap_err(e: impl std::fmt::Display) -> MailboxError {
     MailboxError::Imap(e.to_string())
 }
 
+/// The XOAUTH2 exchange (Google's and Microsoft's SASL mechanism, and
+/// Dovecot's `oauth2` passdb): the first challenge gets the credentials;
+/// a later one is the server's JSON error, which must be answered with an
+/// empty line before the server sends its tagged NO.
 struct XOAuth2<'a> {
     user: &'a str,
     token: &'a str,
+    sent: bool,
+    /// What the server said when it refused the token.
+    error: Option<String>,
 }
 
-impl async_imap::Authenticator for XOAuth2<'_> {
+impl async_imap::Authenticator for &mut XOAuth2<'_> {
     type Response = String;
-    fn process(&mut self, _challenge: &[u8]) -> String {
-        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+    fn process(&mut self, challenge: &[u8]) -> String {
+        if !self.sent {
+            self.sent = true;
+            return format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token);
+        }
+        self.error = Some(String::from_utf8_lossy(challenge).trim().to_owned());
+        String::new()
     }
+}
+
+/// The XOAUTH2 token in effect: `oauth2_token_file` (read now, so a token
+/// agent may replace it between connections), else `oauth2_token`; empty
+/// when the password is used.
+pub fn oauth2_token(c: &MailboxConfig) -> Result<zeroize::Zeroizing<String>, MailboxError> {
+    let Some(path) = &c.oauth2_token_file else {
+        return Ok(zeroize::Zeroizing::new(c.oauth2_token.clone()));
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| MailboxError::Imap(format!("oauth2_token_file {shown}: {e}")))?;
+    let mode = meta.permissions().mode() & 0o777;
+    // Same rule as the master key file: a secret others may read is refused.
+    if mode & 0o077 != 0 {
+        return Err(MailboxError::Imap(format!(
+            "oauth2_token_file {shown} has mode {mode:o}: others may read it; run `chmod 600 {shown}`"
+        )));
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| MailboxError::Imap(format!("oauth2_token_file {shown}: {e}")))?,
+    );
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(MailboxError::Imap(format!(
+            "oauth2_token_file {shown} is empty"
+        )));
+    }
+    Ok(zeroize::Zeroizing::new(token.to_owned()))
 }
 
 /// Accepts any certificate: only for self-signed loopback test servers,
@@ -160,22 +203,37 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
             .map_err(imap_err)?
             .ok_or_else(|| imap_err("no greeting"))?;
     }
-    let session = if c.oauth2_token.is_empty() {
+    let token = oauth2_token(c)?;
+    let session = if token.is_empty() {
         client
             .login(&c.username, &c.password)
             .await
             .map_err(|(e, _)| imap_err(format!("login: {e}")))?
     } else {
-        client
-            .authenticate(
-                "XOAUTH2",
-                XOAuth2 {
-                    user: &c.username,
-                    token: &c.oauth2_token,
-                },
-            )
-            .await
-            .map_err(|(e, _)| imap_err(format!("XOAUTH2: {e}")))?
+        let mut auth = XOAuth2 {
+            user: &c.username,
+            token: &token,
+            sent: false,
+            error: None,
+        };
+        let result = client.authenticate("XOAUTH2", &mut auth).await;
+        match result {
+            Ok(s) => s,
+            Err((e, _)) => {
+                // The server's JSON status (`{"status":"401",...}`) says
+                // why; the token itself is never logged.
+                let said = auth
+                    .error
+                    .map(|j| format!(" (server said {j})"))
+                    .unwrap_or_default();
+                return Err(imap_err(format!(
+                    "XOAUTH2 login as {} refused: {e}{said}; the token is expired, \
+                     wrongly signed or not for this user: give a fresh one \
+                     (oauth2_token_file or oauth2_token)",
+                    c.username
+                )));
+            }
+        }
     };
     Ok(session)
 }
@@ -190,6 +248,8 @@ pub struct ImapSource {
     uidplus: bool,
     uidvalidity: u32,
     failures: u32,
+    /// The last attempt to open the inbox failed (said once per outage).
+    cannot_open: bool,
 }
 
 impl ImapSource {
@@ -204,6 +264,7 @@ impl ImapSource {
             uidplus: false,
             uidvalidity: 0,
             failures: 0,
+            cannot_open: false,
         }
     }
 
@@ -228,13 +289,22 @@ impl ImapSource {
             }
             match self.open().await {
                 Ok(s) => {
-                    if self.failures > 0 {
+                    if self.failures > 0 || self.cannot_open {
                         tracing::info!(host = %self.config.host, "IMAP connection restored");
                     }
+                    self.cannot_open = false;
                     self.failures = 0;
+                    super::set_failing(false);
                     self.session = Some(s);
                 }
                 Err(e) => {
+                    // Said once per outage at error level (the caller warns
+                    // at each retry); /metrics' huytk_inbox_reader drops to 0.
+                    if !self.cannot_open {
+                        tracing::error!(host = %self.config.host, user = %self.config.username, error = %e, "cannot open the inbox; no mail is read until this is fixed (retrying)");
+                    }
+                    self.cannot_open = true;
+                    super::set_failing(true);
                     self.failures += 1;
                     return Err(e);
                 }
@@ -248,6 +318,12 @@ impl ImapSource {
         let caps = s.capabilities().await.map_err(imap_err)?;
         self.can_move = caps.has_str("MOVE");
         self.can_idle = caps.has_str("IDLE") && self.config.idle;
+        if self.config.idle && !self.can_idle {
+            tracing::info!(
+                poll_seconds = self.config.poll_seconds.max(1),
+                "the IMAP server offers no IDLE: polling for new mail"
+            );
+        }
         self.uidplus = caps.has_str("UIDPLUS");
         for folder in [&self.config.archive_folder, &self.config.other_folder] {
             // Exists already is fine; anything else shows at the first move.

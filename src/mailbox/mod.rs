@@ -12,14 +12,25 @@ pub mod utf7;
 /// for `/metrics`' `huytk_inbox_reader`.
 static READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether the inbox this process holds cannot be opened now (a refused
+/// login, an unreachable server): the holder then reads nothing, and
+/// `huytk_inbox_reader` says so, so the "no inbox reader" alert fires.
+static FAILING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Records that this process reads the inbox (or no longer does).
 pub fn set_reading(on: bool) {
     READING.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether this process reads the inbox.
+/// Records that the inbox cannot be opened (or can again).
+pub fn set_failing(on: bool) {
+    FAILING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process reads the inbox: it holds it and can open it.
 pub fn reading() -> bool {
     READING.load(std::sync::atomic::Ordering::Relaxed)
+        && !FAILING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// One message read from a source.
