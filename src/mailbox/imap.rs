@@ -162,7 +162,7 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
     }
     let session = if c.oauth2_token.is_empty() {
         client
-            .login(&c.username, &c.password)
+            .login(&c.username, c.password.expose())
             .await
             .map_err(|(e, _)| imap_err(format!("login: {e}")))?
     } else {
@@ -171,7 +171,7 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
                 "XOAUTH2",
                 XOAuth2 {
                     user: &c.username,
-                    token: &c.oauth2_token,
+                    token: c.oauth2_token.expose(),
                 },
             )
             .await
