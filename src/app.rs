@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, MailOutKind, MailboxKind, SmsKind};
 use crate::domain::calendar::Calendar;
 use crate::mailbox::{self, MailboxError, Source};
 use crate::notify::{Mailer, Templates};
@@ -92,16 +92,22 @@ fn seal_local_data(config: &Config) -> Result<(), AppError> {
     let io = |p: &std::path::Path, e: std::io::Error| {
         AppError::DataFolder(format!("making {} private: {e}", p.display()))
     };
-    for (kind, dir) in [
-        (config.mailbox.kind.as_str(), &config.mailbox.path),
-        (config.mail_out.kind.as_str(), &config.mail_out.path),
+    for (local, dir) in [
+        (
+            config.mailbox.kind == MailboxKind::Maildir,
+            &config.mailbox.path,
+        ),
+        (
+            config.mail_out.kind == MailOutKind::Maildir,
+            &config.mail_out.path,
+        ),
     ] {
-        if kind != "imap" && kind != "smtp" {
+        if local {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
             crate::private::seal_dir(dir).map_err(|e| io(dir, e))?;
         }
     }
-    if config.sms.kind == "file" {
+    if config.sms.kind == SmsKind::File {
         crate::private::seal_file(&config.sms.path).map_err(|e| io(&config.sms.path, e))?;
     }
     Ok(())
@@ -189,12 +195,14 @@ impl App {
 
     /// The configured mail source.
     pub fn source(&self) -> Result<Source, AppError> {
-        Ok(match self.config.mailbox.kind.as_str() {
-            "imap" => Source::Imap(Box::new(mailbox::imap::ImapSource::new(
+        Ok(match self.config.mailbox.kind {
+            MailboxKind::Imap => Source::Imap(Box::new(mailbox::imap::ImapSource::new(
                 self.config.mailbox.clone(),
                 self.desk.store.clone(),
             ))),
-            _ => Source::Maildir(mailbox::maildir::Spool::open(&self.config.mailbox.path)?),
+            MailboxKind::Maildir => {
+                Source::Maildir(mailbox::maildir::Spool::open(&self.config.mailbox.path)?)
+            }
         })
     }
 
@@ -205,9 +213,9 @@ impl App {
     pub async fn purge(&self) -> Result<usize, AppError> {
         let n = self.desk.purge_closed().await?;
         let mut files = 0;
-        let spool = match self.config.mailbox.kind.as_str() {
-            "imap" => None,
-            _ => Some(mailbox::maildir::Spool::open(&self.config.mailbox.path)?),
+        let spool = match self.config.mailbox.kind {
+            MailboxKind::Imap => None,
+            MailboxKind::Maildir => Some(mailbox::maildir::Spool::open(&self.config.mailbox.path)?),
         };
         let folders = [
             self.config.mailbox.archive_folder.as_str(),
@@ -315,7 +323,7 @@ impl App {
             let console = crate::web::Console::new(
                 self.desk.clone(),
                 self.config.web.clone(),
-                self.config.sms.dlr_secret.clone(),
+                self.config.sms.dlr_secret.expose().to_owned(),
             )
             .map_err(|e| AppError::Web(e.to_string()))?;
             tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
@@ -515,7 +523,7 @@ impl App {
     fn folder_for(&self, outcome: &crate::workflow::Ingested) -> &str {
         if outcome.is_other() {
             &self.config.mailbox.other_folder
-        } else if self.config.mailbox.kind == "imap" {
+        } else if self.config.mailbox.kind == MailboxKind::Imap {
             &self.config.mailbox.archive_folder
         } else {
             ""

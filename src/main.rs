@@ -78,6 +78,11 @@ enum Command {
     },
     /// Check every configured connection and say what fails.
     Doctor,
+    /// The configuration: its reference, an example file, a check.
+    Config {
+        #[command(subcommand)]
+        command: huytk::config::ConfigCommand,
+    },
     /// Console operators: add, disable, enable, set a password, list, API tokens.
     Operator {
         #[command(subcommand)]
@@ -378,9 +383,18 @@ fn main() -> Result<()> {
             run_inspect(json, jobs, &files, auth.trusted().as_ref())
         }
         Command::Bench(args) => huytk::bench::run(&args).map_err(Into::into),
+        Command::Config { command } => {
+            print!(
+                "{}",
+                huytk::config::run_command(&command, cli.config.as_deref())?
+            );
+            Ok(())
+        }
         command => {
             init_logs(cli.log_format);
             let config = Config::load(cli.config.as_deref())?;
+            // Secrets show as *** (config::Secret): the line is safe to keep.
+            tracing::debug!(?config, "configuration in effect");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -573,7 +587,9 @@ async fn run_async(config: Config, command: Command) -> Result<()> {
                 }
             }
         }
-        Command::Inspect { .. } | Command::Bench(_) => unreachable!("handled without a runtime"),
+        Command::Inspect { .. } | Command::Bench(_) | Command::Config { .. } => {
+            unreachable!("handled without a runtime")
+        }
     }
     Ok(())
 }
@@ -865,7 +881,7 @@ async fn doctor(config: Config) -> Result<()> {
         "SMS gateway",
         huytk::notify::sms::SmsGateway::from_config(&config.sms).map(|g| g.describe()),
     );
-    let inbox = if config.mailbox.kind == "imap" {
+    let inbox = if config.mailbox.kind == huytk::config::MailboxKind::Imap {
         huytk::mailbox::imap::connect(&config.mailbox)
             .await
             .map(|_| {

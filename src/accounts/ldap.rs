@@ -48,7 +48,7 @@ impl LdapDirectory {
         ldap3::drive!(conn);
         ldap.with_timeout(Duration::from_secs(self.c.timeout_seconds.max(1)));
         if !self.c.bind_dn.is_empty() {
-            ldap.simple_bind(&self.c.bind_dn, &self.c.bind_password)
+            ldap.simple_bind(&self.c.bind_dn, self.c.bind_password.expose())
                 .await
                 .map_err(unavailable)?
                 .success()

@@ -71,14 +71,12 @@ impl Accounts {
         c: &crate::config::AccountsConfig,
         store: &crate::store::Store,
     ) -> Result<Accounts, AccountError> {
-        match c.kind.as_str() {
-            "embedded" | "" => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
-            "ldap" => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
-            "sql" => Ok(Accounts::Sql(Box::new(SqlDirectory::new(c.clone())?))),
-            "rest" => Ok(Accounts::Rest(Box::new(RestDirectory::new(c.clone())?))),
-            other => Err(AccountError::Config(format!(
-                "[accounts] kind = {other:?}: use \"embedded\", \"ldap\", \"sql\" or \"rest\""
-            ))),
+        use crate::config::AccountsKind;
+        match c.kind {
+            AccountsKind::Embedded => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
+            AccountsKind::Ldap => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
+            AccountsKind::Sql => Ok(Accounts::Sql(Box::new(SqlDirectory::new(c.clone())?))),
+            AccountsKind::Rest => Ok(Accounts::Rest(Box::new(RestDirectory::new(c.clone())?))),
         }
     }
 

@@ -58,7 +58,7 @@ impl RestDirectory {
         body: Option<&str>,
     ) -> Result<http::HttpReply, AccountError> {
         let url = format!("{}{path}", self.c.url.trim_end_matches('/'));
-        let auth = format!("Bearer {}", self.c.token);
+        let auth = format!("Bearer {}", self.c.token.expose());
         let mut headers = vec![("Accept", "application/json")];
         if body.is_some() {
             headers.push(("Content-Type", "application/json"));

@@ -53,8 +53,8 @@ impl async_imap::Authenticator for &mut XOAuth2<'_> {
 /// agent may replace it between connections), else `oauth2_token`; empty
 /// when the password is used.
 pub fn oauth2_token(c: &MailboxConfig) -> Result<zeroize::Zeroizing<String>, MailboxError> {
-    let Some(path) = &c.oauth2_token_file else {
-        return Ok(zeroize::Zeroizing::new(c.oauth2_token.clone()));
+    let Some(path) = c.oauth2_token.file() else {
+        return Ok(zeroize::Zeroizing::new(c.oauth2_token.expose().to_owned()));
     };
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
@@ -206,7 +206,7 @@ pub async fn connect(c: &MailboxConfig) -> Result<ImapSession, MailboxError> {
     let token = oauth2_token(c)?;
     let session = if token.is_empty() {
         client
-            .login(&c.username, &c.password)
+            .login(&c.username, c.password.expose())
             .await
             .map_err(|(e, _)| imap_err(format!("login: {e}")))?
     } else {

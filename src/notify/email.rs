@@ -8,7 +8,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use crate::config::{MailOutConfig, Security};
+use crate::config::{MailOutConfig, MailOutKind, Security};
 
 /// A mail waiting in the outbox (its JSON payload).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl lettre::message::header::Header for AutoSubmitted {
 impl Mailer {
     /// The mailer the configuration asks for.
     pub fn from_config(c: &MailOutConfig) -> Result<Mailer, SendError> {
-        if c.kind == "smtp" {
+        if c.kind == MailOutKind::Smtp {
             let fail = |e: lettre::transport::smtp::Error| SendError {
                 message: format!("SMTP {}: {e}", c.host),
                 permanent: true,
@@ -95,8 +95,10 @@ impl Mailer {
                 .port(c.port)
                 .timeout(Some(std::time::Duration::from_secs(30)));
             if !c.username.is_empty() {
-                builder =
-                    builder.credentials(Credentials::new(c.username.clone(), c.password.clone()));
+                builder = builder.credentials(Credentials::new(
+                    c.username.clone(),
+                    c.password.expose().to_owned(),
+                ));
             }
             Ok(Mailer::Smtp(builder.build()))
         } else {

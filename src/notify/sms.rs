@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::http::{self, encode};
-use crate::config::SmsConfig;
+use crate::config::{SmsConfig, SmsKind};
 
 /// What the gateway said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +49,13 @@ pub enum SmsGateway {
 impl SmsGateway {
     /// The gateway named by `[sms] kind`.
     pub fn from_config(c: &SmsConfig) -> Result<SmsGateway, String> {
-        match c.kind.as_str() {
-            "file" | "" => Ok(SmsGateway::File(c.path.clone())),
-            "kannel" if c.url.starts_with("http") => Ok(SmsGateway::Kannel(c.clone())),
-            "json" if c.url.starts_with("http") => Ok(SmsGateway::Json(c.clone())),
-            "kannel" | "json" => Err(format!("[sms] url {:?}: an http(s) URL is needed", c.url)),
-            other => Err(format!(
-                "[sms] kind = {other:?}: use \"file\", \"kannel\" or \"json\""
-            )),
+        match c.kind {
+            SmsKind::File => Ok(SmsGateway::File(c.path.clone())),
+            SmsKind::Kannel if c.url.starts_with("http") => Ok(SmsGateway::Kannel(c.clone())),
+            SmsKind::Json if c.url.starts_with("http") => Ok(SmsGateway::Json(c.clone())),
+            SmsKind::Kannel | SmsKind::Json => {
+                Err(format!("[sms] url {:?}: an http(s) URL is needed", c.url))
+            }
         }
     }
 
@@ -132,7 +131,7 @@ impl SmsGateway {
                     "{}?username={}&password={}&from={}&to={}&text={}&coding=0&charset=UTF-8",
                     c.url,
                     encode(&c.username),
-                    encode(&c.password),
+                    encode(c.password.expose()),
                     encode(&c.from),
                     encode(&sms.to),
                     encode(&sms.text)
@@ -144,7 +143,7 @@ impl SmsGateway {
                     let dlr = format!(
                         "{}/api/v1/sms/dlr?id={id}&key={}&status=%d",
                         c.dlr_base_url.trim_end_matches('/'),
-                        encode(&c.dlr_secret)
+                        encode(c.dlr_secret.expose())
                     );
                     url.push_str(&format!("&dlr-mask=31&dlr-url={}", encode(&dlr)));
                 }
@@ -161,7 +160,7 @@ impl SmsGateway {
                     "to": sms.to, "from": c.from, "text": sms.text, "reference": id.to_string(),
                 })
                 .to_string();
-                let auth = format!("Bearer {}", c.token);
+                let auth = format!("Bearer {}", c.token.expose());
                 let mut headers = vec![("Content-Type", "application/json")];
                 if !c.token.is_empty() {
                     headers.push(("Authorization", auth.as_str()));
