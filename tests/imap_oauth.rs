@@ -277,10 +277,14 @@ async fn a_token_file_others_may_read_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let c = huytk::config::MailboxConfig {
-        oauth2_token_file: Some(token_file.clone()),
-        ..Default::default()
-    };
+    // As the daemon reads it: the token secret's `_file` form.
+    let c = huytk::config::Config::parse(
+        &format!("[mailbox]\noauth2_token_file = {:?}\n", token_file),
+        &Default::default(),
+        "test",
+    )
+    .unwrap()
+    .mailbox;
     let err = huytk::mailbox::imap::oauth2_token(&c)
         .unwrap_err()
         .to_string();
