@@ -42,30 +42,74 @@ pub struct Config {
     pub sender_auth: SenderAuthConfig,
 }
 
-/// `[sender_auth]`: the trusted-header way (docs/sender-auth.md). The
-/// `Authentication-Results` headers of these receiving servers are read
-/// into each mail's evidence; every other one is ignored. Empty: off (no
-/// `auth` anywhere, no warning). huytk's own check with a DNS resolver is
-/// not implemented yet: there is no key for it, and a config naming one
-/// is refused as an unknown key.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[sender_auth]`: whose word on a sender's DKIM, SPF and DMARC the desk
+/// takes (docs/sender-auth.md). Two ways, chosen by `check`:
+/// `"headers"` (the default) reads the `Authentication-Results` of the
+/// trusted receiving servers below (empty: off, no `auth` anywhere, no
+/// warning); `"resolver"` has huytk check the mail itself at ingest with the
+/// DNS server `resolver`, the SMTP client taken from the `Received` line of
+/// one of `trusted_received_by`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SenderAuthConfig {
+    /// `"headers"` (trusted `Authentication-Results`) or `"resolver"`
+    /// (huytk's own check; `resolver` and `trusted_received_by` required).
+    pub check: String,
     /// The authserv-ids of the desk's own receiving servers
-    /// (`mx.google.com`, `mx.dichvucong.gov.vn`), without case.
+    /// (`mx.google.com`, `mx.dichvucong.gov.vn`), without case. Read only
+    /// with `check = "headers"`.
     pub trusted_authserv_ids: Vec<String>,
     /// Also trust headers without an authserv-id, as Microsoft 365 writes
     /// them: only for a mailbox hosted there.
     pub trust_unnamed_authserv_id: bool,
+    /// `check = "resolver"`: the DNS server asked, `IP:port` (`IP` alone
+    /// means port 53): the desk's own recursive resolver.
+    pub resolver: String,
+    /// How long one DNS query waits for an answer, in milliseconds.
+    pub resolver_timeout_ms: u64,
+    /// How many times a DNS query is sent before it is a `temperror`.
+    pub resolver_attempts: u32,
+    /// The cap on the whole check of one mail (every DKIM key, SPF and
+    /// DMARC lookup), in milliseconds: past it the results are `temperror`
+    /// and the mail goes on. A DNS outage delays a mail by at most this.
+    pub check_timeout_ms: u64,
+    /// The host names the desk's own receiving servers write in the `by`
+    /// clause of their `Received` line (`mx.dichvucong.gov.vn`), without
+    /// case: the topmost such line gives the SMTP client's IP and HELO for
+    /// SPF. No such line: SPF is `none`.
+    pub trusted_received_by: Vec<String>,
+}
+
+impl Default for SenderAuthConfig {
+    fn default() -> SenderAuthConfig {
+        SenderAuthConfig {
+            check: "headers".into(),
+            trusted_authserv_ids: Vec::new(),
+            trust_unnamed_authserv_id: false,
+            resolver: String::new(),
+            resolver_timeout_ms: 2000,
+            resolver_attempts: 2,
+            check_timeout_ms: 5000,
+            trusted_received_by: Vec::new(),
+        }
+    }
 }
 
 impl SenderAuthConfig {
     /// The trusted servers, or `None` when the trusted-header way is off.
     pub fn trusted(&self) -> Option<crate::intake::auth::TrustedServers> {
+        if self.uses_resolver() {
+            return None;
+        }
         crate::intake::auth::TrustedServers::new(
             &self.trusted_authserv_ids,
             self.trust_unnamed_authserv_id,
         )
+    }
+
+    /// Whether huytk checks mail itself (`check = "resolver"`).
+    pub fn uses_resolver(&self) -> bool {
+        self.check.eq_ignore_ascii_case("resolver")
     }
 }
 
@@ -553,8 +597,15 @@ mod tests {
         assert!(t.trusts(&crate::intake::auth::AuthservId::Named(
             "mx.google.com".into()
         )));
-        // The resolver way is not implemented: naming it is an error.
-        assert!(toml::from_str::<Config>("[sender_auth]\nresolver = \"1.1.1.1\"\n").is_err());
+        assert!(toml::from_str::<Config>("[sender_auth]\nresolvers = \"1.1.1.1\"\n").is_err());
+        // The resolver way turns the trusted-header way off.
+        let c: Config = toml::from_str(
+            "[sender_auth]\ncheck = \"resolver\"\nresolver = \"127.0.0.1:5353\"\n\
+             trusted_authserv_ids = [\"mx.google.com\"]\ntrusted_received_by = [\"mx.desk.test\"]\n",
+        )
+        .unwrap();
+        assert!(c.sender_auth.uses_resolver() && c.sender_auth.trusted().is_none());
+        assert_eq!(c.sender_auth.check_timeout_ms, 5000);
     }
 
     #[test]
