@@ -27,6 +27,7 @@ const CITIZEN: &str = "citizen.test";
 const MX: &str = "mx.desk.test";
 const AN: &str = "079203001234";
 const BINH: &str = "079203001235";
+const CUONG: &str = "079203001236";
 /// Where the citizen's own server connects from (its SPF record's address).
 const SENDER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The forger's own domain: its envelope sender.
@@ -43,6 +44,8 @@ struct Chain {
     signer: Milter,
     receiving: Postfix,
     sending: Postfix,
+    resigner: Milter,
+    forger: Postfix,
     _keys: TempDir,
 }
 
@@ -50,6 +53,9 @@ impl Chain {
     fn start() -> Chain {
         let keys = TempDir::new("dkim-keys");
         let key = DkimKey::generate(keys.path(), CITIZEN, "s1");
+        let evil_dir = keys.path().join("evil");
+        std::fs::create_dir_all(&evil_dir).unwrap();
+        let evil_key = DkimKey::generate(&evil_dir, EVIL, "e1");
         let nsd = Nsd::start(&[
             (
                 CITIZEN,
@@ -60,7 +66,13 @@ impl Chain {
                 ),
             ),
             // The forger's own domain, whose SPF its address passes.
-            (EVIL, format!("@ IN TXT \"v=spf1 ip4:{FORGER_IP} -all\"")),
+            (
+                EVIL,
+                format!(
+                    "@ IN TXT \"v=spf1 ip4:{FORGER_IP} -all\"\n{}",
+                    evil_key.record
+                ),
+            ),
         ]);
         let dovecot = Dovecot::start(&["desk@test"]);
         let dkim = Milter::opendkim_verifier(nsd.ip, MX);
@@ -83,7 +95,21 @@ impl Chain {
                 milters: vec![signer.port],
             },
         );
+        // The forger's server: re-signs whatever it sends as its own
+        // domain, from the forger's address.
+        let resigner = Milter::opendkim_signer_of_any(nsd.ip, EVIL, &evil_key);
+        let forger = Postfix::start_with(
+            0,
+            &PostfixOptions {
+                hostname: Some(format!("mail.{EVIL}")),
+                relay_to: Some(receiving.port),
+                bind_address: Some(FORGER_IP.to_string()),
+                milters: vec![resigner.port],
+            },
+        );
         Chain {
+            resigner,
+            forger,
             nsd,
             dovecot,
             dkim,
@@ -99,14 +125,17 @@ impl Chain {
     fn logs(&self) -> String {
         format!(
             "--- sending postfix\n{}\n--- receiving postfix\n{}\n--- signer\n{}\n--- opendkim\n{}\n\
-             --- opendmarc\n{}\n--- nsd\n{}\n--- dovecot\n{}",
+             --- opendmarc\n{}\n--- nsd\n{}\n--- dovecot\n{}\n--- forger's postfix\n{}\n\
+             --- forger's signer\n{}",
             self.sending.log(),
             self.receiving.log(),
             self.signer.log(),
             self.dkim.log(),
             self.dmarc.log(),
             self.nsd.log(),
-            self.dovecot.log()
+            self.dovecot.log(),
+            self.forger.log(),
+            self.resigner.log()
         )
     }
 
@@ -221,6 +250,34 @@ async fn signed_green_forged_red(chain: &Chain, desk: &TestDesk, authserv_id: &s
     // Never blocking: the operator decides.
     assert_eq!(b["request"]["state"], "pending_review", "{}", b["request"]);
 
+    // Another copy re-signed by the forger's own domain and sent by its
+    // server: a valid signature, of the wrong domain.
+    let resigned = Mail::request(
+        &format!("an@{CITIZEN}"),
+        CUONG,
+        "Lê Văn Cường",
+        "0909123456",
+    );
+    smtp_send(
+        Ipv4Addr::LOCALHOST,
+        chain.forger.port,
+        "laptop.evil.test",
+        &format!("forger@{EVIL}"),
+        "desk@test",
+        &resigned.bytes(),
+    )
+    .await;
+    let c = settle(desk, chain, CUONG).await;
+    let cuong_ref = c["request"]["reference"].as_str().unwrap().to_owned();
+    let auth = &c["thread"][0]["auth"];
+    assert_eq!(auth["verdict"], "red", "{auth}\n{}", chain.logs());
+    assert_eq!(auth["dmarc"]["result"], "fail", "{auth}");
+    let dkim = &auth["dkim"][0];
+    assert_eq!(dkim["result"], "pass", "{auth}");
+    assert_eq!(dkim["domain"], EVIL, "{auth}");
+    assert_eq!(dkim["aligned"], false, "{auth}");
+    assert!(warnings(&c).contains(&"sender_unauthenticated".to_owned()));
+
     let driver = ChromeDriver::start();
     let br = driver.browser().await;
     let base = format!("http://127.0.0.1:{}", desk.web);
@@ -228,6 +285,7 @@ async fn signed_green_forged_red(chain: &Chain, desk: &TestDesk, authserv_id: &s
     for (reference, colour, rgb, shot) in [
         (&an_ref, "green", None, "signed.png"),
         (&binh_ref, "red", Some("179, 20, 26"), "forged.png"),
+        (&cuong_ref, "red", Some("179, 20, 26"), "resigned.png"),
     ] {
         br.goto(&format!("{base}/requests/{reference}"))
             .await
@@ -254,6 +312,12 @@ async fn signed_green_forged_red(chain: &Chain, desk: &TestDesk, authserv_id: &s
             .await
             .unwrap();
         assert_eq!(id, authserv_id);
+        br.execute(
+            "arguments[0].scrollIntoView()",
+            vec![serde_json::to_value(&badge).unwrap()],
+        )
+        .await
+        .unwrap();
         let png = br.screenshot().await.unwrap();
         std::fs::write(artifacts(shots).join(shot), png).unwrap();
     }

@@ -154,6 +154,7 @@ pub struct Milter {
     child: Child,
     /// Its milter port on 127.0.0.1.
     pub port: u16,
+    _tables: Option<TempDir>,
 }
 
 /// Runs `program args…` in a mount namespace whose `/etc/resolv.conf`
@@ -190,6 +191,31 @@ impl Milter {
                 key.private.display()
             ),
         )
+    }
+
+    /// OpenDKIM signing every mail submitted from 127.0.0.1 as `domain`
+    /// with `key`, whatever its From (a forger re-signing a copy).
+    pub fn opendkim_signer_of_any(nameserver: Ipv4Addr, domain: &str, key: &DkimKey) -> Milter {
+        let tables = TempDir::new("opendkim-tables");
+        let keys = tables.path().join("keys");
+        let signing = tables.path().join("signing");
+        std::fs::write(
+            &keys,
+            format!("k {domain}:{}:{}\n", key.selector, key.private.display()),
+        )
+        .unwrap();
+        std::fs::write(&signing, "* k\n").unwrap();
+        let mut m = Milter::opendkim(
+            nameserver,
+            &format!(
+                "Mode s\nKeyTable file:{}\nSigningTable refile:{}\nInternalHosts 127.0.0.1\n\
+                 SignatureAlgorithm rsa-sha256\nRequireSafeKeys false\n",
+                keys.display(),
+                signing.display()
+            ),
+        );
+        m._tables = Some(tables);
+        m
     }
 
     /// OpenDKIM verifying signatures and writing `Authentication-Results:
@@ -239,7 +265,12 @@ impl Milter {
             &["-f", "-x", conf.to_str().unwrap()],
         );
         wait_for_port_of(&dir, port, "opendkim");
-        Milter { dir, child, port }
+        Milter {
+            dir,
+            child,
+            port,
+            _tables: None,
+        }
     }
 
     /// OpenDMARC checking SPF itself and DMARC (never rejecting: the desk
@@ -271,7 +302,12 @@ impl Milter {
             &["-f", "-c", conf.to_str().unwrap()],
         );
         wait_for_port_of(&dir, port, "opendmarc");
-        Milter { dir, child, port }
+        Milter {
+            dir,
+            child,
+            port,
+            _tables: None,
+        }
     }
 
     /// What it wrote on its standard streams.
