@@ -571,6 +571,32 @@ Received: from mail.example.vn (mail.example.vn [IPv6:2001:db8::25]) by MX.desk.
         assert_eq!(auth.verdict, crate::intake::auth::AuthVerdict::Yellow);
     }
 
+    #[test]
+    fn the_config_asks_for_what_the_check_needs() {
+        let mut c = SenderAuthConfig::default();
+        assert!(ResolverCheck::from_config(&c).unwrap().is_none());
+        c.check = "dns".into();
+        assert!(matches!(
+            ResolverCheck::from_config(&c),
+            Err(SenderCheckError::Check(_))
+        ));
+        c.check = "resolver".into();
+        c.resolver = "dns.example".into();
+        assert!(matches!(
+            ResolverCheck::from_config(&c),
+            Err(SenderCheckError::Resolver(_))
+        ));
+        c.resolver = "127.0.0.1:5353".into();
+        assert!(matches!(
+            ResolverCheck::from_config(&c),
+            Err(SenderCheckError::NoTrustedReceived)
+        ));
+        c.trusted_received_by = vec![" MX.Desk.Test. ".into()];
+        let check = ResolverCheck::from_config(&c).unwrap().unwrap();
+        assert_eq!(check.trusted_received_by, ["mx.desk.test"]);
+        assert_eq!(check.total, Duration::from_millis(5000));
+    }
+
     #[tokio::test]
     async fn a_dead_resolver_is_temperror_within_the_cap() {
         // A UDP port nobody answers on: every query times out.
