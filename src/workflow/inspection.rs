@@ -65,7 +65,7 @@ impl Inspectors {
         self
     }
 
-    /// Inspects one message (see [`Inspectors::inspect`]) and, with a
+    /// Inspects one message (within the budgets, below) and, with a
     /// sender check, checks its sender at the same time: the check's
     /// bounded time (DNS) overlaps inspection's, and what it found is the
     /// message's `auth`.
