@@ -48,6 +48,9 @@ pub enum AppError {
     /// The account store's configuration.
     #[error(transparent)]
     Accounts(#[from] crate::accounts::AccountError),
+    /// `[sender_auth]`'s own check could not be set up.
+    #[error(transparent)]
+    SenderCheck(#[from] crate::mailbox::sender_check::SenderCheckError),
 }
 
 /// Everything `serve` runs with.
@@ -145,7 +148,11 @@ impl App {
                 config.desk.inspection_memory_mb,
                 config.desk.inspection_seconds,
             )
-            .trusting(config.sender_auth.trusted()),
+            .trusting(config.sender_auth.trusted())
+            .checking(
+                crate::mailbox::sender_check::ResolverCheck::from_config(&config.sender_auth)?
+                    .map(|c| Arc::new(c) as Arc<dyn crate::mailbox::sender_check::SenderCheck>),
+            ),
         };
         let sms =
             crate::notify::sms::SmsGateway::from_config(&config.sms).map_err(AppError::MailOut)?;

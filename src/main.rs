@@ -124,6 +124,15 @@ enum Command {
         /// Also trust headers without an authserv-id (Microsoft 365).
         #[arg(long)]
         trust_unnamed_authserv_id: bool,
+        /// Check DKIM, SPF and DMARC with this DNS server (`IP[:port]`)
+        /// instead of reading headers (`[sender_auth] check = "resolver"`).
+        #[arg(long, value_name = "ADDR")]
+        resolver: Option<String>,
+        /// With `--resolver`: the `by` name of the desk's receiving server
+        /// whose `Received` line gives the SMTP client (repeatable; added to
+        /// `trusted_received_by`).
+        #[arg(long = "trusted-received-by", value_name = "NAME")]
+        trusted_received_by: Vec<String>,
         /// The .eml files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -372,6 +381,8 @@ fn main() -> Result<()> {
             jobs,
             trusted_authserv_ids,
             trust_unnamed_authserv_id,
+            resolver,
+            trusted_received_by,
             files,
         } => {
             let mut auth = match &cli.config {
@@ -380,7 +391,13 @@ fn main() -> Result<()> {
             };
             auth.trusted_authserv_ids.extend(trusted_authserv_ids);
             auth.trust_unnamed_authserv_id |= trust_unnamed_authserv_id;
-            run_inspect(json, jobs, &files, auth.trusted().as_ref())
+            if let Some(addr) = resolver {
+                auth.check = huytk::config::SenderCheckWay::Resolver;
+                auth.resolver = addr;
+            }
+            auth.trusted_received_by.extend(trusted_received_by);
+            let check = huytk::mailbox::sender_check::ResolverCheck::from_config(&auth)?;
+            run_inspect(json, jobs, &files, auth.trusted().as_ref(), check.as_ref())
         }
         Command::Bench(args) => huytk::bench::run(&args).map_err(Into::into),
         Command::Config { command } => {
@@ -923,7 +940,19 @@ fn run_inspect(
     jobs: Option<usize>,
     files: &[PathBuf],
     trusted: Option<&huytk::intake::auth::TrustedServers>,
+    check: Option<&huytk::mailbox::sender_check::ResolverCheck>,
 ) -> Result<()> {
+    // The sender check is DNS: one small runtime asks for a chunk's mails
+    // at once, each bounded by the check's own cap.
+    let runtime = match check {
+        Some(_) => Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the DNS runtime")?,
+        ),
+        None => None,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.unwrap_or(0))
         .build()
@@ -933,8 +962,8 @@ fn run_inspect(
     let mut failed = false;
     // Chunks keep memory bounded on long lists while output stays in order.
     for chunk in files.chunks(256) {
-        let results: Vec<std::io::Result<Result<Report, huytk::intake::Refused>>> =
-            pool.install(|| {
+        let mut results: Vec<std::io::Result<Result<Report, huytk::intake::Refused>>> = pool
+            .install(|| {
                 chunk
                     .par_iter()
                     .map(|path| {
@@ -948,6 +977,9 @@ fn run_inspect(
                     })
                     .collect()
             });
+        if let (Some(check), Some(rt)) = (check, &runtime) {
+            check_senders(rt, check, chunk, &mut results);
+        }
         let mut out = stdout.lock();
         for (path, r) in chunk.iter().zip(results) {
             match r {
@@ -978,6 +1010,42 @@ fn run_inspect(
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Fills each inspected report's `auth` with huytk's own check of its
+/// file, all of a chunk's checks at once.
+fn check_senders(
+    rt: &tokio::runtime::Runtime,
+    check: &huytk::mailbox::sender_check::ResolverCheck,
+    files: &[PathBuf],
+    results: &mut [std::io::Result<Result<Report, huytk::intake::Refused>>],
+) {
+    use huytk::mailbox::sender_check::{SenderCheck, AUTHSERV_ID};
+    let raws: Vec<Option<Vec<u8>>> = files
+        .iter()
+        .zip(results.iter())
+        .map(|(path, r)| match r {
+            Ok(Ok(_)) => std::fs::read(path).ok(),
+            _ => None,
+        })
+        .collect();
+    let found = rt.block_on(futures::future::join_all(raws.iter().map(
+        |raw| async move {
+            match raw {
+                Some(raw) => Some(check.check(raw).await),
+                None => None,
+            }
+        },
+    )));
+    for (r, found) in results.iter_mut().zip(found) {
+        if let (Ok(Ok(report)), Some(found)) = (r, found) {
+            report.auth = Some(huytk::intake::auth::from_results(
+                &found,
+                report.from.as_deref(),
+                AUTHSERV_ID,
+            ));
+        }
+    }
 }
 
 fn write_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {

@@ -21,7 +21,8 @@ pub use table::{
     MailboxConfig, SenderAuthConfig, SmsConfig, TemplatesConfig, WebConfig,
 };
 pub use values::{
-    redact_url, AccountsKind, MailOutKind, MailboxKind, Secret, Security, SmsKind, Value,
+    redact_url, AccountsKind, MailOutKind, MailboxKind, Secret, Security, SenderCheckWay, SmsKind,
+    Value,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -335,10 +336,18 @@ impl Config {
 impl SenderAuthConfig {
     /// The trusted servers, or `None` when the trusted-header way is off.
     pub fn trusted(&self) -> Option<crate::intake::auth::TrustedServers> {
+        if self.uses_resolver() {
+            return None;
+        }
         crate::intake::auth::TrustedServers::new(
             &self.trusted_authserv_ids,
             self.trust_unnamed_authserv_id,
         )
+    }
+
+    /// Whether huytk checks mail itself (`check = "resolver"`).
+    pub fn uses_resolver(&self) -> bool {
+        self.check == SenderCheckWay::Resolver
     }
 }
 
@@ -421,7 +430,16 @@ mod tests {
             "mx.google.com".into()
         )));
         // The resolver way is not implemented: naming it is an error.
-        assert!(parse("[sender_auth]\nresolver = \"1.1.1.1\"\n").is_err());
+        assert!(parse("[sender_auth]\nresolvers = \"1.1.1.1\"\n").is_err());
+        assert!(parse("[sender_auth]\ncheck = \"dns\"\n").is_err());
+        // The resolver way turns the trusted-header way off.
+        let c = parse(
+            "[sender_auth]\ncheck = \"resolver\"\nresolver = \"127.0.0.1:5353\"\n\
+             trusted_authserv_ids = [\"mx.google.com\"]\ntrusted_received_by = [\"mx.desk.test\"]\n",
+        )
+        .unwrap();
+        assert!(c.sender_auth.uses_resolver() && c.sender_auth.trusted().is_none());
+        assert_eq!(c.sender_auth.check_timeout_ms, 5000);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::values::{AccountsKind, MailOutKind, MailboxKind, Secret, Security, Shown, SmsKind};
+use super::values::{
+    AccountsKind, MailOutKind, MailboxKind, Secret, Security, SenderCheckWay, Shown, SmsKind,
+};
 use super::{KeyInfo, Reader, SectionInfo};
 
 /// Turns the table below into the section structs, `Config`, and their
@@ -375,19 +377,41 @@ config_table! {
         retry_base_seconds: u64 = 10,
     }
 
-    /// Whose word on a sender's DKIM, SPF and DMARC the desk takes: the
-    /// trusted-header way (docs/sender-auth.md). The
-    /// `Authentication-Results` headers of these receiving servers are read
-    /// into each mail's evidence; every other one is ignored. Empty: off
-    /// (no `auth` anywhere, no warning). huytk's own check with a DNS
-    /// resolver is not implemented yet: there is no key for it, and a
-    /// configuration naming one is refused as an unknown key.
+    /// Whose word on a sender's DKIM, SPF and DMARC the desk takes
+    /// (docs/sender-auth.md). Two ways, chosen by `check`: `"headers"`
+    /// reads the `Authentication-Results` of the trusted receiving servers
+    /// below (none: off, no `auth` anywhere, no warning); `"resolver"` has
+    /// huytk check the mail itself at ingest with the DNS server
+    /// `resolver`, the SMTP client taken from the `Received` line of one of
+    /// `trusted_received_by`.
     [sender_auth] SenderAuthConfig {
+        /// `headers` (trusted `Authentication-Results`) or `resolver`
+        /// (huytk's own check; `resolver` and `trusted_received_by`
+        /// required).
+        check: SenderCheckWay = SenderCheckWay::Headers,
         /// The authserv-ids of the desk's own receiving servers
-        /// (`mx.google.com`, `mx.dichvucong.gov.vn`), without case.
+        /// (`mx.google.com`, `mx.dichvucong.gov.vn`), without case. Read
+        /// only with `check = "headers"`.
         trusted_authserv_ids: Vec<String> = Vec::new(),
         /// Also trust headers without an authserv-id, as Microsoft 365
         /// writes them: only for a mailbox hosted there.
         trust_unnamed_authserv_id: bool = false,
+        /// `check = "resolver"`: the DNS server asked, `IP:port` (`IP`
+        /// alone means port 53): the desk's own recursive resolver.
+        resolver: String = String::new(),
+        /// How long one DNS query waits for an answer, in milliseconds.
+        resolver_timeout_ms: u64 = 2000,
+        /// How many times a DNS query is sent before it is a `temperror`.
+        resolver_attempts: u32 = 2,
+        /// The cap on the whole check of one mail (every DKIM key, SPF and
+        /// DMARC lookup), in milliseconds: past it the results are
+        /// `temperror` and the mail goes on. A DNS outage delays a mail by
+        /// at most this.
+        check_timeout_ms: u64 = 5000,
+        /// The host names the desk's own receiving servers write in the
+        /// `by` clause of their `Received` line (`mx.dichvucong.gov.vn`),
+        /// without case: the topmost such line gives the SMTP client's IP
+        /// and HELO for SPF. No such line: SPF is `none`.
+        trusted_received_by: Vec<String> = Vec::new(),
     }
 }

@@ -380,6 +380,14 @@ choices! {
         /// A JSON-over-HTTP gateway.
         Json = "json",
     }
+    /// `[sender_auth] check`: whose word on a sender's DKIM, SPF and DMARC
+    /// the desk takes.
+    SenderCheckWay {
+        /// The trusted receiving servers' `Authentication-Results`.
+        Headers = "headers",
+        /// huytk's own check at ingest, with a DNS resolver.
+        Resolver = "resolver",
+    }
 }
 
 // The enum is written by `choices!`, which has no place for `#[default]`.

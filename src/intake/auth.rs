@@ -237,6 +237,16 @@ pub fn read(raw: &[u8], from: Option<&str>, trusted: &TrustedServers) -> SenderA
     evidence(&trusted_results, from, ids, ignored)
 }
 
+/// The evidence from results that huytk's own check found
+/// (`[sender_auth] check = "resolver"`, src/mailbox/sender_check.rs), as
+/// `authserv_id` would have written them in an `Authentication-Results`
+/// header: the same rules turn them into the same [`SenderAuth`] as the
+/// trusted-header way, so storage, badges and warnings do not know which
+/// way was used.
+pub fn from_results(results: &[ResInfo], from: Option<&str>, authserv_id: &str) -> SenderAuth {
+    evidence(results, from, vec![authserv_id.to_owned()], 0)
+}
+
 fn domain_of(value: &str) -> String {
     value
         .rsplit('@')

@@ -6,6 +6,7 @@
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+pub mod sender_check;
 pub mod utf7;
 
 /// Whether this process holds the inbox (the one replica that reads it),

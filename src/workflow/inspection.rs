@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::intake::auth::TrustedServers;
 use crate::intake::{peak_memory_estimate, try_examine_trusting_within, Examined};
+use crate::mailbox::sender_check::{SenderCheck, AUTHSERV_ID};
 
 /// The most one message's inspection holds in memory (intake bounds it;
 /// docs/performance.md): the memory budget always admits one message.
@@ -29,6 +30,8 @@ pub struct Inspectors {
     cores: Arc<Semaphore>,
     budget: Duration,
     trusted: Option<Arc<TrustedServers>>,
+    /// huytk's own sender check (`[sender_auth] check = "resolver"`).
+    sender_check: Option<Arc<dyn SenderCheck>>,
 }
 
 impl Inspectors {
@@ -43,6 +46,7 @@ impl Inspectors {
             cores: Arc::new(Semaphore::new(cores)),
             budget: Duration::from_secs(seconds.max(1)),
             trusted: None,
+            sender_check: None,
         }
     }
 
@@ -53,12 +57,40 @@ impl Inspectors {
         self
     }
 
+    /// Checks each mail's sender with this check (DNS, at ingest) while it
+    /// is inspected: its results become the mail's `auth` evidence, as
+    /// trusted headers' would. `None`: not at all.
+    pub fn checking(mut self, check: Option<Arc<dyn SenderCheck>>) -> Inspectors {
+        self.sender_check = check;
+        self
+    }
+
+    /// Inspects one message (within the budgets, below) and, with a
+    /// sender check, checks its sender at the same time: the check's
+    /// bounded time (DNS) overlaps inspection's, and what it found is the
+    /// message's `auth`.
+    pub async fn examine(&self, raw: Vec<u8>) -> Result<Examined, String> {
+        let Some(check) = self.sender_check.clone() else {
+            return self.inspect(raw).await;
+        };
+        let copy = raw.clone();
+        let (examined, found) = tokio::join!(self.inspect(raw), check.check(&copy));
+        examined.map(|mut e| {
+            e.auth = Some(crate::intake::auth::from_results(
+                &found,
+                e.from.as_deref(),
+                AUTHSERV_ID,
+            ));
+            e
+        })
+    }
+
     /// Inspects one message off the async threads, once its estimated
     /// peak memory fits in the budget. Inspection stops itself when its
     /// time budget is spent; should it not, the message is given up a
     /// moment later, and its thread keeps its share of the budgets until it
     /// ends, so the budgets hold even then.
-    pub async fn examine(&self, raw: Vec<u8>) -> Result<Examined, String> {
+    async fn inspect(&self, raw: Vec<u8>) -> Result<Examined, String> {
         let need = (peak_memory_estimate(raw.len()) >> 20).clamp(1, self.memory_mb) as u32;
         let memory = Arc::clone(&self.memory)
             .acquire_many_owned(need)

@@ -26,6 +26,7 @@ pub struct TestDeskBuilder {
     database_extra: String,
     poll_seconds: u64,
     operators: bool,
+    mailbox: Option<String>,
 }
 
 /// A running desk.
@@ -70,6 +71,7 @@ impl TestDesk {
             database_extra: String::new(),
             poll_seconds: 1,
             operators: true,
+            mailbox: None,
         }
     }
 }
@@ -118,6 +120,13 @@ impl TestDeskBuilder {
         self
     }
 
+    /// Another `[mailbox]` than the spool (the keys, without the
+    /// header): an IMAP server's, say.
+    pub fn mailbox(mut self, toml: &str) -> Self {
+        self.mailbox = Some(toml.to_owned());
+        self
+    }
+
     /// More TOML appended to the config.
     pub fn config(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
@@ -143,18 +152,22 @@ impl TestDeskBuilder {
             &config,
             format!(
                 "[database]\nurl = \"{db}\"\n{dbx}[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n{dx}\
-                 [mailbox]\npath = \"{p}/spool\"\npoll_seconds = {poll}\n[mail_out]\npath = \"{p}/outbox\"\n\
+                 [mailbox]\n{mailbox}[mail_out]\npath = \"{p}/outbox\"\n\
                  [sms]\nkind = \"file\"\npath = \"{p}/sms.jsonl\"\n\
                  [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
                 g = self.grace_seconds,
                 dbx = self.database_extra,
                 dx = self.desk_extra,
-                poll = self.poll_seconds,
                 p = d.display(),
                 t = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("templates")
                     .display(),
                 extra = self.extra,
+                mailbox = self.mailbox.unwrap_or_else(|| format!(
+                    "path = \"{}/spool\"\npoll_seconds = {}\n",
+                    d.display(),
+                    self.poll_seconds
+                )),
             ),
         )
         .unwrap();
