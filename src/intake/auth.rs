@@ -256,23 +256,18 @@ fn domain_of(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Second-level labels under which a country's registry sells names
-/// (`com.vn`, `gov.vn`, `co.uk`): a short stand-in for the Public Suffix
-/// List, documented in docs/sender-auth.md.
-const SECOND_LEVEL: &[&str] = &[
-    "ac", "co", "com", "edu", "gov", "health", "info", "int", "name", "net", "org", "pro", "biz",
-];
-
-/// The organisational domain (RFC 7489 section 3.2), approximated: the
-/// last two labels, or three under a country's second-level label.
+/// The organisational domain (RFC 7489 section 3.2): the public suffix
+/// of `domain` by the Public Suffix List (the `psl` crate, compiled in;
+/// an unknown top-level label counts as a suffix) and one label more. A
+/// domain that is itself a public suffix is its own organisational domain.
+/// So `mail.bo.gov.vn` is `bo.gov.vn`, and two names under a shared
+/// hosting suffix (`a.github.io`, `b.github.io`) are not aligned.
 pub fn organisational_domain(domain: &str) -> String {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    let labels: Vec<&str> = d.split('.').filter(|l| !l.is_empty()).collect();
-    let keep = match labels.as_slice() {
-        [.., second, tld] if tld.len() == 2 && SECOND_LEVEL.contains(second) => 3,
-        _ => 2,
-    };
-    labels[labels.len().saturating_sub(keep)..].join(".")
+    match psl::domain_str(&d) {
+        Some(org) => org.to_owned(),
+        None => d,
+    }
 }
 
 fn aligned(domain: Option<&str>, from_domain: Option<&str>) -> bool {

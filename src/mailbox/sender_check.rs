@@ -345,8 +345,8 @@ fn dmarc_outcome(
     }
 }
 
-/// The organisational domain as a suffix of `domain`, by the same
-/// approximation the trusted-header way aligns with
+/// The organisational domain as a suffix of `domain`, by the same Public
+/// Suffix List the trusted-header way aligns with
 /// ([`crate::intake::auth::organisational_domain`]), so both ways agree.
 fn organisational_suffix(domain: &str) -> &str {
     let org = crate::intake::auth::organisational_domain(domain);

@@ -223,6 +223,20 @@ fn organisational_domains() {
         organisational_domain("evil.com.vn"),
         organisational_domain("good.com.vn")
     );
+    // The Public Suffix List, not a guess: a suffix of three labels, a
+    // shared-hosting suffix, a name that is itself a suffix, a test TLD.
+    assert_eq!(organisational_domain("x.hcm.edu.vn"), "hcm.edu.vn");
+    assert_eq!(organisational_domain("Mail.Uni.ac.jp."), "uni.ac.jp");
+    assert_eq!(
+        organisational_domain("victim.github.io"),
+        "victim.github.io"
+    );
+    assert_ne!(
+        organisational_domain("evil.github.io"),
+        organisational_domain("victim.github.io")
+    );
+    assert_eq!(organisational_domain("com.vn"), "com.vn");
+    assert_eq!(organisational_domain("a.b.citizen.test"), "citizen.test");
 }
 
 #[test]
