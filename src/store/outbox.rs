@@ -136,10 +136,19 @@ impl Store {
         } else {
             ""
         };
+        // A row waits while an earlier one of its kind about the same
+        // request to the same recipient is still pending (in another
+        // replica's hands, or held by one that was killed): letters arrive
+        // in the order their request lived them, and none is dropped
+        // because a later one overtook it.
         let sql = format!(
             "UPDATE outbox SET locked_until = $1 WHERE id IN (
                 SELECT id FROM outbox WHERE kind IN ({kinds_sql}) AND state = 'pending' AND next_attempt_at <= $2
-                AND locked_until <= $2 ORDER BY id LIMIT $3 {lock})
+                AND locked_until <= $2 AND NOT EXISTS (
+                  SELECT 1 FROM outbox earlier WHERE earlier.request_id = outbox.request_id
+                  AND earlier.kind = outbox.kind AND earlier.recipient = outbox.recipient
+                  AND earlier.id < outbox.id AND earlier.state = 'pending')
+                ORDER BY id LIMIT $3 {lock})
              RETURNING id, kind, request_id, recipient, payload, attempts"
         );
         let rows = sqlx::query(&sql)
