@@ -316,6 +316,15 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("request_id").ok().flatten()))
     }
 
+    /// Whether the outbox row `id` is still to be done.
+    pub async fn outbox_is_pending(&self, id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM outbox WHERE id = $1 AND state = 'pending'")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Outbox rows by kind and state, for `/metrics`.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows = sqlx::query(

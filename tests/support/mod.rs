@@ -1046,6 +1046,7 @@ impl Kannel {
              dlr-storage = internal\n\n\
              group = smsc\nsmsc = fake\nsmsc-id = fake\nport = {smsc_port}\nconnect-allow-ip = \"127.0.0.1\"\n\n\
              group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms_port}\n\
+             http-request-retry = 10\nhttp-queue-delay = 1\n\
              log-file = \"{d}/smsbox.log\"\nlog-level = 1\n\n\
              group = sendsms-user\nusername = desk\npassword = secret\nmax-messages = 3\nconcatenation = true\n{black}",
             d = dir.path().display(),
