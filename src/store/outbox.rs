@@ -136,10 +136,19 @@ impl Store {
         } else {
             ""
         };
+        // A row waits while an earlier one of its kind about the same
+        // request to the same recipient is still pending (in another
+        // replica's hands, or held by one that was killed): letters arrive
+        // in the order their request lived them, and none is dropped
+        // because a later one overtook it.
         let sql = format!(
             "UPDATE outbox SET locked_until = $1 WHERE id IN (
                 SELECT id FROM outbox WHERE kind IN ({kinds_sql}) AND state = 'pending' AND next_attempt_at <= $2
-                AND locked_until <= $2 ORDER BY id LIMIT $3 {lock})
+                AND locked_until <= $2 AND NOT EXISTS (
+                  SELECT 1 FROM outbox earlier WHERE earlier.request_id = outbox.request_id
+                  AND earlier.kind = outbox.kind AND earlier.recipient = outbox.recipient
+                  AND earlier.id < outbox.id AND earlier.state = 'pending')
+                ORDER BY id LIMIT $3 {lock})
              RETURNING id, kind, request_id, recipient, payload, attempts"
         );
         let rows = sqlx::query(&sql)
@@ -305,6 +314,15 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("request_id").ok().flatten()))
+    }
+
+    /// Whether the outbox row `id` is still to be done.
+    pub async fn outbox_is_pending(&self, id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM outbox WHERE id = $1 AND state = 'pending'")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Outbox rows by kind and state, for `/metrics`.

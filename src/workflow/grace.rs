@@ -515,6 +515,14 @@ impl Desk {
                 )
                 .await?;
                 store::commit(tx).await?;
+                // The gateway has it, yet the row is still pending: its
+                // sender died between the gateway's answer and recording
+                // it. Recorded now, so it is not sent again after the lease
+                // (the window starts now: later than the gateway took it,
+                // never earlier).
+                if self.store.outbox_is_pending(outbox_id).await? {
+                    self.sms_accepted(outbox_id, rid, now_ms()).await?;
+                }
             }
             _ => {}
         }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{
-    free_port, http, huytk_cli, start_daemon, wait_for_port, Daemon, HttpResponse, TempDir,
+    free_port, http, huytk_cli, start_daemon, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel,
+    Slapd, TempDir, LDAP_BASE, PASSWORD,
 };
 
 /// The operators' passwords (none contains its login).
@@ -27,6 +28,9 @@ pub struct TestDeskBuilder {
     poll_seconds: u64,
     operators: bool,
     mailbox: Option<String>,
+    mail: Option<(u16, u16)>,
+    ldap: Option<u16>,
+    kannel: Option<u16>,
 }
 
 /// A running desk.
@@ -72,6 +76,9 @@ impl TestDesk {
             poll_seconds: 1,
             operators: true,
             mailbox: None,
+            mail: None,
+            ldap: None,
+            kannel: None,
         }
     }
 }
@@ -108,6 +115,27 @@ impl TestDeskBuilder {
         self
     }
 
+    /// Reads `desk@test` on a test Dovecot (IMAP) and sends through a test
+    /// Postfix at `smtp_port`, instead of the local spool and outbox (whose
+    /// `letters` and `deliver` then see nothing).
+    pub fn imap(mut self, dovecot: &Dovecot, smtp_port: u16) -> Self {
+        self.mail = Some((dovecot.imap_port, smtp_port));
+        self
+    }
+
+    /// Portal accounts in a test OpenLDAP instead of the embedded table.
+    pub fn ldap(mut self, slapd: &Slapd) -> Self {
+        self.ldap = Some(slapd.port);
+        self
+    }
+
+    /// SMS through a test Kannel (delivery reports back to this desk's
+    /// console) instead of the file outbox.
+    pub fn kannel(mut self, kannel: &Kannel) -> Self {
+        self.kannel = Some(kannel.sendsms_port);
+        self
+    }
+
     /// More lines for the config's `[desk]` table.
     pub fn desk(mut self, toml: &str) -> Self {
         self.desk_extra.push_str(toml);
@@ -121,7 +149,7 @@ impl TestDeskBuilder {
     }
 
     /// Another `[mailbox]` than the spool (the keys, without the
-    /// header): an IMAP server's, say.
+    /// header): an IMAP server's, say; letters still go to the outbox.
     pub fn mailbox(mut self, toml: &str) -> Self {
         self.mailbox = Some(toml.to_owned());
         self
@@ -148,26 +176,53 @@ impl TestDeskBuilder {
             .database
             .unwrap_or_else(|| format!("sqlite://{}/desk.db", d.display()));
         let config = d.join("huytk.toml");
+        let mail = match (self.mail, &self.mailbox) {
+            (None, Some(mailbox)) => format!(
+                "[mailbox]\n{mailbox}[mail_out]\npath = \"{p}/outbox\"\n",
+                p = d.display(),
+            ),
+            (None, None) => format!(
+                "[mailbox]\npath = \"{p}/spool\"\npoll_seconds = {poll}\n[mail_out]\npath = \"{p}/outbox\"\n",
+                p = d.display(),
+                poll = self.poll_seconds,
+            ),
+            (Some((imap, smtp)), _) => format!(
+                "[mailbox]\nkind = \"imap\"\nhost = \"127.0.0.1\"\nport = {imap}\nsecurity = \"plain\"\n\
+                 username = \"desk@test\"\npassword = \"{PASSWORD}\"\npoll_seconds = {poll}\n\
+                 [mail_out]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {smtp}\nsecurity = \"plain\"\n\
+                 retry_base_seconds = 1\n",
+                poll = self.poll_seconds,
+            ),
+        };
+        let sms = match self.kannel {
+            None => format!("[sms]\nkind = \"file\"\npath = \"{}/sms.jsonl\"\n", d.display()),
+            Some(port) => format!(
+                "[sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\n\
+                 username = \"desk\"\npassword = \"secret\"\ndlr_base_url = \"http://127.0.0.1:{web}\"\n\
+                 dlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n"
+            ),
+        };
+        let accounts = match self.ldap {
+            None => String::new(),
+            Some(port) => format!(
+                "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{port}\"\n\
+                 bind_dn = \"cn=admin,dc=portal,dc=test\"\nbind_password = \"secret\"\n\
+                 base_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n"
+            ),
+        };
         std::fs::write(
             &config,
             format!(
                 "[database]\nurl = \"{db}\"\n{dbx}[desk]\naddress = \"desk@test\"\ngrace_seconds = {g}\n{dx}\
-                 [mailbox]\n{mailbox}[mail_out]\npath = \"{p}/outbox\"\n\
-                 [sms]\nkind = \"file\"\npath = \"{p}/sms.jsonl\"\n\
+                 {mail}{sms}{accounts}\
                  [web]\nbind = \"127.0.0.1:{web}\"\n[templates]\ndir = \"{t}\"\n{extra}",
                 g = self.grace_seconds,
                 dbx = self.database_extra,
                 dx = self.desk_extra,
-                p = d.display(),
                 t = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("templates")
                     .display(),
                 extra = self.extra,
-                mailbox = self.mailbox.unwrap_or_else(|| format!(
-                    "path = \"{}/spool\"\npoll_seconds = {}\n",
-                    d.display(),
-                    self.poll_seconds
-                )),
             ),
         )
         .unwrap();

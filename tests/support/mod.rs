@@ -527,6 +527,16 @@ impl Dovecot {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
 
+    /// How many messages `user`'s INBOX holds, counted on disk (cheaper
+    /// than a login when a test waits for a thousand mailboxes).
+    pub fn inbox_count(&self, user: &str) -> usize {
+        let maildir = self.dir.path().join("mail").join(user).join("Maildir");
+        ["new", "cur"]
+            .iter()
+            .map(|sub| std::fs::read_dir(maildir.join(sub)).map_or(0, |d| d.count()))
+            .sum()
+    }
+
     /// The master's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -847,8 +857,21 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> HttpResponse {
+    try_http(port, method, path, headers, body).unwrap()
+}
+
+/// `http`, with a server that is down or dies mid-answer (a replica being
+/// killed) an error instead of a panic.
+pub fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -857,21 +880,21 @@ pub fn http(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    s.read_to_end(&mut raw)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("a complete HTTP response");
+        .ok_or_else(|| std::io::Error::other("an incomplete HTTP response"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .expect("status line");
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -894,11 +917,11 @@ pub fn http(
         }
         body = out;
     }
-    HttpResponse {
+    Ok(HttpResponse {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// Runs the huytk binary with a config; panics with its output on failure.
@@ -1099,9 +1122,9 @@ impl Slapd {
             .arg("-f")
             .arg(&conf_path)
             .arg("-d")
-            .arg("0")
+            .arg("stats")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(slapd_log(dir.path()))
             .spawn()
             .expect("slapd (Debian package slapd; scripts/test installs it)");
         wait_for_port(port, "slapd");
@@ -1150,6 +1173,18 @@ impl Slapd {
         (!text.trim().is_empty()).then_some(text)
     }
 
+    /// Its operations log (`-d stats`: every connection and operation).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    /// How many delete operations the server was asked for on the entry
+    /// `uid`, whatever their result: a delete retried after a crash shows.
+    pub fn delete_requests(&self, uid: &str) -> usize {
+        let needle = format!("DEL dn=\"uid={uid},");
+        self.log().matches(&needle).count()
+    }
+
     /// Stops the server (the account store goes down).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -1165,13 +1200,22 @@ impl Slapd {
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .arg("-d")
-            .arg("0")
+            .arg("stats")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(slapd_log(self.dir.path()))
             .spawn()
             .unwrap();
         wait_for_port(self.port, "slapd");
     }
+}
+
+/// slapd's stats output, appended to `slapd.log` in its folder.
+fn slapd_log(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("slapd.log"))
+        .unwrap()
 }
 
 impl Drop for Slapd {
@@ -1210,6 +1254,7 @@ impl Kannel {
              dlr-storage = internal\n\n\
              group = smsc\nsmsc = fake\nsmsc-id = fake\nport = {smsc_port}\nconnect-allow-ip = \"127.0.0.1\"\n\n\
              group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms_port}\n\
+             http-request-retry = 10\nhttp-queue-delay = 1\n\
              log-file = \"{d}/smsbox.log\"\nlog-level = 1\n\n\
              group = sendsms-user\nusername = desk\npassword = secret\nmax-messages = 3\nconcatenation = true\n{black}",
             d = dir.path().display(),
