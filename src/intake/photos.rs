@@ -228,7 +228,10 @@ fn image_format(format: Format) -> Option<image::ImageFormat> {
     }
 }
 
-fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+/// The JPEG's frame header (SOF0..SOF15 but DHT, JPG and DAC): its
+/// marker and the offset of its `FF` byte, found by walking the segments
+/// before the first scan. `None` without one or when a length runs out.
+fn jpeg_frame(b: &[u8]) -> Option<(u8, usize)> {
     let mut i = 2;
     while i + 4 <= b.len() {
         if b[i] != 0xFF {
@@ -241,11 +244,8 @@ fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
             continue;
         }
         let len = be16(b, i + 2)? as usize;
-        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            let h = be16(b, i + 5)?;
-            let w = be16(b, i + 7)?;
-            return Some((w, h));
+            return Some((marker, i));
         }
         if marker == 0xDA {
             return None;
@@ -253,6 +253,11 @@ fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
         i += 2 + len;
     }
     None
+}
+
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+    let (_, i) = jpeg_frame(b)?;
+    Some((be16(b, i + 7)?, be16(b, i + 5)?))
 }
 
 fn webp_size(b: &[u8]) -> Option<(u32, u32)> {

@@ -358,40 +358,10 @@ fn organisational_suffix(domain: &str) -> &str {
     }
 }
 
-/// The header fields, unfolded, top to bottom (the first 1000).
-fn fields(raw: &[u8]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in raw.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some((_, v)) = out.last_mut() {
-                v.push(' ');
-                v.push_str(String::from_utf8_lossy(line).trim());
-            }
-            continue;
-        }
-        if out.len() >= 1000 {
-            break;
-        }
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
-            out.push((
-                String::from_utf8_lossy(&line[..colon]).trim().to_owned(),
-                String::from_utf8_lossy(&line[colon + 1..])
-                    .trim()
-                    .to_owned(),
-            ));
-        }
-    }
-    out
-}
-
 /// The envelope sender from the topmost `Return-Path` (written at final
 /// delivery); empty for the null sender `<>` or none.
 fn return_path(raw: &[u8]) -> Option<String> {
-    let (_, v) = fields(raw)
+    let (_, v) = crate::intake::auth::header_fields(raw)
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("return-path"))?;
     let v = v.trim().trim_start_matches('<');
@@ -416,7 +386,7 @@ pub fn smtp_client(raw: &[u8], trusted: &[String]) -> Option<SmtpClient> {
         let n = name.trim_end_matches('.').to_ascii_lowercase();
         trusted.contains(&n)
     };
-    for (name, value) in fields(raw) {
+    for (name, value) in crate::intake::auth::header_fields(raw) {
         if !name.eq_ignore_ascii_case("received") {
             continue;
         }

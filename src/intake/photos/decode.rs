@@ -225,47 +225,26 @@ pub(super) fn decode_tiff(b: &[u8], budget: &Budget) -> Result<Gray, TiffRead> {
 /// scan refines all of them. `None` for a baseline JPEG (decoded a few
 /// rows of blocks at a time) or when the header cannot be read.
 pub(super) fn progressive_coefficient_bytes(b: &[u8]) -> Option<u64> {
-    let mut i = 2;
-    while i + 4 <= b.len() {
-        if b[i] != 0xFF {
-            i += 1;
-            continue;
-        }
-        let marker = b[i + 1];
-        if marker == 0xFF || marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
-            i += if marker == 0xFF { 1 } else { 2 };
-            continue;
-        }
-        let len = be16(b, i + 2)? as usize;
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            if !matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
-                return None;
-            }
-            let h = u64::from(be16(b, i + 5)?);
-            let w = u64::from(be16(b, i + 7)?);
-            let n = usize::from(*b.get(i + 9)?);
-            let sampling: Vec<(u64, u64)> = (0..n)
-                .map(|k| {
-                    b.get(i + 11 + 3 * k)
-                        .map(|&s| (u64::from(s >> 4).max(1), u64::from(s & 15).max(1)))
-                })
-                .collect::<Option<_>>()?;
-            let hmax = sampling.iter().map(|s| s.0).max()?;
-            let vmax = sampling.iter().map(|s| s.1).max()?;
-            let blocks: u64 = sampling
-                .iter()
-                .map(|&(hs, vs)| {
-                    (w * hs).div_ceil(hmax).div_ceil(8) * (h * vs).div_ceil(vmax).div_ceil(8)
-                })
-                .sum();
-            return Some(blocks * 64 * 2);
-        }
-        if marker == 0xDA {
-            return None;
-        }
-        i += 2 + len;
+    let (marker, i) = jpeg_frame(b)?;
+    if !matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+        return None;
     }
-    None
+    let h = u64::from(be16(b, i + 5)?);
+    let w = u64::from(be16(b, i + 7)?);
+    let n = usize::from(*b.get(i + 9)?);
+    let sampling: Vec<(u64, u64)> = (0..n)
+        .map(|k| {
+            b.get(i + 11 + 3 * k)
+                .map(|&s| (u64::from(s >> 4).max(1), u64::from(s & 15).max(1)))
+        })
+        .collect::<Option<_>>()?;
+    let hmax = sampling.iter().map(|s| s.0).max()?;
+    let vmax = sampling.iter().map(|s| s.1).max()?;
+    let blocks: u64 = sampling
+        .iter()
+        .map(|&(hs, vs)| (w * hs).div_ceil(hmax).div_ceil(8) * (h * vs).div_ceil(vmax).div_ceil(8))
+        .sum();
+    Some(blocks * 64 * 2)
 }
 
 pub(super) fn decode_jpeg(b: &[u8]) -> Result<Gray, PhotoError> {
