@@ -97,6 +97,7 @@ struct Frame {
 }
 
 /// One rendered part: its headers (without the blank line) and body.
+#[derive(Clone)]
 struct Part {
     headers: String,
     body: Vec<u8>,
@@ -107,11 +108,15 @@ const MAX_OPS: usize = 20_000;
 /// Deepest nesting built: each level copies what it holds, so deeper
 /// would cost the builder quadratic time. 2,000 is far past the desk's
 /// limits (16 levels, 256 nested messages); its own tests nest 35,000.
-const MAX_BUILD_DEPTH: usize = 2_000;
+const MAX_BUILD_DEPTH: usize = 64;
 /// Archives inside archives built: each level re-compresses all it holds,
 /// and the desk opens two.
 const MAX_ARCHIVE_DEPTH: usize = 6;
 const MAX_OUTPUT: usize = 8 << 20;
+/// Most parts built: past the desk's 4,000 (so its refusal is still
+/// reached), short of the floods whose building alone outlasts the
+/// timeout (the desk refuses those in milliseconds).
+const MAX_BUILT_PARTS: usize = 6_000;
 
 fn encode(enc: Encoding, data: &[u8]) -> (String, Vec<u8>) {
     match enc {
@@ -393,12 +398,20 @@ fn build(p: &Program) -> Vec<u8> {
     let mut size = 0usize;
     let mut repeat = 1usize;
     let mut cache = Cache::default();
+    let mut parts = 0usize;
     for op in p.ops.iter().take(MAX_OPS) {
         let times = std::mem::replace(&mut repeat, 1);
+        // A repeated leaf is rendered once: a flood of 50,000 pictures is
+        // the same picture over and over, not 50,000 encodings of it.
+        let rendered = match op {
+            Op::Leaf(leaf, enc) => Some(render_leaf(leaf, *enc, &mut cache)),
+            _ => None,
+        };
         for _ in 0..times {
-            if size > MAX_OUTPUT {
+            if size > MAX_OUTPUT || parts > MAX_BUILT_PARTS {
                 break;
             }
+            parts += usize::from(matches!(op, Op::Close | Op::Leaf(..)));
             match op {
                 Op::Repeat(n) => repeat = usize::from(*n).max(1),
                 Op::Open(..) if stack.len() >= MAX_BUILD_DEPTH => {}
@@ -414,8 +427,8 @@ fn build(p: &Program) -> Vec<u8> {
                     stack.last_mut().unwrap().parts.push(part);
                 }
                 Op::Close => {}
-                Op::Leaf(leaf, enc) => {
-                    let part = render_leaf(leaf, *enc, &mut cache);
+                Op::Leaf(..) => {
+                    let part = rendered.clone().expect("rendered above");
                     size += part.body.len();
                     stack.last_mut().unwrap().parts.push(part);
                 }

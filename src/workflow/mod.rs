@@ -8,17 +8,20 @@ mod digest;
 mod grace;
 mod ingest;
 mod inspection;
+mod jobs;
 mod letters;
 mod outbox_worker;
+mod retention;
+mod sms;
 
 pub use crate::domain::request_state::ALL_STATES;
 pub use decide::{
     account_numbers, holder_risks, stored_qr, Decided, Decision, HolderRisk, Refusal, StoredQr,
     CLAIM_MS,
 };
-pub use grace::AccountJob;
 pub use ingest::{Desk, Ingested, MAX_INSPECTIONS};
 pub use inspection::{inspection_timeouts, inspection_totals, Inspectors};
+pub use jobs::AccountJob;
 pub use outbox_worker::{deliver_emails, RetryPolicy};
 
 /// What went wrong in the workflow.
