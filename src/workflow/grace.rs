@@ -536,6 +536,47 @@ mod tests {
         Ok(())
     }
 
+    /// A delete job that names no account (a request in its window
+    /// without an approved account) fails for good, visibly, instead of
+    /// being reported done by an account store that was asked nothing.
+    #[test]
+    fn an_account_job_without_an_account_fails_for_good() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = std::env::temp_dir().join(format!("huytk-noaccount-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (desk, _, id) = desk(&dir).await;
+            sqlx::query("UPDATE requests SET state = 'deleting' WHERE id = $1")
+                .bind(id)
+                .execute(desk.store.pool())
+                .await
+                .unwrap();
+            let mut tx = desk.store.begin().await.unwrap();
+            desk.queue_delete(&mut tx, id, None).await.unwrap();
+            store::commit(tx).await.unwrap();
+            let retry = RetryPolicy {
+                max_attempts: 5,
+                base_seconds: 1,
+            };
+            desk.run_account_jobs(retry, 10).await.unwrap();
+            let (state, error): (String, Option<String>) = sqlx::query_as(
+                "SELECT state, last_error FROM outbox WHERE request_id = $1 AND kind = 'account_delete'",
+            )
+            .bind(id)
+            .fetch_one(desk.store.pool())
+            .await
+            .unwrap();
+            assert_eq!(state, "failed");
+            assert!(error.unwrap().contains("no portal account named"));
+            let r = desk.store.request(id).await.unwrap().unwrap();
+            assert_eq!(r.state, RequestState::Deleting, "not recorded as deleted");
+            std::fs::remove_dir_all(&dir).ok();
+        });
+    }
+
     /// The property is not vacuous: the happy path does delete, at the
     /// deadline and not a millisecond before.
     #[test]

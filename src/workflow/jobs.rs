@@ -56,6 +56,22 @@ impl Desk {
                     continue;
                 }
             };
+            // A job naming no account would make the account store act on
+            // nothing and call that done (LDAP and the portal's API both
+            // answer an empty name with success): it fails for good, where
+            // the dashboard's failed jobs show it to an operator.
+            if job.account_id.trim().is_empty() {
+                tracing::error!(outbox = item.id, request = ?item.request_id, kind = ?item.kind, "account job without an account: not done");
+                self.store
+                    .mark_attempt_failed(
+                        item.id,
+                        "no portal account named: nothing was locked, unlocked or deleted; an operator must look at this request",
+                        now_ms(),
+                        true,
+                    )
+                    .await?;
+                continue;
+            }
             let Some(rid) = item.request_id else {
                 self.store.mark_sent(item.id).await?;
                 continue;
