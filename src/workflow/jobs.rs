@@ -6,7 +6,7 @@ use minijinja::context;
 
 use super::grace::audit;
 use super::ingest::Desk;
-use super::outbox_worker::RetryPolicy;
+use super::outbox_worker::{RetryPolicy, LEASE_MS};
 use super::WorkflowError;
 use crate::accounts::AccountStore;
 use crate::domain::time::now_ms;
@@ -21,9 +21,6 @@ pub struct AccountJob {
     /// The portal account.
     pub account_id: String,
 }
-
-/// How long a worker holds a claimed row (every outbox runner).
-pub(super) const LEASE_MS: i64 = 120_000;
 
 impl Desk {
     /// Works the account jobs (lock, unlock, delete) that are due; returns

@@ -10,8 +10,9 @@ use crate::domain::time::now_ms;
 use crate::notify::{Mailer, OutgoingEmail};
 use crate::store::{OutboxKind, Store};
 
-/// How long a claimed row stays ours before another worker may take it.
-const LEASE_MS: i64 = 120_000;
+/// How long a claimed outbox row (a letter, an SMS, an account job) stays
+/// its worker's before another replica may take it.
+pub(super) const LEASE_MS: i64 = 120_000;
 
 /// Backoff after `attempts` failures: `base` seconds doubling, at most an
 /// hour.
