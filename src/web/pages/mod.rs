@@ -158,11 +158,12 @@ impl<T: DeserializeOwned + WithCsrf + Send> FromRequest<Console> for Posted<T> {
     async fn from_request(req: Request, c: &Console) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let op = Signed::from_request_parts(&mut parts, c).await?;
-        let headers = parts.headers.clone();
+        // The origin is read before the form takes the request's parts.
+        let same_origin = same_origin(&parts.headers);
         let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), c)
             .await
             .map_err(IntoResponse::into_response)?;
-        check_post(&op, &headers, form.csrf())?;
+        check_post(&op, same_origin, form.csrf())?;
         Ok(Posted { op, form })
     }
 }
@@ -189,8 +190,8 @@ pub(super) async fn session(
 }
 
 /// A form post must come from our own pages: same origin, right token.
-fn check_post(op: &Signed, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
-    if !same_origin(headers) || !same_secret(csrf, &op.s.csrf) {
+fn check_post(op: &Signed, same_origin: bool, csrf: &str) -> Result<(), Response> {
+    if !same_origin || !same_secret(csrf, &op.s.csrf) {
         tracing::warn!(operator = %op.s.operator.login, "refused a form post without a valid CSRF token or from another origin");
         let e = WebError::BadRequest(
             "Biểu mẫu không hợp lệ hoặc đã hết hạn. Tải lại trang rồi thử lại.".into(),
