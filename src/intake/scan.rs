@@ -85,6 +85,8 @@ pub fn check_size(bytes: usize) -> Result<(), Refused> {
 
 /// Checks the shape of a raw message; `Ok` means mail-parser may have it.
 pub fn check(raw: &[u8]) -> Result<(), Refused> {
+    // The caller checked the size as sent; this is the size the parser
+    // gets, which bare-CR line ends turned CRLF can have grown.
     check_size(raw.len())?;
     let mut budget = Budget::default();
     let mut work: Vec<(Cow<'_, [u8]>, usize, usize)> = vec![(Cow::Borrowed(raw), 0, 0)];
