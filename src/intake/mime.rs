@@ -499,6 +499,26 @@ impl DispositionExt for mail_parser::MessagePart<'_> {
     }
 }
 
+/// Message-ID, sender and subject from the headers alone (cheap), for the
+/// stored message's row before it is inspected; never fails (a header the
+/// parser cannot read is `None`).
+pub fn header_summary(raw: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
+    std::panic::catch_unwind(|| {
+        let Some(m) = mail_parser::MessageParser::new().parse_headers(raw) else {
+            return (None, None, None);
+        };
+        (
+            m.message_id().map(|i| format!("<{i}>")),
+            m.from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(|a| a.to_lowercase()),
+            m.subject().map(crate::domain::text::nfc),
+        )
+    })
+    .unwrap_or((None, None, None))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::intake::examine;

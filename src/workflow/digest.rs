@@ -4,7 +4,7 @@
 
 use minijinja::context;
 
-use super::ingest::Desk;
+use super::desk::Desk;
 use super::WorkflowError;
 use crate::domain::time::digest_day_due;
 use crate::notify::OutgoingEmail;
@@ -17,7 +17,7 @@ impl Desk {
         if self.config.digest_to.is_empty() {
             return Ok(false);
         }
-        match digest_day_due(self.clock.now_ms(), self.config.digest_hour) {
+        match digest_day_due(self.now(), self.config.digest_hour) {
             Some(day) => self.send_digest(&day.to_string()).await,
             None => Ok(false),
         }
@@ -43,7 +43,7 @@ impl Desk {
                     context! {
                         reference => r.reference, state => r.state.as_str(), due_date => r.due_date,
                         full_name => r.full_name, id_number => r.id_number,
-                        holder => r.holder(self.clock.now_ms()),
+                        holder => r.holder(self.now()),
                     }
                 })
                 .collect()

@@ -11,25 +11,13 @@
 
 use minijinja::context;
 
-use super::decide::{Decided, Refusal};
-use super::ingest::Desk;
+use super::desk::Desk;
 use super::jobs::queue_account_job;
 use super::letters::Letter;
+use super::outcome::{Decided, Refusal};
 use super::WorkflowError;
-use crate::domain::time::now_ms;
 use crate::domain::RequestState;
-use crate::store::{self, AuditEntry, OperatorRow, OutboxKind, RequestRow};
-
-pub(super) fn audit(
-    id: i64,
-    actor: &str,
-    action: &str,
-    from: Option<RequestState>,
-    to: Option<RequestState>,
-    detail: Option<String>,
-) -> AuditEntry {
-    super::ingest::audit_entry(Some(id), actor, action, from, to, detail)
-}
+use crate::store::{self, OperatorRow, OutboxKind, RequestRow};
 
 impl Desk {
     /// Inside an approval's transaction: where the SMS goes, the lock job,
@@ -102,15 +90,10 @@ impl Desk {
         self.queue_letter(tx, letter).await
     }
 
-    /// The window in whole days, as letters and the SMS say it.
-    pub fn grace_days(&self) -> u64 {
-        self.config.grace_seconds.div_ceil(86_400).max(1)
-    }
-
     /// Requests whose window is over move to `deleting` with their delete
     /// job (each once, whatever the number of replicas).
     pub async fn sweep_deadlines(&self) -> Result<usize, WorkflowError> {
-        self.sweep_deadlines_at(now_ms()).await
+        self.sweep_deadlines_at(self.now()).await
     }
 
     /// The same, as if the clock read `now` (ms).
@@ -122,9 +105,8 @@ impl Desk {
                 self.queue_delete(&mut tx, id, account.as_deref()).await?;
                 store::audit(
                     &mut tx,
-                    &audit(
+                    &self.system(
                         id,
-                        "system",
                         "window_over",
                         Some(RequestState::GracePeriod),
                         Some(RequestState::Deleting),
@@ -185,8 +167,8 @@ impl Desk {
         }
         store::audit(
             &mut tx,
-            &audit(
-                id,
+            &self.history(
+                Some(id),
                 who.login.as_str(),
                 "hotline_objected",
                 Some(RequestState::GracePeriod),
@@ -228,8 +210,8 @@ impl Desk {
             .await?;
         store::audit(
             &mut tx,
-            &audit(
-                id,
+            &self.history(
+                Some(id),
                 who.login.as_str(),
                 "hotline_confirmed",
                 Some(RequestState::GracePeriod),

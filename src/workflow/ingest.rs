@@ -1,23 +1,17 @@
 //! One message in: store, inspect, join or open a request, reply.
 
-use crate::domain::time::Clock;
-use chrono::Datelike;
 use minijinja::context;
 use regex::Regex;
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use super::inspection::Inspectors;
+use super::desk::Desk;
 use super::letters::Letter;
 use super::WorkflowError;
-use crate::config::DeskConfig;
-use crate::domain::calendar::Calendar;
 use crate::domain::thread::{OurMessageId, ThreadToken};
-use crate::domain::time::now_ms;
 use crate::domain::{IdNumber, RequestState};
-use crate::intake::{assess, Assessment, Examined, InspectOptions, Kind};
-use crate::notify::Templates;
-use crate::store::{self, AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, Store};
+use crate::intake::{assess, Assessment, Examined, Kind};
+use crate::store::{self, NewRequest, PhotoRow, RequestRow, RequestUpdate};
 
 /// A request reference anywhere in a subject or a Message-ID.
 static REFERENCE: LazyLock<Regex> =
@@ -75,66 +69,8 @@ impl Ingested {
     }
 }
 
-/// The desk: what ingesting needs.
-#[derive(Debug, Clone)]
-pub struct Desk {
-    /// The database.
-    pub store: Store,
-    /// Working days.
-    pub calendar: Arc<Calendar>,
-    /// Letters.
-    pub templates: Arc<Templates>,
-    /// Desk settings.
-    pub config: DeskConfig,
-    /// Where portal accounts live.
-    pub accounts: Arc<crate::accounts::Accounts>,
-    /// Where "now" comes from: the machine's clock, or a test's.
-    pub clock: Clock,
-    /// Inspection's time and memory budgets.
-    pub inspectors: Inspectors,
-}
-
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
-}
-
-impl Desk {
-    /// What inspection needs of today: the year, to judge birth years.
-    fn inspect_options(&self) -> InspectOptions {
-        InspectOptions {
-            current_year: self.clock.vietnam_now().year(),
-        }
-    }
-}
-
-fn system(
-    request_id: Option<i64>,
-    action: &str,
-    from: Option<RequestState>,
-    to: Option<RequestState>,
-    detail: Option<String>,
-) -> AuditEntry {
-    audit_entry(request_id, "system", action, from, to, detail)
-}
-
-/// An audit line stamped now.
-pub(super) fn audit_entry(
-    request_id: Option<i64>,
-    actor: &str,
-    action: &str,
-    from: Option<RequestState>,
-    to: Option<RequestState>,
-    detail: Option<String>,
-) -> AuditEntry {
-    AuditEntry {
-        at: now_ms(),
-        request_id,
-        actor: actor.into(),
-        action: action.into(),
-        from_state: from.map(|s| s.as_str().to_owned()),
-        to_state: to.map(|s| s.as_str().to_owned()),
-        detail,
-    }
 }
 
 impl Desk {
@@ -166,7 +102,7 @@ impl Desk {
     /// same bytes, processed or failed), true when it still needs work.
     async fn store_raw(&self, raw: &[u8], source: &str) -> Result<(String, bool), WorkflowError> {
         let sha = sha256_hex(raw);
-        let (message_id, sender, subject) = header_summary(raw);
+        let (message_id, sender, subject) = crate::intake::mime::header_summary(raw);
         let inserted = self
             .store
             .put_raw(
@@ -350,38 +286,6 @@ impl Desk {
         Ok(e)
     }
 
-    /// Closes requests left in `needs_info` for `needs_info_days` without
-    /// news (SPEC section 2: 30 days silent → closed_incomplete).
-    pub async fn close_silent_requests(&self) -> Result<usize, WorkflowError> {
-        let before = now_ms() - i64::from(self.config.needs_info_days) * 24 * 3600 * 1000;
-        let mut closed = 0;
-        for (id, version) in self.store.silent_needs_info(before).await? {
-            let mut tx = self.store.begin().await?;
-            if store::set_state(&mut tx, id, version, RequestState::ClosedIncomplete).await? {
-                let detail = format!("no news for {} days", self.config.needs_info_days);
-                store::audit(
-                    &mut tx,
-                    &system(
-                        Some(id),
-                        "closed_silent",
-                        Some(RequestState::NeedsInfo),
-                        Some(RequestState::ClosedIncomplete),
-                        Some(detail),
-                    ),
-                )
-                .await?;
-                store::commit(tx).await?;
-                closed += 1;
-            } else {
-                store::rollback(tx).await?;
-            }
-        }
-        if closed > 0 {
-            tracing::info!(closed, "silent needs_info requests closed");
-        }
-        Ok(closed)
-    }
-
     /// How a message relates to the requests the desk has.
     async fn relation(&self, e: &Examined) -> Result<Option<Relation>, WorkflowError> {
         let from = e.from.as_deref().unwrap_or_default();
@@ -459,8 +363,8 @@ impl Desk {
                     .await?;
                 store::audit(
                     &mut tx,
-                    &system(
-                        Some(req.id),
+                    &self.system(
+                        req.id,
                         "message_after_decision",
                         Some(req.state),
                         None,
@@ -526,7 +430,7 @@ impl Desk {
                     &mut tx,
                     &NewRequest {
                         email: &sender,
-                        received_at: now_ms(),
+                        received_at: self.now(),
                         due_date: &due,
                         reference_day: &now.format("%y%m%d").to_string(),
                         thread_token: &token,
@@ -598,7 +502,7 @@ impl Desk {
         );
         store::audit(
             &mut tx,
-            &system(Some(id), &action, old_state, Some(new_state), Some(detail)),
+            &self.system(id, &action, old_state, Some(new_state), Some(detail)),
         )
         .await?;
         let reply = Reply {
@@ -652,7 +556,7 @@ impl Desk {
         let detail = format!("{flag}, found by {how}; opened {opened}; nothing here changed");
         store::audit(
             tx,
-            &system(Some(other.id), "flagged_message", None, None, Some(detail)),
+            &self.system(other.id, "flagged_message", None, None, Some(detail)),
         )
         .await?;
         Ok(())
@@ -739,23 +643,4 @@ fn role_name(r: crate::intake::Role) -> &'static str {
         crate::intake::Role::Portrait => "portrait",
         crate::intake::Role::Unknown => "unknown",
     }
-}
-
-/// Message-ID, sender and subject from the headers alone (cheap), for the
-/// stored row; never fails.
-fn header_summary(raw: &[u8]) -> (Option<String>, Option<String>, Option<String>) {
-    std::panic::catch_unwind(|| {
-        let Some(m) = mail_parser::MessageParser::new().parse_headers(raw) else {
-            return (None, None, None);
-        };
-        (
-            m.message_id().map(|i| format!("<{i}>")),
-            m.from()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address())
-                .map(|a| a.to_lowercase()),
-            m.subject().map(crate::domain::text::nfc),
-        )
-    })
-    .unwrap_or((None, None, None))
 }

@@ -4,8 +4,7 @@
 
 use minijinja::context;
 
-use super::grace::audit;
-use super::ingest::Desk;
+use super::desk::Desk;
 use super::outbox_worker::{RetryPolicy, LEASE_MS};
 use super::WorkflowError;
 use crate::accounts::AccountStore;
@@ -86,9 +85,8 @@ impl Desk {
                 store::mark_sent_tx(&mut tx, item.id).await?;
                 store::audit(
                     &mut tx,
-                    &audit(
+                    &self.system(
                         rid,
-                        "system",
                         "lock_skipped",
                         None,
                         None,
@@ -120,9 +118,8 @@ impl Desk {
                 OutboxKind::AccountLock => {
                     store::audit(
                         &mut tx,
-                        &audit(
+                        &self.system(
                             rid,
-                            "system",
                             "account_locked",
                             None,
                             None,
@@ -135,9 +132,8 @@ impl Desk {
                 OutboxKind::AccountUnlock => {
                     store::audit(
                         &mut tx,
-                        &audit(
+                        &self.system(
                             rid,
-                            "system",
                             "account_unlocked",
                             None,
                             None,
@@ -154,9 +150,8 @@ impl Desk {
                     {
                         store::audit(
                             &mut tx,
-                            &audit(
+                            &self.system(
                                 rid,
-                                "system",
                                 "account_deleted",
                                 Some(RequestState::Deleting),
                                 Some(RequestState::Deleted),

@@ -5,10 +5,9 @@
 
 use minijinja::{context, Value};
 
-use super::ingest::{audit_entry, Desk};
+use super::desk::Desk;
 use super::WorkflowError;
 use crate::domain::thread::{echoable_number, salutation_name, OurMessageId, ThreadToken};
-use crate::domain::time::now_ms;
 use crate::notify::OutgoingEmail;
 use crate::store::{self, OutboxKind, RequestRow};
 
@@ -97,7 +96,7 @@ impl Desk {
         l: Letter<'_>,
     ) -> Result<(), WorkflowError> {
         let skip = |why: &str| {
-            audit_entry(
+            self.history(
                 Some(l.request_id),
                 "system",
                 "reply_not_sent",
@@ -110,7 +109,7 @@ impl Desk {
             store::audit(tx, &skip(why)).await?;
             return Ok(());
         }
-        let day_ago = now_ms() - 24 * 3600 * 1000;
+        let day_ago = self.now() - 24 * 3600 * 1000;
         if store::queued_since(tx, OutboxKind::Email, l.to, day_ago).await?
             >= i64::from(self.config.max_mails_per_address_per_day)
         {

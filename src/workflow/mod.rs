@@ -4,25 +4,29 @@
 //! queued in the same transaction.
 
 mod decide;
+mod desk;
 mod digest;
 mod grace;
 mod ingest;
 mod inspection;
 mod jobs;
 mod letters;
+mod needs_info;
 mod outbox_worker;
+mod outcome;
 mod retention;
 mod sms;
 
 pub use crate::domain::request_state::ALL_STATES;
 pub use decide::{
-    account_numbers, holder_risks, stored_qr, Decided, Decision, HolderRisk, Refusal, StoredQr,
-    CLAIM_MS,
+    account_numbers, holder_risks, stored_qr, Decision, HolderRisk, StoredQr, CLAIM_MS,
 };
-pub use ingest::{Desk, Ingested, MAX_INSPECTIONS};
+pub use desk::Desk;
+pub use ingest::{Ingested, MAX_INSPECTIONS};
 pub use inspection::{inspection_timeouts, inspection_totals, Inspectors};
 pub use jobs::AccountJob;
 pub use outbox_worker::{deliver_emails, RetryPolicy};
+pub use outcome::{Decided, Refusal};
 
 /// What went wrong in the workflow.
 #[derive(Debug, thiserror::Error)]

@@ -1,25 +1,22 @@
 //! Retention: what the desk keeps of a closed request, and for how long.
 
-use super::grace::audit;
-use super::ingest::Desk;
+use super::desk::Desk;
 use super::WorkflowError;
-use crate::domain::time::now_ms;
 use crate::store::{self};
 
 impl Desk {
     /// Retention: the raw mail (and so the photos) of requests closed more
     /// than `retention_days` ago is dropped; hashes and the audit trail stay.
     pub async fn purge_closed(&self) -> Result<usize, WorkflowError> {
-        let before = now_ms() - i64::from(self.config.retention_days) * 86_400_000;
+        let before = self.now() - i64::from(self.config.retention_days) * 86_400_000;
         let mut n = 0;
         for id in self.store.closed_before(before).await? {
             let mut tx = self.store.begin().await?;
             let dropped = store::purge_request(&mut tx, id).await?;
             store::audit(
                 &mut tx,
-                &audit(
+                &self.system(
                     id,
-                    "system",
                     "purged",
                     None,
                     None,

@@ -4,12 +4,11 @@
 
 use minijinja::context;
 
-use super::decide::Refusal;
-use super::grace::audit;
-use super::ingest::Desk;
+use super::desk::Desk;
 use super::jobs::queue_account_job;
 use super::outbox_worker::RetryPolicy;
 use super::outbox_worker::LEASE_MS;
+use super::outcome::Refusal;
 use super::WorkflowError;
 use crate::domain::time::now_ms;
 use crate::domain::RequestState;
@@ -27,9 +26,8 @@ impl Desk {
         let Some(to) = to else {
             store::audit(
                 tx,
-                &audit(
+                &self.system(
                     r.id,
-                    "system",
                     "sms_not_sent",
                     None,
                     None,
@@ -103,7 +101,7 @@ impl Desk {
                 }
             };
             match gateway.send(&sms, item.id).await {
-                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid, now_ms()).await?,
+                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid, self.now()).await?,
                 Ok(SmsOutcome::Rejected(why)) => {
                     tracing::warn!(request = rid, to = %crate::domain::redact::number(&sms.to), why, "SMS refused for good; back to an operator");
                     self.sms_failed_for_good(item.id, rid, &why).await?;
@@ -142,9 +140,8 @@ impl Desk {
         if store::start_window(&mut tx, rid, now, deadline).await? {
             store::audit(
                 &mut tx,
-                &audit(
+                &self.system(
                     rid,
-                    "system",
                     "sms_accepted",
                     None,
                     None,
@@ -172,14 +169,7 @@ impl Desk {
         store::mark_failed_tx(&mut tx, outbox_id, why).await?;
         store::audit(
             &mut tx,
-            &audit(
-                rid,
-                "system",
-                "sms_failed",
-                None,
-                None,
-                Some(why.to_owned()),
-            ),
+            &self.system(rid, "sms_failed", None, None, Some(why.to_owned())),
         )
         .await?;
         self.back_to_operator(&mut tx, rid, why).await?;
@@ -212,9 +202,8 @@ impl Desk {
             }
             store::audit(
                 tx,
-                &audit(
+                &self.system(
                     rid,
-                    "system",
                     "back_to_operator",
                     Some(RequestState::GracePeriod),
                     Some(RequestState::PendingReview),
@@ -241,9 +230,8 @@ impl Desk {
                 let mut tx = self.store.begin().await?;
                 store::audit(
                     &mut tx,
-                    &audit(
+                    &self.system(
                         rid,
-                        "system",
                         "sms_undelivered",
                         None,
                         None,
@@ -268,9 +256,8 @@ impl Desk {
                 let mut tx = self.store.begin().await?;
                 store::audit(
                     &mut tx,
-                    &audit(
+                    &self.system(
                         rid,
-                        "system",
                         action,
                         None,
                         None,
@@ -285,7 +272,7 @@ impl Desk {
                 // (the window starts now: later than the gateway took it,
                 // never earlier).
                 if self.store.outbox_is_pending(outbox_id).await? {
-                    self.sms_accepted(outbox_id, rid, now_ms()).await?;
+                    self.sms_accepted(outbox_id, rid, self.now()).await?;
                 }
             }
             _ => {}
