@@ -12,7 +12,7 @@ use super::outcome::{Decided, Refusal};
 use super::WorkflowError;
 use crate::accounts::AccountStore;
 use crate::domain::{RequestState, Role};
-use crate::store::{self, OperatorRow, PortalAccount, RequestRow};
+use crate::store::{self, AuditEntry, OperatorRow, PortalAccount, RequestRow};
 
 /// What an operator decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +226,6 @@ impl Desk {
                 return Err(Refusal::HeldBy(holder.to_owned()).into());
             }
         }
-        let action = decision.action();
         // The account store is asked before the transaction opens: an LDAP
         // or portal call must not hold the database's write lock.
         let accounts = match &decision {
@@ -235,199 +234,238 @@ impl Desk {
             }
             _ => Vec::new(),
         };
-        let find = |account: &str| {
-            accounts
-                .iter()
-                .find(|a| a.account_id == account)
-                .ok_or_else(|| Refusal::UnknownAccount(account.to_owned()))
+        let on = On {
+            who,
+            r: &r,
+            action: decision.action(),
+            accounts: &accounts,
         };
         let mut tx = self.store.begin().await?;
-        let entry = |to: Option<RequestState>, detail: String| {
-            self.history(
-                Some(id),
-                login,
-                action,
-                to.map(|_| r.state),
-                to,
-                Some(detail),
-            )
-        };
-        let outcome = match &decision {
-            Decision::Note { text } => {
-                let text = text_ok(text, "a note")?;
-                // A note does not change the request, but bumps its version
-                // so a decision made without reading it is refused.
-                if !bump(&mut tx, id, version).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Stale.into());
-                }
-                store::audit(&mut tx, &entry(None, text)).await?;
-                Decided::Noted
-            }
-            Decision::Approve { account } => {
-                let to = RequestState::GracePeriod;
-                if !r.state.can_move_to(to) || r.state == to {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::WrongState(r.state).into());
-                }
-                let chosen = match find(account) {
-                    Ok(a) => a,
-                    Err(refusal) => {
-                        store::rollback(tx).await?;
-                        return Err(refusal.into());
-                    }
-                };
-                let risks = holder_risks(&r, chosen);
-                if !risks.is_empty() && r.holder_risk_account.as_ref() != Some(account) {
-                    store::rollback(tx).await?;
-                    return Err(
-                        Refusal::NeedsSupervisor(account.clone(), risk_codes(&risks)).into(),
-                    );
-                }
-                if let Some(other) = self.store.open_window_for(account, id).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::AccountInWindow(account.clone(), other).into());
-                }
-                match (&r.first_approver, four_eyes) {
-                    (None, true) => {
-                        if !bump(&mut tx, id, version).await? {
-                            store::rollback(tx).await?;
-                            return Err(Refusal::Stale.into());
-                        }
-                        store::set_decision(&mut tx, id, Some(account), Some(login)).await?;
-                        let mut e = entry(
-                            None,
-                            format!("account {account}; awaiting a second approver"),
-                        );
-                        e.action = "approve_first".into();
-                        store::audit(&mut tx, &e).await?;
-                        store::commit(tx).await?;
-                        return Ok(Decided::AwaitingSecondApproval);
-                    }
-                    (Some(first), true) if first == login => {
-                        store::rollback(tx).await?;
-                        return Err(Refusal::SameApprover.into());
-                    }
-                    (Some(_), true) if r.approved_account.as_ref() != Some(account) => {
-                        store::rollback(tx).await?;
-                        return Err(Refusal::OtherAccount(
-                            r.approved_account.clone().unwrap_or_default(),
-                        )
-                        .into());
-                    }
-                    _ => {}
-                }
-                // The account first, then the state: the database's
-                // one-window-per-account index refuses a twin approval that
-                // raced past the check above.
-                let first = r.first_approver.as_deref().filter(|_| four_eyes);
-                store::set_decision(&mut tx, id, Some(account), first).await?;
-                match store::set_state(&mut tx, id, version, to).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        store::rollback(tx).await?;
-                        return Err(Refusal::Stale.into());
-                    }
-                    Err(e) if e.is_unique_violation() => {
-                        store::rollback(tx).await?;
-                        let other = "another request".to_owned();
-                        return Err(Refusal::AccountInWindow(account.clone(), other).into());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                let detail = match first {
-                    Some(f) => format!("account {account}; first approved by {f}"),
-                    None => format!("account {account}"),
-                };
-                store::audit(&mut tx, &entry(Some(to), detail)).await?;
-                self.start_grace(&mut tx, &r, chosen, version).await?;
-                Decided::Moved { state: to }
-            }
+        let decided = match &decision {
+            Decision::Note { text } => self.note(&mut tx, &on, text).await,
+            Decision::Approve { account } => self.approve(&mut tx, &on, account, four_eyes).await,
             Decision::ConfirmHolderRisk { account } => {
-                if !who.role.allows(Role::Supervisor) {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Forbidden(who.role).into());
-                }
-                let risks = match find(account) {
-                    Ok(a) => holder_risks(&r, a),
-                    Err(refusal) => {
-                        store::rollback(tx).await?;
-                        return Err(refusal.into());
-                    }
-                };
-                if risks.is_empty() {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::NothingToConfirm(account.clone()).into());
-                }
-                if r.state != RequestState::PendingReview {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::WrongState(r.state).into());
-                }
-                if !bump(&mut tx, id, version).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Stale.into());
-                }
-                store::set_holder_risk(&mut tx, id, account, login).await?;
-                let detail = format!("account {account}: {}", risk_codes(&risks));
-                store::audit(&mut tx, &entry(None, detail)).await?;
-                Decided::Noted
+                self.confirm_holder_risk(&mut tx, &on, account).await
             }
-            Decision::Reject { reason } => {
-                let reason = text_ok(reason, "the reason")?;
-                let to = RequestState::Rejected;
-                if !r.state.can_move_to(to) {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::WrongState(r.state).into());
-                }
-                if !store::set_state(&mut tx, id, version, to).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Stale.into());
-                }
-                store::audit(&mut tx, &entry(Some(to), reason.clone())).await?;
-                self.queue_citizen_letter(
-                    &mut tx,
-                    &r,
-                    "rejected",
-                    context! { reason },
-                    format!("decision:{id}:{version}"),
-                )
-                .await?;
-                Decided::Moved { state: to }
-            }
-            Decision::Ask { message } => {
-                let message = text_ok(message, "the message")?;
-                let to = RequestState::NeedsInfo;
-                if r.state != RequestState::PendingReview {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::WrongState(r.state).into());
-                }
-                if !store::set_state(&mut tx, id, version, to).await? {
-                    store::rollback(tx).await?;
-                    return Err(Refusal::Stale.into());
-                }
-                store::audit(&mut tx, &entry(Some(to), message.clone())).await?;
-                self.queue_citizen_letter(
-                    &mut tx,
-                    &r,
-                    "more_info",
-                    context! { message },
-                    format!("decision:{id}:{version}"),
-                )
-                .await?;
-                Decided::Moved { state: to }
+            Decision::Reject { reason } => self.reject(&mut tx, &on, reason).await,
+            Decision::Ask { message } => self.ask(&mut tx, &on, message).await,
+        };
+        let decided = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                store::rollback(tx).await?;
+                return Err(e);
             }
         };
-        if matches!(outcome, Decided::Moved { .. }) {
+        if matches!(decided, Decided::Moved { .. }) {
             store::clear_claim(&mut tx, id).await?;
         }
         store::commit(tx).await?;
-        Ok(outcome)
+        Ok(decided)
+    }
+
+    /// The history line of a decision: the move it made, if any, and why.
+    fn decision_line(&self, on: &On<'_>, to: Option<RequestState>, detail: String) -> AuditEntry {
+        let from = to.map(|_| on.r.state);
+        self.history(
+            Some(on.r.id),
+            on.who.login.as_str(),
+            on.action,
+            from,
+            to,
+            Some(detail),
+        )
+    }
+
+    /// A note for the desk: the request does not change, but its version
+    /// moves, so a decision made without reading the note is refused.
+    async fn note(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        text: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let text = text_ok(text, "a note")?;
+        bump(tx, on.r).await?;
+        store::audit(tx, &self.decision_line(on, None, text)).await?;
+        Ok(Decided::Noted)
+    }
+
+    /// Approves deleting `account`: the grace period starts (or, with four
+    /// eyes, the first approval is recorded and a second awaited).
+    async fn approve(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        account: &str,
+        four_eyes: bool,
+    ) -> Result<Decided, WorkflowError> {
+        let (r, login) = (on.r, on.who.login.as_str());
+        let to = RequestState::GracePeriod;
+        if !r.state.can_move_to(to) || r.state == to {
+            return Err(Refusal::WrongState(r.state).into());
+        }
+        let chosen = on.account(account)?;
+        let risks = holder_risks(r, chosen);
+        if !risks.is_empty() && r.holder_risk_account.as_deref() != Some(account) {
+            return Err(Refusal::NeedsSupervisor(account.to_owned(), risk_codes(&risks)).into());
+        }
+        if let Some(other) = self.store.open_window_for(account, r.id).await? {
+            return Err(Refusal::AccountInWindow(account.to_owned(), other).into());
+        }
+        match (&r.first_approver, four_eyes) {
+            (None, true) => {
+                bump(tx, r).await?;
+                store::set_decision(tx, r.id, Some(account), Some(login)).await?;
+                let detail = format!("account {account}; awaiting a second approver");
+                let mut line = self.decision_line(on, None, detail);
+                line.action = "approve_first".into();
+                store::audit(tx, &line).await?;
+                return Ok(Decided::AwaitingSecondApproval);
+            }
+            (Some(first), true) if first == login => return Err(Refusal::SameApprover.into()),
+            (Some(_), true) if r.approved_account.as_deref() != Some(account) => {
+                let first_choice = r.approved_account.clone().unwrap_or_default();
+                return Err(Refusal::OtherAccount(first_choice).into());
+            }
+            _ => {}
+        }
+        // The account first, then the state: the database's
+        // one-window-per-account index refuses a twin approval that raced
+        // past the check above.
+        let first = r.first_approver.as_deref().filter(|_| four_eyes);
+        store::set_decision(tx, r.id, Some(account), first).await?;
+        match store::set_state(tx, r.id, r.version, to).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Refusal::Stale.into()),
+            Err(e) if e.is_unique_violation() => {
+                let other = "another request".to_owned();
+                return Err(Refusal::AccountInWindow(account.to_owned(), other).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let detail = match first {
+            Some(f) => format!("account {account}; first approved by {f}"),
+            None => format!("account {account}"),
+        };
+        store::audit(tx, &self.decision_line(on, Some(to), detail)).await?;
+        self.start_grace(tx, r, chosen, r.version).await?;
+        Ok(Decided::Moved { state: to })
+    }
+
+    /// A supervisor allows approving an account whose holder cannot be
+    /// told through the account itself, or found only through the QR.
+    async fn confirm_holder_risk(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        account: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let r = on.r;
+        if !on.who.role.allows(Role::Supervisor) {
+            return Err(Refusal::Forbidden(on.who.role).into());
+        }
+        let risks = holder_risks(r, on.account(account)?);
+        if risks.is_empty() {
+            return Err(Refusal::NothingToConfirm(account.to_owned()).into());
+        }
+        if r.state != RequestState::PendingReview {
+            return Err(Refusal::WrongState(r.state).into());
+        }
+        bump(tx, r).await?;
+        store::set_holder_risk(tx, r.id, account, on.who.login.as_str()).await?;
+        let detail = format!("account {account}: {}", risk_codes(&risks));
+        store::audit(tx, &self.decision_line(on, None, detail)).await?;
+        Ok(Decided::Noted)
+    }
+
+    /// Refuses the request, telling the citizen why.
+    async fn reject(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        reason: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let reason = text_ok(reason, "the reason")?;
+        let to = RequestState::Rejected;
+        if !on.r.state.can_move_to(to) {
+            return Err(Refusal::WrongState(on.r.state).into());
+        }
+        self.move_and_tell(tx, on, to, "rejected", reason.clone(), context! { reason })
+            .await
+    }
+
+    /// Asks the citizen for more.
+    async fn ask(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        message: &str,
+    ) -> Result<Decided, WorkflowError> {
+        let message = text_ok(message, "the message")?;
+        if on.r.state != RequestState::PendingReview {
+            return Err(Refusal::WrongState(on.r.state).into());
+        }
+        let to = RequestState::NeedsInfo;
+        self.move_and_tell(
+            tx,
+            on,
+            to,
+            "more_info",
+            message.clone(),
+            context! { message },
+        )
+        .await
+    }
+
+    /// Moves the request to `to` and writes the citizen the `template`.
+    async fn move_and_tell(
+        &self,
+        tx: &mut store::Tx,
+        on: &On<'_>,
+        to: RequestState,
+        template: &'static str,
+        detail: String,
+        values: minijinja::Value,
+    ) -> Result<Decided, WorkflowError> {
+        let r = on.r;
+        if !store::set_state(tx, r.id, r.version, to).await? {
+            return Err(Refusal::Stale.into());
+        }
+        store::audit(tx, &self.decision_line(on, Some(to), detail)).await?;
+        let dedupe = format!("decision:{}:{}", r.id, r.version);
+        self.queue_citizen_letter(tx, r, template, values, dedupe)
+            .await?;
+        Ok(Decided::Moved { state: to })
     }
 }
 
-/// Bumps a request's version if it is still at `version`.
-async fn bump(tx: &mut store::Tx, id: i64, version: i64) -> Result<bool, WorkflowError> {
-    Ok(store::bump_version(tx, id, version).await?)
+/// What a decision is made on: who, the request as they saw it, and the
+/// portal accounts matching it (read before the transaction).
+struct On<'a> {
+    who: &'a OperatorRow,
+    r: &'a RequestRow,
+    action: &'static str,
+    accounts: &'a [PortalAccount],
+}
+
+impl On<'_> {
+    /// The matching account `id`, or the refusal naming it.
+    fn account(&self, id: &str) -> Result<&PortalAccount, Refusal> {
+        self.accounts
+            .iter()
+            .find(|a| a.account_id == id)
+            .ok_or_else(|| Refusal::UnknownAccount(id.to_owned()))
+    }
+}
+
+/// Bumps the request's version if it is still the one the operator saw.
+async fn bump(tx: &mut store::Tx, r: &RequestRow) -> Result<(), WorkflowError> {
+    if store::bump_version(tx, r.id, r.version).await? {
+        Ok(())
+    } else {
+        Err(Refusal::Stale.into())
+    }
 }
 
 #[cfg(test)]

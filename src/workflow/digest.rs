@@ -8,7 +8,7 @@ use super::desk::Desk;
 use super::WorkflowError;
 use crate::domain::time::digest_day_due;
 use crate::notify::OutgoingEmail;
-use crate::store::{self, OutboxKind, QueueFilter};
+use crate::store::{self, QueueFilter};
 
 impl Desk {
     /// Sends today's digest if it is time and nobody has; returns whether
@@ -26,7 +26,7 @@ impl Desk {
     /// Queues the digest for `day` (YYYY-MM-DD) unless it was sent.
     pub async fn send_digest(&self, day: &str) -> Result<bool, WorkflowError> {
         let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|e| WorkflowError::Accounts(format!("digest day {day}: {e}")))?;
+            .map_err(|e| WorkflowError::BadDay(format!("{day}: {e}")))?;
         let soon = self.calendar.add_working_days(today, 3).to_string();
         let list = |due_by: String| QueueFilter {
             due_by: Some(due_by),
@@ -74,15 +74,8 @@ impl Desk {
                 in_reply_to: None,
                 references: Vec::new(),
             };
-            store::enqueue(
-                &mut tx,
-                OutboxKind::Email,
-                None,
-                &format!("digest:{day}:{to}"),
-                to,
-                &serde_json::to_string(&mail).unwrap_or_default(),
-            )
-            .await?;
+            self.queue_desk_mail(&mut tx, "digest", &format!("digest:{day}:{to}"), &mail)
+                .await?;
         }
         store::commit(tx).await?;
         tracing::info!(

@@ -11,8 +11,8 @@
 
 use minijinja::context;
 
+use super::account_jobs::queue_account_job;
 use super::desk::Desk;
-use super::jobs::queue_account_job;
 use super::letters::Letter;
 use super::outcome::{Decided, Refusal};
 use super::WorkflowError;

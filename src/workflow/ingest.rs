@@ -347,55 +347,13 @@ impl Desk {
             Some(Relation::About(r, how)) => (None, Some((r, how))),
             None => (None, None),
         };
-        let now = self.clock.vietnam_now();
-        let sender = e.from.clone().unwrap_or_default();
-
         // A message after an operator decided: attach it for people to read.
         if let Some((req, how)) = &target {
             if !req.state.takes_followups() {
-                let mut tx = self.store.begin().await?;
-                let kind = Kind::DeletionRequest.as_str();
-                if !store::mark_processed(&mut tx, sha, kind, Some(req.id)).await? {
-                    store::rollback(tx).await?;
-                    return Ok(Some(already(sha)));
-                }
-                store::add_request_message(&mut tx, req.id, sha, e.message_id.as_deref(), None)
-                    .await?;
-                store::audit(
-                    &mut tx,
-                    &self.system(
-                        req.id,
-                        "message_after_decision",
-                        Some(req.state),
-                        None,
-                        Some(format!("joined by {how}; no state change")),
-                    ),
-                )
-                .await?;
-                store::commit(tx).await?;
-                return Ok(Some(Ingested::Request {
-                    sha256: sha.to_owned(),
-                    request_id: req.id,
-                    reference: req.reference.clone(),
-                    state: req.state,
-                    joined: true,
-                }));
+                return self.keep_after_decision(sha, e, req, how).await;
             }
         }
-
-        // Judge the request on all its messages together.
-        let mut all: Vec<Examined> = Vec::new();
-        if let Some((req, _)) = &target {
-            for prev in self.store.request_message_shas(req.id).await? {
-                if prev == sha {
-                    continue;
-                }
-                all.push(self.examined(&prev).await?);
-            }
-        }
-        all.push(e.clone());
-        let refs: Vec<&Examined> = all.iter().collect();
-        let assessment = assess(&refs, &self.inspect_options());
+        let assessment = self.judge(sha, e, target.as_ref().map(|(r, _)| r)).await?;
         let new_state = if assessment.problems.is_empty() {
             RequestState::PendingReview
         } else {
@@ -409,86 +367,28 @@ impl Desk {
             store::rollback(tx).await?;
             return Ok(Some(already(sha)));
         }
-        let (id, reference, token, old_state, version, email, due_date, joined) = match &target {
-            Some((req, _)) => (
-                req.id,
-                req.reference.clone(),
-                req.thread_token.clone(),
-                Some(req.state),
-                req.version,
-                req.email.clone(),
-                req.due_date.clone(),
-                true,
-            ),
+        let opened = match &target {
+            Some((req, _)) => Opened::joined(req),
             None => {
-                let token = ThreadToken::from_bytes(rand::random());
-                let due = self
-                    .calendar
-                    .add_working_days(now.date_naive(), self.config.service_level_days);
-                let due = due.format("%Y-%m-%d").to_string();
-                let (id, reference) = store::insert_request(
-                    &mut tx,
-                    &NewRequest {
-                        email: &sender,
-                        received_at: self.now(),
-                        due_date: &due,
-                        reference_day: &now.format("%y%m%d").to_string(),
-                        thread_token: &token,
-                        linked_to: about.as_ref().map(|(r, _)| r.id),
-                    },
-                )
-                .await?;
-                (id, reference, token, None, 0, sender.clone(), due, false)
+                let linked_to = about.as_ref().map(|(r, _)| r.id);
+                self.open_request(&mut tx, e, linked_to).await?
             }
         };
-        let duplicate = matches!(&target, Some((_, "same_number")));
-        let update = RequestUpdate {
-            state: new_state,
-            id_number: assessment.id_number.clone(),
-            id_type: assessment.id_type.map(|t| t.as_str().to_owned()),
-            full_name: assessment.full_name.clone(),
-            phone: assessment.phone.clone(),
-            reason: assessment.reason.clone(),
-            problems: assessment
-                .problems
-                .iter()
-                .map(|p| p.code().to_owned())
-                .collect(),
-            warnings: assessment
-                .warnings
-                .iter()
-                .map(|w| w.code().to_owned())
-                .collect(),
-            assessment: serde_json::to_string(&assessment).unwrap_or_default(),
-            duplicate_submission: duplicate,
-        };
-        if !store::update_request(&mut tx, id, version, &update).await? {
+        let update = request_update(
+            &assessment,
+            new_state,
+            matches!(&target, Some((_, "same_number"))),
+        );
+        if !store::update_request(&mut tx, opened.id, opened.version, &update).await? {
             store::rollback(tx).await?;
             return Ok(None);
         }
-        store::add_request_message(&mut tx, id, sha, e.message_id.as_deref(), None).await?;
+        store::add_request_message(&mut tx, opened.id, sha, e.message_id.as_deref(), None).await?;
         if let Some((other, how)) = &about {
-            self.keep_on_related(&mut tx, other, how, sha, e, &reference)
+            self.keep_on_related(&mut tx, other, how, sha, e, &opened.reference)
                 .await?;
         }
-        for a in &assessment.attachments {
-            store::add_photo(
-                &mut tx,
-                id,
-                &PhotoRow {
-                    sha256: &a.sha256,
-                    message: sha,
-                    filename: a.filename.as_deref(),
-                    format: a.format.map(|f| f.as_str()),
-                    width: a.width.map(i64::from),
-                    height: a.height.map(i64::from),
-                    role: role_name(a.role),
-                    usable: a.usable,
-                    dhash: a.fingerprint.as_ref().map(|f| format!("{:016x}", f.dhash)),
-                },
-            )
-            .await?;
-        }
+        add_photos(&mut tx, opened.id, sha, &assessment).await?;
         let action = match (&target, &about) {
             (Some((_, how)), _) => format!("followup_{how}"),
             (None, Some(_)) => "created_linked".to_owned(),
@@ -500,32 +400,130 @@ impl Desk {
             update.problems.join(", "),
             update.warnings.join(", ")
         );
-        store::audit(
-            &mut tx,
-            &self.system(id, &action, old_state, Some(new_state), Some(detail)),
-        )
-        .await?;
+        let line = self.system(
+            opened.id,
+            &action,
+            opened.state,
+            Some(new_state),
+            Some(detail),
+        );
+        store::audit(&mut tx, &line).await?;
         let reply = Reply {
-            id,
-            reference: &reference,
-            token: &token,
-            to: &email,
-            due_date: &due_date,
+            id: opened.id,
+            reference: &opened.reference,
+            token: &opened.token,
+            to: &opened.email,
+            due_date: &opened.due_date,
             sha,
-            old: old_state,
+            old: opened.state,
             new: new_state,
         };
         self.queue_reply(&mut tx, &reply, e, &assessment).await?;
-        store::set_message_request(&mut tx, sha, id).await?;
+        store::set_message_request(&mut tx, sha, opened.id).await?;
         store::commit(tx).await?;
-        tracing::info!(request = %reference, state = %new_state, joined, "request updated");
+        let joined = target.is_some();
+        tracing::info!(request = %opened.reference, state = %new_state, joined, "request updated");
         Ok(Some(Ingested::Request {
             sha256: sha.to_owned(),
-            request_id: id,
-            reference,
+            request_id: opened.id,
+            reference: opened.reference,
             state: new_state,
             joined,
         }))
+    }
+
+    /// A message joining a request an operator already decided: kept on it
+    /// for people to read, the request unchanged.
+    async fn keep_after_decision(
+        &self,
+        sha: &str,
+        e: &Examined,
+        req: &RequestRow,
+        how: &str,
+    ) -> Result<Option<Ingested>, WorkflowError> {
+        let mut tx = self.store.begin().await?;
+        let kind = Kind::DeletionRequest.as_str();
+        if !store::mark_processed(&mut tx, sha, kind, Some(req.id)).await? {
+            store::rollback(tx).await?;
+            return Ok(Some(already(sha)));
+        }
+        store::add_request_message(&mut tx, req.id, sha, e.message_id.as_deref(), None).await?;
+        let detail = Some(format!("joined by {how}; no state change"));
+        let line = self.system(
+            req.id,
+            "message_after_decision",
+            Some(req.state),
+            None,
+            detail,
+        );
+        store::audit(&mut tx, &line).await?;
+        store::commit(tx).await?;
+        Ok(Some(Ingested::Request {
+            sha256: sha.to_owned(),
+            request_id: req.id,
+            reference: req.reference.clone(),
+            state: req.state,
+            joined: true,
+        }))
+    }
+
+    /// Judges the request on all its messages together: the new one and
+    /// those the request it joins already has.
+    async fn judge(
+        &self,
+        sha: &str,
+        e: &Examined,
+        joins: Option<&RequestRow>,
+    ) -> Result<Assessment, WorkflowError> {
+        let mut all: Vec<Examined> = Vec::new();
+        if let Some(req) = joins {
+            for prev in self.store.request_message_shas(req.id).await? {
+                if prev != sha {
+                    all.push(self.examined(&prev).await?);
+                }
+            }
+        }
+        all.push(e.clone());
+        let refs: Vec<&Examined> = all.iter().collect();
+        Ok(assess(&refs, &self.inspect_options()))
+    }
+
+    /// Opens a request for the message's sender, due in the service level.
+    async fn open_request(
+        &self,
+        tx: &mut store::Tx,
+        e: &Examined,
+        linked_to: Option<i64>,
+    ) -> Result<Opened, WorkflowError> {
+        let now = self.clock.vietnam_now();
+        let sender = e.from.clone().unwrap_or_default();
+        let token = ThreadToken::from_bytes(rand::random());
+        let due = self
+            .calendar
+            .add_working_days(now.date_naive(), self.config.service_level_days)
+            .format("%Y-%m-%d")
+            .to_string();
+        let (id, reference) = store::insert_request(
+            tx,
+            &NewRequest {
+                email: &sender,
+                received_at: self.now(),
+                due_date: &due,
+                reference_day: &now.format("%y%m%d").to_string(),
+                thread_token: &token,
+                linked_to,
+            },
+        )
+        .await?;
+        Ok(Opened {
+            id,
+            reference,
+            token,
+            state: None,
+            version: 0,
+            email: sender,
+            due_date: due,
+        })
     }
 
     /// Keeps a message from another address (or one that names a request
@@ -643,4 +641,70 @@ fn role_name(r: crate::intake::Role) -> &'static str {
         crate::intake::Role::Portrait => "portrait",
         crate::intake::Role::Unknown => "unknown",
     }
+}
+
+/// The request a message opened or joins, as the transaction sees it.
+struct Opened {
+    id: i64,
+    reference: String,
+    token: ThreadToken,
+    /// Its state before this message (`None`: just opened).
+    state: Option<RequestState>,
+    version: i64,
+    email: String,
+    due_date: String,
+}
+
+impl Opened {
+    fn joined(r: &RequestRow) -> Opened {
+        Opened {
+            id: r.id,
+            reference: r.reference.clone(),
+            token: r.thread_token.clone(),
+            state: Some(r.state),
+            version: r.version,
+            email: r.email.clone(),
+            due_date: r.due_date.clone(),
+        }
+    }
+}
+
+/// What the assessment makes of the request's row.
+fn request_update(a: &Assessment, state: RequestState, duplicate: bool) -> RequestUpdate {
+    RequestUpdate {
+        state,
+        id_number: a.id_number.clone(),
+        id_type: a.id_type.map(|t| t.as_str().to_owned()),
+        full_name: a.full_name.clone(),
+        phone: a.phone.clone(),
+        reason: a.reason.clone(),
+        problems: a.problems.iter().map(|p| p.code().to_owned()).collect(),
+        warnings: a.warnings.iter().map(|w| w.code().to_owned()).collect(),
+        assessment: serde_json::to_string(a).unwrap_or_default(),
+        duplicate_submission: duplicate,
+    }
+}
+
+/// The request's photos, as the assessment found them in the message.
+async fn add_photos(
+    tx: &mut store::Tx,
+    id: i64,
+    sha: &str,
+    a: &Assessment,
+) -> Result<(), WorkflowError> {
+    for p in &a.attachments {
+        let row = PhotoRow {
+            sha256: &p.sha256,
+            message: sha,
+            filename: p.filename.as_deref(),
+            format: p.format.map(|f| f.as_str()),
+            width: p.width.map(i64::from),
+            height: p.height.map(i64::from),
+            role: role_name(p.role),
+            usable: p.usable,
+            dhash: p.fingerprint.as_ref().map(|f| format!("{:016x}", f.dhash)),
+        };
+        store::add_photo(tx, id, &row).await?;
+    }
+    Ok(())
 }

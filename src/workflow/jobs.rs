@@ -1,194 +1,161 @@
-//! The account store's jobs (lock, unlock, delete): each a row of the
-//! outbox written with the state change that causes it, claimed by one
-//! replica at a time and retried until the store answers.
+//! One runner for every outbox job: letters, the holder's SMS and the
+//! account store's calls. Each is a row of the outbox written in the
+//! transaction of the state change that causes it; the runner claims due
+//! rows (one replica at a time holds each, for [`LEASE_MS`]), reads the
+//! payload, lets the job's kind carry it out, and records what came of it
+//! ([`Outcome`]), backing off on failure. A server that is down means
+//! later, not lost; a failure for good is visible on the dashboard.
 
-use minijinja::context;
+use std::future::Future;
+use std::time::Duration;
 
-use super::desk::Desk;
-use super::outbox_worker::{RetryPolicy, LEASE_MS};
+use serde::de::DeserializeOwned;
+
 use super::WorkflowError;
-use crate::accounts::AccountStore;
 use crate::domain::time::now_ms;
-use crate::domain::RequestState;
-use crate::store::{self, OutboxKind};
+use crate::store::{OutboxItem, OutboxKind, Store};
 
-use serde::{Deserialize, Serialize};
+/// How long a claimed outbox row stays its worker's before another
+/// replica may take it.
+pub(super) const LEASE_MS: i64 = 120_000;
 
-/// An account call to make.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccountJob {
-    /// The portal account.
-    pub account_id: String,
+/// Backoff after `attempts` failures: `base` seconds doubling, at most an
+/// hour.
+pub fn backoff(attempts: i64, base: u64) -> Duration {
+    let secs = base
+        .max(1)
+        .saturating_mul(1u64 << attempts.clamp(0, 12) as u32);
+    Duration::from_secs(secs.min(3600))
 }
 
-impl Desk {
-    /// Works the account jobs (lock, unlock, delete) that are due; returns
-    /// how many were handled.
-    pub async fn run_account_jobs(
-        &self,
-        retry: RetryPolicy,
-        limit: i64,
-    ) -> Result<usize, WorkflowError> {
-        let jobs = self
-            .store
-            .claim_kinds(
-                &[
-                    OutboxKind::AccountLock,
-                    OutboxKind::AccountUnlock,
-                    OutboxKind::AccountDelete,
-                ],
-                limit,
-                LEASE_MS,
-            )
-            .await?;
-        let n = jobs.len();
-        for item in jobs {
-            let job: AccountJob = match serde_json::from_str(&item.payload) {
-                Ok(j) => j,
-                Err(e) => {
-                    self.store
-                        .mark_attempt_failed(item.id, &format!("bad payload: {e}"), now_ms(), true)
-                        .await?;
-                    continue;
-                }
-            };
-            // A job naming no account would make the account store act on
-            // nothing and call that done (LDAP and the portal's API both
-            // answer an empty name with success): it fails for good, where
-            // the dashboard's failed jobs show it to an operator.
-            if job.account_id.trim().is_empty() {
-                tracing::error!(outbox = item.id, request = ?item.request_id, kind = ?item.kind, "account job without an account: not done");
-                self.store
-                    .mark_attempt_failed(
-                        item.id,
-                        "no portal account named: nothing was locked, unlocked or deleted; an operator must look at this request",
-                        now_ms(),
-                        true,
-                    )
-                    .await?;
-                continue;
-            }
-            let Some(rid) = item.request_id else {
-                self.store.mark_sent(item.id).await?;
-                continue;
-            };
-            let r = self.store.request(rid).await?;
-            let Some(r) = r else {
-                self.store.mark_sent(item.id).await?;
-                continue;
-            };
-            let kind = item.kind;
-            // A lock for a request no longer waiting out its window (the
-            // hotline stopped it first) is not done.
-            if kind == OutboxKind::AccountLock && r.state != RequestState::GracePeriod {
-                let mut tx = self.store.begin().await?;
-                store::mark_sent_tx(&mut tx, item.id).await?;
-                store::audit(
-                    &mut tx,
-                    &self.system(
-                        rid,
-                        "lock_skipped",
-                        None,
-                        None,
-                        Some(format!("request is {}", r.state)),
-                    ),
-                )
-                .await?;
-                store::commit(tx).await?;
-                continue;
-            }
-            let result = match kind {
-                OutboxKind::AccountLock => self.accounts.lock(&job.account_id).await,
-                OutboxKind::AccountUnlock => self.accounts.unlock(&job.account_id).await,
-                _ => self.accounts.delete(&job.account_id).await,
-            };
-            if let Err(e) = result {
-                let wait = retry.delay_ms(item.attempts);
-                tracing::warn!(request = rid, account = %job.account_id, job = kind.as_str(), error = %e, retry_in_s = wait / 1000, "account store call failed; will retry");
-                // Account calls are retried until they succeed: a deletion
-                // that stops halfway is worse than a late one.
-                self.store
-                    .mark_attempt_failed(item.id, &e.to_string(), now_ms() + wait, false)
-                    .await?;
-                continue;
-            }
-            let mut tx = self.store.begin().await?;
-            store::mark_sent_tx(&mut tx, item.id).await?;
-            match kind {
-                OutboxKind::AccountLock => {
-                    store::audit(
-                        &mut tx,
-                        &self.system(
-                            rid,
-                            "account_locked",
-                            None,
-                            None,
-                            Some(job.account_id.clone()),
-                        ),
-                    )
-                    .await?;
-                    self.queue_sms(&mut tx, &r).await?;
-                }
-                OutboxKind::AccountUnlock => {
-                    store::audit(
-                        &mut tx,
-                        &self.system(
-                            rid,
-                            "account_unlocked",
-                            None,
-                            None,
-                            Some(job.account_id.clone()),
-                        ),
-                    )
-                    .await?;
-                }
-                _ => {
-                    let fresh = store::request_in(&mut tx, rid).await?;
-                    if fresh.state == RequestState::Deleting
-                        && store::set_state(&mut tx, rid, fresh.version, RequestState::Deleted)
-                            .await?
-                    {
-                        store::audit(
-                            &mut tx,
-                            &self.system(
-                                rid,
-                                "account_deleted",
-                                Some(RequestState::Deleting),
-                                Some(RequestState::Deleted),
-                                Some(job.account_id.clone()),
-                            ),
-                        )
-                        .await?;
-                        self.queue_citizen_letter(
-                            &mut tx,
-                            &fresh,
-                            "deleted",
-                            context! {},
-                            format!("deleted:{rid}"),
-                        )
-                        .await?;
-                        tracing::info!(request = %fresh.reference, account = %job.account_id, "account deleted");
-                    }
-                }
-            }
-            store::commit(tx).await?;
-        }
-        Ok(n)
+/// How a job is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before giving up (for the kinds that give up).
+    pub max_attempts: u32,
+    /// First backoff, seconds.
+    pub base_seconds: u64,
+}
+
+impl RetryPolicy {
+    /// Milliseconds to wait after `attempts` failures.
+    pub fn delay_ms(&self, attempts: i64) -> i64 {
+        backoff(attempts, self.base_seconds).as_millis() as i64
+    }
+
+    /// Whether this attempt at `item` is its last.
+    pub(super) fn is_last(&self, item: &OutboxItem) -> bool {
+        item.attempts + 1 >= i64::from(self.max_attempts)
     }
 }
 
-/// Queues a call to the account store (once per `dedupe`).
-pub(super) async fn queue_account_job(
-    tx: &mut store::Tx,
-    kind: OutboxKind,
-    id: i64,
-    account: &str,
-    dedupe: &str,
+/// What one attempt at a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Done: the runner marks the row sent.
+    Done,
+    /// Done, and marked so by the job in the transaction of what it caused
+    /// (the window that starts, the state that moves).
+    DoneInTransaction,
+    /// Not carried out, and never to be: the job recorded why (a letter
+    /// overtaken by a later one, an SMS for a request out of its window).
+    Dropped,
+    /// Not now: tried again after the backoff.
+    Retry(String),
+    /// Never: failed for good, through the job's [`Job::fail`].
+    Failed(String),
+}
+
+/// One kind of outbox job: its payload and how it is carried out.
+pub(super) trait Job {
+    /// The payload as it was queued.
+    type Payload: DeserializeOwned;
+    /// What the job is called in the log ("mail", "SMS" …).
+    const WHAT: &'static str;
+    /// The outbox kinds this job works.
+    fn kinds(&self) -> &'static [OutboxKind];
+    /// Carries out one claimed row.
+    fn execute(
+        &self,
+        item: &OutboxItem,
+        payload: Self::Payload,
+    ) -> impl Future<Output = Result<Outcome, WorkflowError>> + Send;
+    /// Records a failure for good: the row is marked failed; a kind whose
+    /// failure moves its request does that too.
+    fn fail(
+        &self,
+        store: &Store,
+        item: &OutboxItem,
+        why: &str,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send {
+        async move {
+            store
+                .mark_attempt_failed(item.id, why, now_ms(), true)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Claims up to `limit` due rows of `job`'s kinds and carries each out, in
+/// the shape of one task at a time: claim, read, act, record. Returns how
+/// many were done.
+pub(super) async fn run<J: Job + Sync>(
+    store: &Store,
+    job: &J,
+    retry: RetryPolicy,
+    limit: i64,
+) -> Result<usize, WorkflowError> {
+    let items = store.claim_kinds(job.kinds(), limit, LEASE_MS).await?;
+    let mut done = 0;
+    for item in items {
+        let outcome = match serde_json::from_str::<J::Payload>(&item.payload) {
+            Ok(payload) => job.execute(&item, payload).await?,
+            Err(e) => Outcome::Failed(format!("bad payload: {e}")),
+        };
+        if matches!(outcome, Outcome::Done | Outcome::DoneInTransaction) {
+            done += 1;
+        }
+        record(store, job, &item, outcome, retry).await?;
+    }
+    Ok(done)
+}
+
+/// Records what came of one attempt.
+async fn record<J: Job + Sync>(
+    store: &Store,
+    job: &J,
+    item: &OutboxItem,
+    outcome: Outcome,
+    retry: RetryPolicy,
 ) -> Result<(), WorkflowError> {
-    let job = serde_json::to_string(&AccountJob {
-        account_id: account.to_owned(),
-    })
-    .unwrap_or_default();
-    store::enqueue(tx, kind, Some(id), dedupe, account, &job).await?;
+    let (outbox, request, kind) = (item.id, item.request_id, item.kind.as_str());
+    match outcome {
+        Outcome::Done => store.mark_sent(item.id).await?,
+        Outcome::DoneInTransaction | Outcome::Dropped => {}
+        Outcome::Retry(why) => {
+            let wait = retry.delay_ms(item.attempts);
+            tracing::warn!(outbox, ?request, job = kind, error = %why, retry_in_s = wait / 1000, "{} failed; will retry", J::WHAT);
+            store
+                .mark_attempt_failed(item.id, &why, now_ms() + wait, false)
+                .await?;
+        }
+        Outcome::Failed(why) => {
+            tracing::error!(outbox, ?request, job = kind, error = %why, "{} failed for good", J::WHAT);
+            job.fail(store, item, &why).await?;
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(0, 10), Duration::from_secs(10));
+        assert_eq!(backoff(1, 10), Duration::from_secs(20));
+        assert_eq!(backoff(20, 10), Duration::from_secs(3600));
+    }
 }

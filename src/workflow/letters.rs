@@ -3,13 +3,16 @@
 //! secret in its Message-ID and subject, and the outbox row, all inside
 //! the caller's transaction.
 
+use lettre::message::Mailbox;
 use minijinja::{context, Value};
 
 use super::desk::Desk;
+use super::jobs::{self, Job, Outcome, RetryPolicy};
 use super::WorkflowError;
+use crate::domain::redact;
 use crate::domain::thread::{echoable_number, salutation_name, OurMessageId, ThreadToken};
-use crate::notify::OutgoingEmail;
-use crate::store::{self, OutboxKind, RequestRow};
+use crate::notify::{Mailer, OutgoingEmail};
+use crate::store::{self, OutboxItem, OutboxKind, RequestRow, Store};
 
 /// One letter about a request.
 #[derive(Debug, Clone)]
@@ -95,25 +98,10 @@ impl Desk {
         tx: &mut store::Tx,
         l: Letter<'_>,
     ) -> Result<(), WorkflowError> {
-        let skip = |why: &str| {
-            self.history(
-                Some(l.request_id),
-                "system",
-                "reply_not_sent",
-                None,
-                None,
-                Some(format!("{}: {why}", l.template)),
-            )
-        };
-        if let Some(why) = self.unwritable(l.to) {
-            store::audit(tx, &skip(why)).await?;
-            return Ok(());
-        }
-        let day_ago = self.now() - 24 * 3600 * 1000;
-        if store::queued_since(tx, OutboxKind::Email, l.to, day_ago).await?
-            >= i64::from(self.config.max_mails_per_address_per_day)
+        if !self
+            .may_write(tx, Some(l.request_id), l.template, l.to)
+            .await?
         {
-            store::audit(tx, &skip("daily limit of mails to this address reached")).await?;
             return Ok(());
         }
         let values = self.letter_values(&l);
@@ -144,17 +132,59 @@ impl Desk {
             in_reply_to: l.thread.last().cloned(),
             references: l.thread,
         };
-        let payload = serde_json::to_string(&mail).unwrap_or_default();
         store::enqueue(
             tx,
             OutboxKind::Email,
             Some(l.request_id),
             &l.dedupe,
             l.to,
-            &payload,
+            &serde_json::to_string(&mail).unwrap_or_default(),
         )
         .await?;
         Ok(())
+    }
+
+    /// Queues a finished mail that is about no request (the supervisors'
+    /// digest), by the same rules as every letter.
+    pub(super) async fn queue_desk_mail(
+        &self,
+        tx: &mut store::Tx,
+        template: &str,
+        dedupe: &str,
+        mail: &OutgoingEmail,
+    ) -> Result<(), WorkflowError> {
+        if !self.may_write(tx, None, template, &mail.to).await? {
+            return Ok(());
+        }
+        let payload = serde_json::to_string(mail).unwrap_or_default();
+        store::enqueue(tx, OutboxKind::Email, None, dedupe, &mail.to, &payload).await?;
+        Ok(())
+    }
+
+    /// Whether a letter may go to `to` now: not to no address, never to our
+    /// own, and no more than the day's limit to one address. When not, the
+    /// history (the request's, or the desk's) says why.
+    async fn may_write(
+        &self,
+        tx: &mut store::Tx,
+        request_id: Option<i64>,
+        template: &str,
+        to: &str,
+    ) -> Result<bool, WorkflowError> {
+        let day_ago = self.now() - 24 * 3600 * 1000;
+        let why = match self.unwritable(to) {
+            Some(why) => why,
+            None if store::queued_since(tx, OutboxKind::Email, to, day_ago).await?
+                >= i64::from(self.config.max_mails_per_address_per_day) =>
+            {
+                "daily limit of mails to this address reached"
+            }
+            None => return Ok(true),
+        };
+        let detail = Some(format!("{template}: {why}"));
+        let line = self.history(request_id, "system", "reply_not_sent", None, None, detail);
+        store::audit(tx, &line).await?;
+        Ok(false)
     }
 
     /// Queues a letter to a request's citizen answering its latest message.
@@ -169,5 +199,145 @@ impl Desk {
         let mut l = Letter::to_citizen(r, template, dedupe).with(extra);
         l.thread = self.store.request_thread_ids(r.id).await?;
         self.queue_letter(tx, l).await
+    }
+}
+
+/// Delivers up to `limit` due letters; returns how many were sent.
+pub async fn deliver_emails(
+    store: &Store,
+    mailer: &Mailer,
+    from: &Mailbox,
+    retry: RetryPolicy,
+    limit: i64,
+) -> Result<usize, WorkflowError> {
+    let job = Delivery {
+        store,
+        mailer,
+        from,
+        retry,
+    };
+    jobs::run(store, &job, retry, limit).await
+}
+
+/// Letters, handed to the mail server.
+struct Delivery<'a> {
+    store: &'a Store,
+    mailer: &'a Mailer,
+    from: &'a Mailbox,
+    retry: RetryPolicy,
+}
+
+impl Job for Delivery<'_> {
+    type Payload = OutgoingEmail;
+    const WHAT: &'static str = "mail";
+
+    fn kinds(&self) -> &'static [OutboxKind] {
+        &[OutboxKind::Email]
+    }
+
+    async fn execute(
+        &self,
+        item: &OutboxItem,
+        mail: OutgoingEmail,
+    ) -> Result<Outcome, WorkflowError> {
+        // A letter whose send was cut (its lease ran out) must not arrive
+        // after the news that followed it.
+        if self.store.supersede_if_outdated(item.id).await? {
+            tracing::info!(
+                outbox = item.id,
+                "letter not sent: a later one about its request went first"
+            );
+            return Ok(Outcome::Dropped);
+        }
+        Ok(match self.mailer.send(self.from, &mail, item.id).await {
+            Ok(()) => {
+                tracing::info!(outbox = item.id, to = %redact::email(&item.recipient), "mail sent");
+                Outcome::Done
+            }
+            Err(e) if e.permanent || self.retry.is_last(item) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Retry(e.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A letter whose send was cut and whose lease ran out after a later
+    /// letter about the same request went out is not sent any more.
+    #[tokio::test]
+    async fn a_letter_overtaken_by_a_later_one_is_not_sent() {
+        let dir = std::env::temp_dir().join(format!("huytk-superseded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::connect(&format!("sqlite://{}/d.db", dir.display()))
+            .await
+            .unwrap();
+        let mail = |subject: &str| {
+            serde_json::to_string(&OutgoingEmail {
+                to: "an@test".into(),
+                subject: subject.into(),
+                text: "x".into(),
+                html: "<p>x</p>".into(),
+                message_id: format!("<{subject}@test>"),
+                in_reply_to: None,
+                references: Vec::new(),
+            })
+            .unwrap()
+        };
+        sqlx::query("INSERT INTO requests (id, reference, state, email, received_at, due_date, updated_at) VALUES (1, 'HTK-1', 'deleted', 'an@test', 0, '2026-12-31', 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for (key, subject) in [
+            ("approved", "approved"),
+            ("deleted", "deleted"),
+            ("other", "other"),
+        ] {
+            let request = (key != "other").then_some(1);
+            crate::store::enqueue(
+                &mut tx,
+                OutboxKind::Email,
+                request,
+                key,
+                "an@test",
+                &mail(subject),
+            )
+            .await
+            .unwrap();
+        }
+        crate::store::commit(tx).await.unwrap();
+        // "deleted" (row 2) went out while "approved" (row 1) was held.
+        store.mark_sent(2).await.unwrap();
+        let outbox = dir.join("outbox");
+        let mailer = Mailer::Maildir(outbox.clone());
+        let from: Mailbox = "desk@test".parse().unwrap();
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            base_seconds: 1,
+        };
+        assert_eq!(
+            deliver_emails(&store, &mailer, &from, retry, 10)
+                .await
+                .unwrap(),
+            1
+        );
+        let sent: Vec<String> = std::fs::read_dir(outbox.join("new"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            sent,
+            vec!["outbox-0000000003.eml".to_owned()],
+            "only the letter about nothing else"
+        );
+        let states = store.outbox_counts().await.unwrap();
+        assert!(
+            states.iter().any(|(_, s, n)| s == "superseded" && *n == 1),
+            "{states:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

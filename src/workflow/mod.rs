@@ -3,6 +3,7 @@
 //! a request, joined to an earlier one when it follows up, with the reply
 //! queued in the same transaction.
 
+mod account_jobs;
 mod decide;
 mod desk;
 mod digest;
@@ -12,20 +13,20 @@ mod inspection;
 mod jobs;
 mod letters;
 mod needs_info;
-mod outbox_worker;
 mod outcome;
 mod retention;
 mod sms;
 
 pub use crate::domain::request_state::ALL_STATES;
+pub use account_jobs::AccountJob;
 pub use decide::{
     account_numbers, holder_risks, stored_qr, Decision, HolderRisk, StoredQr, CLAIM_MS,
 };
 pub use desk::Desk;
 pub use ingest::{Ingested, MAX_INSPECTIONS};
 pub use inspection::{inspection_timeouts, inspection_totals, Inspectors};
-pub use jobs::AccountJob;
-pub use outbox_worker::{deliver_emails, RetryPolicy};
+pub use jobs::RetryPolicy;
+pub use letters::deliver_emails;
 pub use outcome::{Decided, Refusal};
 
 /// What went wrong in the workflow.
@@ -46,6 +47,9 @@ pub enum WorkflowError {
     /// The account store failed (the request is left as it was).
     #[error("account store: {0}")]
     Accounts(String),
+    /// A day given to a command is not a date (YYYY-MM-DD).
+    #[error("not a day: {0}")]
+    BadDay(String),
     /// A stored message vanished (purged) while it was needed.
     #[error("stored message {0} has no content")]
     MissingRaw(String),

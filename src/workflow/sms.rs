@@ -4,16 +4,15 @@
 
 use minijinja::context;
 
+use super::account_jobs::queue_account_job;
 use super::desk::Desk;
-use super::jobs::queue_account_job;
-use super::outbox_worker::RetryPolicy;
-use super::outbox_worker::LEASE_MS;
+use super::jobs::{self, Job, Outcome, RetryPolicy};
 use super::outcome::Refusal;
 use super::WorkflowError;
 use crate::domain::time::now_ms;
 use crate::domain::RequestState;
 use crate::notify::sms::{OutgoingSms, SmsGateway, SmsOutcome};
-use crate::store::{self, OutboxKind, RequestRow};
+use crate::store::{self, OutboxItem, OutboxKind, RequestRow, Store};
 
 impl Desk {
     /// Queues the holder's SMS (once per request).
@@ -63,68 +62,19 @@ impl Desk {
         Ok(())
     }
 
-    /// Sends the SMS that are due; returns how many were tried.
+    /// Sends the SMS that are due; returns how many the gateway took.
     pub async fn run_sms(
         &self,
         gateway: &SmsGateway,
         retry: RetryPolicy,
         limit: i64,
     ) -> Result<usize, WorkflowError> {
-        let items = self
-            .store
-            .claim_kinds(&[OutboxKind::Sms], limit, LEASE_MS)
-            .await?;
-        let n = items.len();
-        for item in items {
-            let rid = item.request_id.unwrap_or(0);
-            let r = self.store.request(rid).await?;
-            let current = r
-                .as_ref()
-                .is_some_and(|r| r.state == RequestState::GracePeriod);
-            if !current {
-                self.store
-                    .mark_attempt_failed(
-                        item.id,
-                        "request no longer in its grace period",
-                        now_ms(),
-                        true,
-                    )
-                    .await?;
-                continue;
-            }
-            let sms: OutgoingSms = match serde_json::from_str(&item.payload) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.sms_failed_for_good(item.id, rid, &format!("bad payload: {e}"))
-                        .await?;
-                    continue;
-                }
-            };
-            match gateway.send(&sms, item.id).await {
-                Ok(SmsOutcome::Accepted) => self.sms_accepted(item.id, rid, self.now()).await?,
-                Ok(SmsOutcome::Rejected(why)) => {
-                    tracing::warn!(request = rid, to = %crate::domain::redact::number(&sms.to), why, "SMS refused for good; back to an operator");
-                    self.sms_failed_for_good(item.id, rid, &why).await?;
-                }
-                Err(e) => {
-                    if item.attempts + 1 >= i64::from(retry.max_attempts) {
-                        self.sms_failed_for_good(
-                            item.id,
-                            rid,
-                            &format!("gave up after {} attempts: {e}", item.attempts + 1),
-                        )
-                        .await?;
-                    } else {
-                        let wait = retry.delay_ms(item.attempts);
-                        tracing::warn!(request = rid, error = %e, retry_in_s = wait / 1000, "SMS not sent; will retry (the window has not started)");
-                        self.store
-                            .mark_attempt_failed(item.id, &e.to_string(), now_ms() + wait, false)
-                            .await?;
-                    }
-                }
-            }
-        }
-        Ok(n)
+        let job = HolderSms {
+            desk: self,
+            gateway,
+            retry,
+        };
+        jobs::run(&self.store, &job, retry, limit).await
     }
 
     /// The gateway took the SMS: the window starts now (once).
@@ -278,5 +228,64 @@ impl Desk {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// The holder's SMS, sent through the gateway.
+struct HolderSms<'a> {
+    desk: &'a Desk,
+    gateway: &'a SmsGateway,
+    retry: RetryPolicy,
+}
+
+impl Job for HolderSms<'_> {
+    type Payload = OutgoingSms;
+    const WHAT: &'static str = "SMS";
+
+    fn kinds(&self) -> &'static [OutboxKind] {
+        &[OutboxKind::Sms]
+    }
+
+    async fn execute(&self, item: &OutboxItem, sms: OutgoingSms) -> Result<Outcome, WorkflowError> {
+        let desk = self.desk;
+        let rid = item.request_id.unwrap_or(0);
+        let current = desk
+            .store
+            .request(rid)
+            .await?
+            .is_some_and(|r| r.state == RequestState::GracePeriod);
+        if !current {
+            // Not a failure of the SMS: its request left the window (the
+            // hotline stopped it), so it is never sent.
+            desk.store
+                .mark_attempt_failed(
+                    item.id,
+                    "request no longer in its grace period",
+                    now_ms(),
+                    true,
+                )
+                .await?;
+            return Ok(Outcome::Dropped);
+        }
+        Ok(match self.gateway.send(&sms, item.id).await {
+            Ok(SmsOutcome::Accepted) => {
+                desk.sms_accepted(item.id, rid, desk.now()).await?;
+                Outcome::DoneInTransaction
+            }
+            Ok(SmsOutcome::Rejected(why)) => {
+                tracing::warn!(request = rid, to = %crate::domain::redact::number(&sms.to), why, "SMS refused for good; back to an operator");
+                Outcome::Failed(why)
+            }
+            Err(e) if self.retry.is_last(item) => {
+                Outcome::Failed(format!("gave up after {} attempts: {e}", item.attempts + 1))
+            }
+            Err(e) => Outcome::Retry(format!("{e} (the window has not started)")),
+        })
+    }
+
+    /// The request goes back to an operator, its account unlocked.
+    async fn fail(&self, _: &Store, item: &OutboxItem, why: &str) -> Result<(), WorkflowError> {
+        let rid = item.request_id.unwrap_or(0);
+        self.desk.sms_failed_for_good(item.id, rid, why).await
     }
 }
