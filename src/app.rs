@@ -264,61 +264,93 @@ impl App {
                 tracing::warn!(freed, "mail claimed by an earlier run that stopped abruptly is retried (it may have been sent already: same Message-ID)");
             }
         }
-        let worker = {
-            let store = self.desk.store.clone();
-            let mailer = self.mailer.clone();
-            let from = self.from.clone();
-            let retry = self.retry();
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                loop {
-                    match deliver_emails(&store, &mailer, &from, retry, 20).await {
-                        Ok(n) if n > 0 => continue,
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "outbox worker"),
+        let worker = self.spawn_mail_worker(stop.clone());
+        let grace = self.spawn_grace_worker(stop.clone());
+        let web = self.start_console(stop.clone()).await?;
+        // The console answers from the first second; what an earlier run
+        // left stored is processed now, while it serves.
+        let recovered = self.desk.recover().await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "processed messages left stored by an earlier run"
+            );
+        }
+        self.read_inbox(&mut stop).await?;
+        tracing::info!("stopping: waiting for the outbox worker");
+        let _ = worker.await;
+        let _ = grace.await;
+        if let Some(web) = web {
+            let _ = web.await;
+        }
+        Ok(())
+    }
+
+    /// The outbox worker: delivers letters as they come due.
+    fn spawn_mail_worker(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let store = self.desk.store.clone();
+        let mailer = self.mailer.clone();
+        let from = self.from.clone();
+        let retry = self.retry();
+        let mut stop = stop;
+        tokio::spawn(async move {
+            loop {
+                match deliver_emails(&store, &mailer, &from, retry, 20).await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "outbox worker"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// The grace period's worker: account calls, SMS, deadlines, and every
+    /// ten minutes retention and the daily digest.
+    fn spawn_grace_worker(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let app = self.clone_for_worker();
+        let mut stop = stop;
+        tokio::spawn(async move {
+            let mut last_purge: Option<std::time::Instant> = None;
+            loop {
+                let done = app.grace_round().await;
+                if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
+                    last_purge = Some(std::time::Instant::now());
+                    if let Err(e) = app.purge().await {
+                        tracing::error!(error = %e, "retention purge");
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = stop.changed() => {}
-                    }
-                    if *stop.borrow() {
-                        return;
+                    if let Err(e) = app.desk.send_digest_if_due().await {
+                        tracing::error!(error = %e, "daily digest");
                     }
                 }
-            })
-        };
-        let grace = {
-            let app = self.clone_for_worker();
-            let mut stop = stop.clone();
-            tokio::spawn(async move {
-                let mut last_purge: Option<std::time::Instant> = None;
-                loop {
-                    let done = app.grace_round().await;
-                    if last_purge.is_none_or(|t| t.elapsed() > Duration::from_secs(600)) {
-                        last_purge = Some(std::time::Instant::now());
-                        if let Err(e) = app.purge().await {
-                            tracing::error!(error = %e, "retention purge");
-                        }
-                        if let Err(e) = app.desk.send_digest_if_due().await {
-                            tracing::error!(error = %e, "daily digest");
-                        }
-                    }
-                    if done > 0 {
-                        continue;
-                    }
-                    // Deadlines are checked twice a second: a deletion is
-                    // never early and at most a moment late.
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = stop.changed() => {}
-                    }
-                    if *stop.borrow() {
-                        return;
-                    }
+                if done > 0 {
+                    continue;
                 }
-            })
-        };
-        let web = if self.config.web.bind.is_empty() {
+                // Deadlines are checked twice a second: a deletion is
+                // never early and at most a moment late.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// The console, `/api/v1` and the probes, when `[web] bind` is set.
+    async fn start_console(
+        &self,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, AppError> {
+        Ok(if self.config.web.bind.is_empty() {
             None
         } else {
             // The first admin is created (and its password printed) before
@@ -335,7 +367,7 @@ impl App {
             .map_err(|e| AppError::Web(e.to_string()))?;
             tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
             let router = crate::web::router(console);
-            let mut stop = stop.clone();
+            let mut stop = stop;
             let web = self.config.web.clone();
             Some(tokio::spawn(async move {
                 let shutdown = async move {
@@ -343,16 +375,13 @@ impl App {
                 };
                 crate::web::serve::serve(listener, router, &web, shutdown).await;
             }))
-        };
-        // The console answers from the first second; what an earlier run
-        // left stored is processed now, while it serves.
-        let recovered = self.desk.recover().await?;
-        if recovered > 0 {
-            tracing::info!(
-                recovered,
-                "processed messages left stored by an earlier run"
-            );
-        }
+        })
+    }
+
+    /// Reads the inbox until `stop` turns true: one replica at a time (the
+    /// mailbox lock), a batch at a time, each message stored and handled
+    /// before it is archived; a failure leaves the message in the inbox.
+    async fn read_inbox(&self, stop: &mut watch::Receiver<bool>) -> Result<(), AppError> {
         let mut source = self.source()?;
         let poll = Duration::from_secs(self.config.mailbox.poll_seconds.max(1));
         // A replica waiting for the inbox asks again every second, whatever
@@ -400,7 +429,7 @@ impl App {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "taking the mailbox lock");
-                        source.wait(Duration::from_secs(2), &mut stop).await;
+                        source.wait(Duration::from_secs(2), stop).await;
                         continue;
                     }
                 }
@@ -412,12 +441,12 @@ impl App {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the inbox failed; will retry");
-                    source.wait(Duration::from_secs(2), &mut stop).await;
+                    source.wait(Duration::from_secs(2), stop).await;
                     continue;
                 }
             };
             if batch.is_empty() {
-                source.wait(poll, &mut stop).await;
+                source.wait(poll, stop).await;
                 continue;
             }
             if *stop.borrow() {
@@ -441,14 +470,8 @@ impl App {
                 tracing::warn!(error = %e, "messages stored but not archived yet");
             }
             if results.len() < batch.len() || results.iter().any(Result::is_err) {
-                source.wait(Duration::from_secs(2), &mut stop).await;
+                source.wait(Duration::from_secs(2), stop).await;
             }
-        }
-        tracing::info!("stopping: waiting for the outbox worker");
-        let _ = worker.await;
-        let _ = grace.await;
-        if let Some(web) = web {
-            let _ = web.await;
         }
         Ok(())
     }

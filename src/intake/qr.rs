@@ -105,139 +105,191 @@ const CELL: u32 = 4;
 /// Finds patches of a picture that may hold a QR code, best first, in the
 /// picture's coordinates. `quarter` is the picture shrunk 4×.
 pub fn candidate_regions(quarter: &Gray) -> Vec<Region> {
-    let cw = quarter.width / CELL;
-    let ch = quarter.height / CELL;
-    if cw < 3 || ch < 3 {
+    let Some(busy) = Cells::busy(quarter) else {
         return Vec::new();
-    }
-    // A cell is busy when it spans strong contrast and most of its pixel
-    // steps, across and down, are large: module edges everywhere.
-    let mut busy = vec![false; (cw * ch) as usize];
-    let qw = quarter.width as usize;
-    let px = &quarter.pixels;
-    for cy in 0..ch {
-        for cx in 0..cw {
-            let (x0, y0) = ((cx * CELL) as usize, (cy * CELL) as usize);
-            let (mut lo, mut hi) = (255u8, 0u8);
-            let (mut steps_x, mut steps_y) = (0u32, 0u32);
-            for y in y0..y0 + CELL as usize {
-                let row = &px[y * qw..];
-                for x in x0..x0 + CELL as usize {
-                    let v = row[x];
-                    lo = lo.min(v);
-                    hi = hi.max(v);
-                    if x + 1 < qw {
-                        steps_x += u32::from(v.abs_diff(row[x + 1]));
-                    }
-                    if y + 1 < quarter.height as usize {
-                        steps_y += u32::from(v.abs_diff(px[(y + 1) * qw + x]));
-                    }
-                }
-            }
-            let range = u32::from(hi - lo);
-            let n = CELL * CELL;
-            busy[(cy * cw + cx) as usize] =
-                range >= 48 && steps_x >= n * range / 8 && steps_y >= n * range / 8;
+    };
+    // Close one-cell gaps (quiet modules inside the code), then open
+    // (erode, then dilate): the card's border and other thin edges, which
+    // rotated photos make busy too, vanish and stop merging with the code;
+    // a solid patch of modules survives.
+    let closed = busy.closed();
+    let eroded = closed.map(|c, x, y| c.at(x, y) && c.neighbours(x, y) >= 5);
+    let opened =
+        closed.map(|c, x, y| c.at(x, y) && (eroded.at(x, y) || eroded.neighbours(x, y) > 0));
+    let mut regions: Vec<(f32, Region)> = opened
+        .groups()
+        .into_iter()
+        .filter_map(|g| g.as_candidate())
+        .collect();
+    regions.sort_by(|a, b| b.0.total_cmp(&a.0));
+    regions.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A grid of analysis cells, each busy (module edges) or not.
+#[derive(Clone)]
+struct Cells {
+    w: u32,
+    h: u32,
+    on: Vec<bool>,
+}
+
+/// A connected group of busy cells: its bounding box and size, in cells.
+struct Group {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+    count: u32,
+}
+
+impl Cells {
+    /// Marks the cells that span strong contrast and where most pixel
+    /// steps, across and down, are large; `None` for a picture too small.
+    fn busy(quarter: &Gray) -> Option<Cells> {
+        let (w, h) = (quarter.width / CELL, quarter.height / CELL);
+        if w < 3 || h < 3 {
+            return None;
         }
+        let mut on = vec![false; (w * h) as usize];
+        for cy in 0..h {
+            for cx in 0..w {
+                on[(cy * w + cx) as usize] = cell_is_busy(quarter, cx, cy);
+            }
+        }
+        Some(Cells { w, h, on })
     }
-    // Close one-cell gaps (quiet modules inside the code) before grouping.
-    let get = |b: &[bool], x: i64, y: i64| {
+
+    /// Whether the cell at (x, y) is busy; outside the grid, no.
+    fn at(&self, x: i64, y: i64) -> bool {
         x >= 0
             && y >= 0
-            && x < i64::from(cw)
-            && y < i64::from(ch)
-            && b[(y * i64::from(cw) + x) as usize]
-    };
-    let mut closed = busy.clone();
-    for y in 0..i64::from(ch) {
-        for x in 0..i64::from(cw) {
-            if !get(&busy, x, y)
-                && ((get(&busy, x - 1, y) && get(&busy, x + 1, y))
-                    || (get(&busy, x, y - 1) && get(&busy, x, y + 1)))
-            {
-                closed[(y * i64::from(cw) + x) as usize] = true;
-            }
-        }
+            && x < i64::from(self.w)
+            && y < i64::from(self.h)
+            && self.on[(y * i64::from(self.w) + x) as usize]
     }
-    // Opening (erode, then dilate): the card's border and other thin
-    // edges, which rotated photos make busy too, vanish and stop merging
-    // with the code; a solid patch of modules survives.
-    let neighbours = |b: &[bool], x: i64, y: i64| {
+
+    /// Busy cells among the eight around (x, y).
+    fn neighbours(&self, x: i64, y: i64) -> usize {
         let mut n = 0;
         for dy in -1i64..=1 {
             for dx in -1i64..=1 {
-                if (dx, dy) != (0, 0) && get(b, x + dx, y + dy) {
+                if (dx, dy) != (0, 0) && self.at(x + dx, y + dy) {
                     n += 1;
                 }
             }
         }
         n
-    };
-    let mut eroded = vec![false; closed.len()];
-    for y in 0..i64::from(ch) {
-        for x in 0..i64::from(cw) {
-            eroded[(y * i64::from(cw) + x) as usize] =
-                get(&closed, x, y) && neighbours(&closed, x, y) >= 5;
-        }
     }
-    let mut opened = vec![false; closed.len()];
-    for y in 0..i64::from(ch) {
-        for x in 0..i64::from(cw) {
-            opened[(y * i64::from(cw) + x) as usize] =
-                get(&closed, x, y) && (get(&eroded, x, y) || neighbours(&eroded, x, y) > 0);
+
+    /// A grid of the same size, each cell computed from this one.
+    fn map(&self, f: impl Fn(&Cells, i64, i64) -> bool) -> Cells {
+        let mut on = vec![false; self.on.len()];
+        for y in 0..i64::from(self.h) {
+            for x in 0..i64::from(self.w) {
+                on[(y * i64::from(self.w) + x) as usize] = f(self, x, y);
+            }
         }
+        Cells { on, ..*self }
     }
-    let closed = opened;
-    // Connected groups of busy cells.
-    let mut seen = vec![false; closed.len()];
-    let mut regions: Vec<(f32, Region)> = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..closed.len() {
-        if !closed[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1, mut count) = (u32::MAX, u32::MAX, 0u32, 0u32, 0u32);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i as u32 % cw, i as u32 / cw);
-            count += 1;
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let (nx, ny) = (i64::from(x) + dx, i64::from(y) + dy);
-                    if get(&closed, nx, ny) {
-                        let j = (ny * i64::from(cw) + nx) as usize;
-                        if !seen[j] {
-                            seen[j] = true;
-                            stack.push(j);
+
+    /// One-cell gaps between busy cells (across or down) filled.
+    fn closed(&self) -> Cells {
+        self.map(|c, x, y| {
+            c.at(x, y) || (c.at(x - 1, y) && c.at(x + 1, y)) || (c.at(x, y - 1) && c.at(x, y + 1))
+        })
+    }
+
+    /// The connected groups of busy cells (eight-connected).
+    fn groups(&self) -> Vec<Group> {
+        let mut seen = vec![false; self.on.len()];
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..self.on.len() {
+            if !self.on[start] || seen[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let mut g = Group {
+                x0: u32::MAX,
+                y0: u32::MAX,
+                x1: 0,
+                y1: 0,
+                count: 0,
+            };
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i as u32 % self.w, i as u32 / self.w);
+                g.count += 1;
+                g.x0 = g.x0.min(x);
+                g.y0 = g.y0.min(y);
+                g.x1 = g.x1.max(x);
+                g.y1 = g.y1.max(y);
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let (nx, ny) = (i64::from(x) + dx, i64::from(y) + dy);
+                        if self.at(nx, ny) {
+                            let j = (ny * i64::from(self.w) + nx) as usize;
+                            if !seen[j] {
+                                seen[j] = true;
+                                stack.push(j);
+                            }
                         }
                     }
                 }
             }
+            out.push(g);
         }
-        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
-        let fill = count as f32 / (bw * bh) as f32;
+        out
+    }
+}
+
+impl Group {
+    /// The group as a scored candidate region in picture pixels, if it is
+    /// shaped like a code: big enough, squarish, mostly filled.
+    fn as_candidate(&self) -> Option<(f32, Region)> {
+        let (bw, bh) = (self.x1 - self.x0 + 1, self.y1 - self.y0 + 1);
+        let fill = self.count as f32 / (bw * bh) as f32;
         let aspect = bw.max(bh) as f32 / bw.min(bh) as f32;
-        if bw >= 2 && bh >= 2 && aspect <= 2.5 && fill >= 0.3 {
-            let score = count as f32 * fill / aspect;
-            let scale = CELL * 4;
-            regions.push((
-                score,
-                Region {
-                    x: x0 * scale,
-                    y: y0 * scale,
-                    w: bw * scale,
-                    h: bh * scale,
-                },
-            ));
+        if bw < 2 || bh < 2 || aspect > 2.5 || fill < 0.3 {
+            return None;
+        }
+        let score = self.count as f32 * fill / aspect;
+        let scale = CELL * 4;
+        let region = Region {
+            x: self.x0 * scale,
+            y: self.y0 * scale,
+            w: bw * scale,
+            h: bh * scale,
+        };
+        Some((score, region))
+    }
+}
+
+/// Whether the cell (cx, cy) of `quarter` spans strong contrast with large
+/// pixel steps across and down: module edges everywhere.
+fn cell_is_busy(quarter: &Gray, cx: u32, cy: u32) -> bool {
+    let qw = quarter.width as usize;
+    let px = &quarter.pixels;
+    let (x0, y0) = ((cx * CELL) as usize, (cy * CELL) as usize);
+    let (mut lo, mut hi) = (255u8, 0u8);
+    let (mut steps_x, mut steps_y) = (0u32, 0u32);
+    for y in y0..y0 + CELL as usize {
+        let row = &px[y * qw..];
+        for x in x0..x0 + CELL as usize {
+            let v = row[x];
+            lo = lo.min(v);
+            hi = hi.max(v);
+            if x + 1 < qw {
+                steps_x += u32::from(v.abs_diff(row[x + 1]));
+            }
+            if y + 1 < quarter.height as usize {
+                steps_y += u32::from(v.abs_diff(px[(y + 1) * qw + x]));
+            }
         }
     }
-    regions.sort_by(|a, b| b.0.total_cmp(&a.0));
-    regions.into_iter().map(|(_, r)| r).collect()
+    let range = u32::from(hi - lo);
+    let n = CELL * CELL;
+    range >= 48 && steps_x >= n * range / 8 && steps_y >= n * range / 8
 }
 
 /// Cuts `r` (grown by a margin for the quiet zone) out of `g`.

@@ -365,6 +365,158 @@ mod tests {
             .map(|j| j.id)
     }
 
+    /// Applies one event to the request, as the desk's parts would.
+    async fn apply(
+        desk: &Desk,
+        op: &OperatorRow,
+        id: i64,
+        e: Event,
+        clock: &mut i64,
+        confirmed: &mut bool,
+    ) -> Result<(), TestCaseError> {
+        let r = desk.store.request(id).await.unwrap().unwrap();
+        match e {
+            Event::Approve => {
+                let _ = desk
+                    .decide(
+                        op,
+                        id,
+                        r.version,
+                        Decision::Approve {
+                            account: "DVC-1".into(),
+                        },
+                        false,
+                    )
+                    .await;
+            }
+            Event::RunAccountJobs => {
+                desk.run_account_jobs(
+                    RetryPolicy {
+                        max_attempts: 5,
+                        base_seconds: 1,
+                    },
+                    20,
+                )
+                .await
+                .unwrap();
+            }
+            Event::GatewayAccepts => {
+                if let Some(sms) = pending_sms(&desk, id).await {
+                    desk.sms_accepted(sms, id, *clock).await.unwrap();
+                }
+            }
+            Event::GatewayRefuses => {
+                if let Some(sms) = pending_sms(&desk, id).await {
+                    desk.sms_failed_for_good(sms, id, "refused").await.unwrap();
+                }
+            }
+            Event::ReportUndelivered => {
+                if let Some(j) = desk
+                    .store
+                    .jobs_of(id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|j| j.kind == "sms" && j.state == "sent")
+                {
+                    desk.sms_report(j.id, 16).await.unwrap();
+                }
+            }
+            Event::Sweep => {
+                let before = desk.store.request(id).await.unwrap().unwrap();
+                desk.sweep_deadlines_at(*clock).await.unwrap();
+                let after = desk.store.request(id).await.unwrap().unwrap();
+                if before.state == RequestState::GracePeriod
+                    && after.state == RequestState::Deleting
+                {
+                    let d = before
+                        .grace_deadline
+                        .expect("a window moved without a deadline");
+                    prop_assert!(*clock >= d, "moved {} ms early", d - *clock);
+                    prop_assert!(before.sms_accepted_at.is_some());
+                    prop_assert!(d >= before.sms_accepted_at.unwrap() + WINDOW_MS);
+                }
+            }
+            Event::Wait(ms) => *clock += ms,
+            Event::HotlineObjects => {
+                let _ = desk.hotline_object(op, id, "").await;
+            }
+            Event::HotlineConfirms => {
+                if desk.hotline_confirm(op, id, "").await.is_ok() {
+                    *confirmed = true;
+                }
+            }
+            Event::Reject => {
+                let _ = desk
+                    .decide(
+                        op,
+                        id,
+                        r.version,
+                        Decision::Reject {
+                            reason: "không khớp".into(),
+                        },
+                        false,
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// What must hold after every event: no account gone without a full
+    /// window (or the hotline's confirmation), one final state at most.
+    async fn holds(
+        desk: &Desk,
+        id: i64,
+        confirmed: bool,
+        finals_seen: &mut Vec<String>,
+    ) -> Result<(), TestCaseError> {
+        let now = desk.store.request(id).await.unwrap().unwrap();
+        let gone = desk
+            .store
+            .portal_accounts(&["079203001234".to_owned()])
+            .await
+            .unwrap()
+            .is_empty();
+        if gone {
+            prop_assert!(
+                matches!(now.state, RequestState::Deleting | RequestState::Deleted),
+                "account gone in {}",
+                now.state
+            );
+            let history: Vec<String> = desk
+                .store
+                .audit_for(id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.action)
+                .collect();
+            prop_assert!(
+                confirmed || history.iter().any(|a| a == "window_over"),
+                "deleted without a full window: {history:?}"
+            );
+            prop_assert!(
+                confirmed || now.sms_accepted_at.is_some(),
+                "deleted without an accepted SMS"
+            );
+        }
+        if FINAL.contains(&now.state.as_str()) {
+            if finals_seen.last() != Some(&now.state.as_str().to_owned()) {
+                finals_seen.push(now.state.as_str().to_owned());
+            }
+            prop_assert_eq!(finals_seen.len(), 1, "two final states: {:?}", finals_seen);
+        } else {
+            prop_assert!(
+                finals_seen.is_empty(),
+                "left the final state {:?} for {}",
+                finals_seen,
+                now.state
+            );
+        }
+        Ok(())
+    }
+
     async fn run(events: Vec<Event>) -> Result<(), TestCaseError> {
         let dir = std::env::temp_dir().join(format!(
             "huytk-prop-{}-{}",
@@ -378,135 +530,8 @@ mod tests {
         let mut confirmed = false;
         let mut finals_seen: Vec<String> = Vec::new();
         for e in events {
-            let r = desk.store.request(id).await.unwrap().unwrap();
-            match e {
-                Event::Approve => {
-                    let _ = desk
-                        .decide(
-                            &op,
-                            id,
-                            r.version,
-                            Decision::Approve {
-                                account: "DVC-1".into(),
-                            },
-                            false,
-                        )
-                        .await;
-                }
-                Event::RunAccountJobs => {
-                    desk.run_account_jobs(
-                        RetryPolicy {
-                            max_attempts: 5,
-                            base_seconds: 1,
-                        },
-                        20,
-                    )
-                    .await
-                    .unwrap();
-                }
-                Event::GatewayAccepts => {
-                    if let Some(sms) = pending_sms(&desk, id).await {
-                        desk.sms_accepted(sms, id, clock).await.unwrap();
-                    }
-                }
-                Event::GatewayRefuses => {
-                    if let Some(sms) = pending_sms(&desk, id).await {
-                        desk.sms_failed_for_good(sms, id, "refused").await.unwrap();
-                    }
-                }
-                Event::ReportUndelivered => {
-                    if let Some(j) = desk
-                        .store
-                        .jobs_of(id)
-                        .await
-                        .unwrap()
-                        .into_iter()
-                        .find(|j| j.kind == "sms" && j.state == "sent")
-                    {
-                        desk.sms_report(j.id, 16).await.unwrap();
-                    }
-                }
-                Event::Sweep => {
-                    let before = desk.store.request(id).await.unwrap().unwrap();
-                    desk.sweep_deadlines_at(clock).await.unwrap();
-                    let after = desk.store.request(id).await.unwrap().unwrap();
-                    if before.state == RequestState::GracePeriod
-                        && after.state == RequestState::Deleting
-                    {
-                        let d = before
-                            .grace_deadline
-                            .expect("a window moved without a deadline");
-                        prop_assert!(clock >= d, "moved {} ms early", d - clock);
-                        prop_assert!(before.sms_accepted_at.is_some());
-                        prop_assert!(d >= before.sms_accepted_at.unwrap() + WINDOW_MS);
-                    }
-                }
-                Event::Wait(ms) => clock += ms,
-                Event::HotlineObjects => {
-                    let _ = desk.hotline_object(&op, id, "").await;
-                }
-                Event::HotlineConfirms => {
-                    if desk.hotline_confirm(&op, id, "").await.is_ok() {
-                        confirmed = true;
-                    }
-                }
-                Event::Reject => {
-                    let _ = desk
-                        .decide(
-                            &op,
-                            id,
-                            r.version,
-                            Decision::Reject {
-                                reason: "không khớp".into(),
-                            },
-                            false,
-                        )
-                        .await;
-                }
-            }
-            let now = desk.store.request(id).await.unwrap().unwrap();
-            let gone = desk
-                .store
-                .portal_accounts(&["079203001234".to_owned()])
-                .await
-                .unwrap()
-                .is_empty();
-            if gone {
-                prop_assert!(
-                    matches!(now.state, RequestState::Deleting | RequestState::Deleted),
-                    "account gone in {}",
-                    now.state
-                );
-                let history: Vec<String> = desk
-                    .store
-                    .audit_for(id)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|a| a.action)
-                    .collect();
-                prop_assert!(
-                    confirmed || history.iter().any(|a| a == "window_over"),
-                    "deleted without a full window: {history:?}"
-                );
-                prop_assert!(
-                    confirmed || now.sms_accepted_at.is_some(),
-                    "deleted without an accepted SMS"
-                );
-            }
-            if FINAL.contains(&now.state.as_str()) {
-                if finals_seen.last() != Some(&now.state.as_str().to_owned()) {
-                    finals_seen.push(now.state.as_str().to_owned());
-                }
-                prop_assert_eq!(finals_seen.len(), 1, "two final states: {:?}", finals_seen);
-            } else {
-                prop_assert!(
-                    finals_seen.is_empty(),
-                    "left the final state {:?} for {}",
-                    finals_seen,
-                    now.state
-                );
-            }
+            apply(&desk, &op, id, e, &mut clock, &mut confirmed).await?;
+            holds(&desk, id, confirmed, &mut finals_seen).await?;
         }
         let history = desk.store.audit_for(id).await.unwrap();
         let final_moves = history

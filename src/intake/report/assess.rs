@@ -1,7 +1,16 @@
 //! A request judged from all its messages: fields filled in order,
 //! photos added up, problems and warnings raised.
 
+use std::collections::BTreeSet;
+
 use super::*;
+
+/// What judging a request raised so far, each once, in code order.
+#[derive(Default)]
+struct Findings {
+    problems: BTreeSet<Problem>,
+    warnings: BTreeSet<Warning>,
+}
 
 /// Judges a request from its first message and its follow-ups, in order.
 /// Later messages fill what earlier ones lacked; photos add up.
@@ -25,11 +34,32 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
     if kind != Kind::DeletionRequest {
         return out;
     }
-    let mut problems = std::collections::BTreeSet::new();
-    let mut warnings = std::collections::BTreeSet::new();
+    let mut found = Findings::default();
+    judge_number(messages, options, &mut out, &mut found);
+    judge_fields(messages, &mut out, &mut found);
+    judge_senders(messages, &mut found);
+    let mut atts = judge_photos(messages, &mut out, &mut found);
+    assign_roles(&mut atts);
+    judge_qr(&atts, &mut out, &mut found);
+    out.attachments = atts;
+    out.problems = found.problems.into_iter().collect();
+    out.warnings = found.warnings.into_iter().collect();
+    out.verdict = if out.problems.is_empty() {
+        Verdict::Complete
+    } else {
+        Verdict::Incomplete
+    };
+    out
+}
 
-    // The number: the latest message that states one wins, the subject
-    // over the body's request line.
+/// The number: the latest message that states one wins, the subject over
+/// the body's request line.
+fn judge_number(
+    messages: &[&Examined],
+    options: &InspectOptions,
+    out: &mut Assessment,
+    found: &mut Findings,
+) {
     let mut number: Option<String> = None;
     for m in messages.iter().rev() {
         let (s, b) = (m.subject_number.as_ref(), m.body.request_number.as_ref());
@@ -38,7 +68,7 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
         }
         if let (Some(s), Some(b)) = (s, b) {
             if s != b {
-                problems.insert(Problem::ConflictingIdNumbers);
+                found.problems.insert(Problem::ConflictingIdNumbers);
             }
         }
         number = s.or(b).cloned();
@@ -46,30 +76,33 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
     }
     match &number {
         None => {
-            problems.insert(Problem::MissingIdNumber);
+            found.problems.insert(Problem::MissingIdNumber);
         }
         Some(digits) => match IdNumber::parse(digits, options.current_year) {
             Ok(id) => {
                 out.id_type = Some(id.id_type());
                 if id.id_type() == IdType::Cccd && !id.has_known_province() {
-                    warnings.insert(Warning::UnknownIdPrefix);
+                    found.warnings.insert(Warning::UnknownIdPrefix);
                 }
             }
             Err(_) => {
-                problems.insert(Problem::InvalidIdNumber);
+                found.problems.insert(Problem::InvalidIdNumber);
             }
         },
     }
     out.id_number = number;
+}
 
+/// Name, reason and phone: the latest message that gives each wins.
+fn judge_fields(messages: &[&Examined], out: &mut Assessment, found: &mut Findings) {
     let latest = |f: &dyn Fn(&Examined) -> Option<String>| messages.iter().rev().find_map(|m| f(m));
     out.full_name = latest(&|m| m.body.full_name.clone());
     if out.full_name.is_none() {
-        problems.insert(Problem::MissingFullName);
+        found.problems.insert(Problem::MissingFullName);
     }
     out.reason = latest(&|m| m.body.reason.clone());
     if out.reason.is_none() {
-        warnings.insert(Warning::MissingReason);
+        found.warnings.insert(Warning::MissingReason);
     }
     match latest(&|m| m.body.phone_written.clone()) {
         Some(written) => match phone_candidates(&written)
@@ -78,44 +111,53 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
         {
             Some(p) => out.phone = Some(p.as_str().to_owned()),
             None => {
-                problems.insert(Problem::InvalidPhone);
+                found.problems.insert(Problem::InvalidPhone);
             }
         },
         None => {
             match latest(&|m| m.body.phone_unlabelled.clone()).and_then(|c| Phone::parse(&c).ok()) {
                 Some(p) => out.phone = Some(p.as_str().to_owned()),
                 None => {
-                    problems.insert(Problem::MissingPhone);
+                    found.problems.insert(Problem::MissingPhone);
                 }
             }
         }
     }
+}
 
+/// Who wrote: a follow-up from another address, and the sender checks.
+fn judge_senders(messages: &[&Examined], found: &mut Findings) {
+    let first = messages.first().copied();
     if let Some(first_from) = first.and_then(|m| m.from.as_deref()) {
         if messages[1..]
             .iter()
             .any(|m| m.from.as_deref().is_some_and(|f| f != first_from))
         {
-            warnings.insert(Warning::SenderMismatch);
+            found.warnings.insert(Warning::SenderMismatch);
         }
     }
-
     let verdicts: Vec<AuthVerdict> = messages
         .iter()
         .filter_map(|m| m.auth.as_ref().map(|a| a.verdict))
         .collect();
     if verdicts.contains(&AuthVerdict::Red) {
-        warnings.insert(Warning::SenderUnauthenticated);
+        found.warnings.insert(Warning::SenderUnauthenticated);
     }
     if first.and_then(|m| m.auth.as_ref()).map(|a| a.verdict) == Some(AuthVerdict::Green)
         && messages[1..]
             .iter()
             .any(|m| m.auth.as_ref().map(|a| a.verdict) == Some(AuthVerdict::Red))
     {
-        warnings.insert(Warning::FollowupUnauthenticated);
+        found.warnings.insert(Warning::FollowupUnauthenticated);
     }
+}
 
-    // Photos of every message, in order; duplicates against all before.
+/// Photos of every message, in order; duplicates against all before.
+fn judge_photos(
+    messages: &[&Examined],
+    out: &mut Assessment,
+    found: &mut Findings,
+) -> Vec<AttachmentReport> {
     let mut atts: Vec<AttachmentReport> = messages
         .iter()
         .flat_map(|m| m.attachments.iter().cloned())
@@ -123,13 +165,13 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
     for i in 0..atts.len() {
         match atts[i].raised {
             Some(Raised::Problem(p)) => {
-                problems.insert(p);
+                found.problems.insert(p);
             }
             Some(Raised::Unsupported) => {
-                warnings.insert(Warning::UnsupportedAttachment);
+                found.warnings.insert(Warning::UnsupportedAttachment);
             }
             Some(Raised::Warning(w)) => {
-                warnings.insert(w);
+                found.warnings.insert(w);
             }
             None => {}
         }
@@ -146,46 +188,41 @@ pub fn assess(messages: &[&Examined], options: &InspectOptions) -> Assessment {
                     })
         });
         if dup {
-            problems.insert(Problem::DuplicatePhoto);
+            found.problems.insert(Problem::DuplicatePhoto);
             atts[i].problems.push(Problem::DuplicatePhoto.code());
         } else {
             out.photos.distinct += 1;
         }
     }
     if out.photos.distinct < 3 {
-        problems.insert(Problem::TooFewPhotos);
+        found.problems.insert(Problem::TooFewPhotos);
     }
-    assign_roles(&mut atts);
+    atts
+}
 
-    // The card QR: prefer one naming the requested number.
+/// The card QR: one naming the requested number is preferred; one naming
+/// another number or another name is a warning for the operator.
+fn judge_qr(atts: &[AttachmentReport], out: &mut Assessment, found: &mut Findings) {
     let cards: Vec<&CardQr> = atts.iter().filter_map(|a| a.card_qr.as_ref()).collect();
     let matches = |q: &CardQr| {
         out.id_number
             .as_deref()
             .is_some_and(|n| q.id_number == n || q.old_id_number == n)
     };
-    out.qr = cards
+    let qr = cards
         .iter()
         .find(|q| matches(q))
         .or(cards.first())
         .map(|q| (*q).clone());
-    if let Some(q) = &out.qr {
+    if let Some(q) = &qr {
         if out.id_number.is_some() && !matches(q) {
-            warnings.insert(Warning::QrIdMismatch);
+            found.warnings.insert(Warning::QrIdMismatch);
         }
         if let Some(name) = &out.full_name {
             if !q.full_name.is_empty() && !same_name(name, &q.full_name) {
-                warnings.insert(Warning::QrNameMismatch);
+                found.warnings.insert(Warning::QrNameMismatch);
             }
         }
     }
-    out.attachments = atts;
-    out.problems = problems.into_iter().collect();
-    out.warnings = warnings.into_iter().collect();
-    out.verdict = if out.problems.is_empty() {
-        Verdict::Complete
-    } else {
-        Verdict::Incomplete
-    };
-    out
+    out.qr = qr;
 }
