@@ -401,12 +401,12 @@ mod tests {
                 .unwrap();
             }
             Event::GatewayAccepts => {
-                if let Some(sms) = pending_sms(&desk, id).await {
+                if let Some(sms) = pending_sms(desk, id).await {
                     desk.sms_accepted(sms, id, *clock).await.unwrap();
                 }
             }
             Event::GatewayRefuses => {
-                if let Some(sms) = pending_sms(&desk, id).await {
+                if let Some(sms) = pending_sms(desk, id).await {
                     desk.sms_failed_for_good(sms, id, "refused").await.unwrap();
                 }
             }
