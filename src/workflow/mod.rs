@@ -1,7 +1,27 @@
-//! The state machine up to the operator: every message that reaches the
-//! desk is stored, inspected, and either kept (not a request) or turned into
-//! a request, joined to an earlier one when it follows up, with the reply
-//! queued in the same transaction.
+//! The desk's steps, one file each, in the order a request lives them:
+//!
+//! - [`desk`](Desk): what every step shares, and the history lines they write;
+//! - `ingest`: a message in: stored first, inspected (`inspection`, on
+//!   its own threads with time and memory budgets), then kept (not a
+//!   request), or opening or joining a request, the reply queued in the
+//!   same transaction;
+//! - `letters`: every letter by one path: who may get it, the daily limit
+//!   per address, what of the citizen's words it may echo, the thread
+//!   secret; and their delivery;
+//! - `needs_info`: a request waiting for the citizen, closed when the
+//!   answer never comes;
+//! - `decide`: an operator's decisions (claim, approve, reject, ask,
+//!   note, four eyes), each one transaction on the version they saw;
+//!   `outcome` says what one did or why it was refused;
+//! - `grace`: from approval to deletion (the window, the hotline);
+//!   `sms` the holder's SMS and its delivery reports; `account_jobs`
+//!   the account store's lock, unlock and delete;
+//! - `jobs`: the one outbox runner that letters, SMS and account calls go
+//!   through (claim, act, record, back off);
+//! - `retention`: closed requests purged; `digest`: the supervisors' mail.
+//!
+//! Files depend on `desk`, `outcome` and `jobs`, never on each other in a
+//! circle; nothing here knows the web console.
 
 mod account_jobs;
 mod decide;
