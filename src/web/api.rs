@@ -92,21 +92,16 @@ fn error(e: &WebError) -> Response {
     if status.is_server_error() {
         tracing::error!(error = %e, "API call failed");
     }
-    let (code, extra) = match e {
-        WebError::Workflow(WorkflowError::Refused(r)) => (
-            r.code(),
-            match r {
-                crate::workflow::Refusal::HeldBy(h) => json!({ "holder": h }),
-                _ => json!({}),
-            },
-        ),
-        WebError::NotFound => ("not_found", json!({})),
-        WebError::Forbidden => ("forbidden", json!({})),
-        WebError::BadRequest(_) => ("bad_request", json!({})),
-        WebError::Conflict(code, _) => (*code, json!({})),
-        _ => ("internal", json!({})),
+    let code = e.code();
+    let extra = match e {
+        WebError::Workflow(WorkflowError::Refused(crate::workflow::Refusal::HeldBy(h))) => {
+            json!({ "holder": h })
+        }
+        _ => json!({}),
     };
-    let message = if status.is_server_error() {
+    let message = if matches!(e, WebError::Workflow(WorkflowError::Accounts(_))) {
+        "the account store did not answer; nothing changed, try again".to_owned()
+    } else if status.is_server_error() {
         "internal error; see the server log".to_owned()
     } else {
         e.to_string()

@@ -84,6 +84,19 @@ impl From<photos::PhotoServeError> for WebError {
 }
 
 impl WebError {
+    /// The stable code the API answers and the error page is chosen by.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebError::Workflow(WorkflowError::Refused(r)) => r.code(),
+            WebError::Workflow(WorkflowError::Accounts(_)) => "accounts_unavailable",
+            WebError::NotFound => "not_found",
+            WebError::Forbidden => "forbidden",
+            WebError::BadRequest(_) => "bad_request",
+            WebError::Conflict(code, _) => code,
+            _ => "internal",
+        }
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         use crate::workflow::Refusal;
@@ -98,6 +111,9 @@ impl WebError {
                 Refusal::BadText(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::CONFLICT,
             },
+            // The directory or the portal did not answer: nothing changed,
+            // and the same decision can be made again in a moment.
+            WebError::Workflow(WorkflowError::Accounts(_)) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

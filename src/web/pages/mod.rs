@@ -56,14 +56,7 @@ pub(super) fn error_page(c: &Console, who: Option<&SessionRow>, e: &WebError) ->
     if status.is_server_error() {
         tracing::error!(error = %e, "console page failed");
     }
-    let code = match e {
-        WebError::Workflow(crate::workflow::WorkflowError::Refused(r)) => r.code(),
-        WebError::NotFound => "not_found",
-        WebError::Forbidden => "forbidden",
-        WebError::BadRequest(_) => "bad_request",
-        WebError::Conflict(code, _) => code,
-        _ => "internal",
-    };
+    let code = e.code();
     let detail = match e {
         WebError::Workflow(crate::workflow::WorkflowError::Refused(r)) => r.to_string(),
         WebError::BadRequest(m) | WebError::Conflict(_, m) => m.clone(),
