@@ -12,6 +12,7 @@ mod jobs;
 mod letters;
 mod outbox_worker;
 mod retention;
+pub mod review;
 mod sms;
 
 pub use crate::domain::request_state::ALL_STATES;
