@@ -305,6 +305,18 @@ async fn every_console_page_has_no_axe_violation() {
         !history.contains("problems:") && !history.contains("pending_review"),
         "{history}"
     );
+    // Every action the seeded desk wrote reads as a label on the audit page.
+    visit(&b, &base, "/audit", false).await;
+    let raw = b
+        .execute(
+            "const c = Array.from(document.querySelectorAll('#audit td[data-action]'));
+             return [c.length, c.filter(td => td.textContent.trim() === td.dataset.action).map(td => td.dataset.action)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(raw[0].as_u64().unwrap() >= 10, "{raw}");
+    assert_eq!(raw[1], json!([]), "audit actions shown as codes");
     b.close().await.unwrap();
     assert!(
         report.is_empty(),

@@ -229,7 +229,8 @@ mod tests {
     /// The audit actions the code writes, read from the source: the
     /// snake_case literals inside every call that builds an audit line
     /// (`audit(`, `audit_entry(`, `system(`, `record_view(`, `AuditEntry
-    /// {`), every `action: "…"` / `.action = "…"`, the decisions' action
+    /// {`), every `action: "…"` / `.action = "…"` and `let action = …`
+    /// (a literal or a whole `match`), the decisions' action
     /// names, the views' action constants, `format!("followup_{how}")`
     /// with each relation passed to `related(`, and `operator_{action}`
     /// with each action of the operators form.
@@ -237,7 +238,7 @@ mod tests {
         let mut files = Vec::new();
         sources(&root().join("src"), &mut files);
         let call = regex::Regex::new(
-            r"\b(?:audit|audit_entry|system|record_view)\(|AuditEntry \{|action: |\.action = ",
+            r"\b(?:audit|audit_entry|system|record_view)\(|AuditEntry \{|action: |\.action = |let action = ",
         )
         .unwrap();
         let literal = regex::Regex::new(r#""([a-z]+(?:_[a-z]+)*)""#).unwrap();
@@ -263,9 +264,14 @@ mod tests {
                 continue;
             }
             for m in call.find_iter(text) {
+                let line = text[m.end()..].lines().next().unwrap_or("");
                 let body = match text[..m.end()].chars().last() {
                     Some('(' | '{') => balanced(text, m.end() - 1),
-                    _ => text[m.end()..].lines().next().unwrap_or(""),
+                    // `let action = match … {`: the whole match.
+                    _ if line.trim_end().ends_with('{') => {
+                        balanced(text, m.end() + line.trim_end().len() - 1)
+                    }
+                    _ => line,
                 };
                 for c in literal.captures_iter(body) {
                     let s = &c[1];
@@ -310,6 +316,8 @@ mod tests {
             "followup_reply",
             "operator_add",
             "window_over",
+            "created_linked",
+            "sms_delivered",
         ] {
             assert!(
                 actions.iter().any(|x| x == a),

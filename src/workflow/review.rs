@@ -1,12 +1,13 @@
 //! An operator's review of one request, as data for the console and the
 //! API: the actions on it (claim, release, decide, the hotline's answers),
-//! a stored message's text and attachment names, and the original bytes of
-//! one of its photos. Reading a mail means parsing its MIME: that runs on a
+//! the request to review next, a stored message's text and attachment
+//! names, and the original bytes of one of its photos. Reading a mail means parsing its MIME: that runs on a
 //! blocking thread, never on the async runtime, and never in a handler.
 
 use super::{Decided, Decision, Desk, Refusal, WorkflowError};
 use crate::domain::time::now_ms;
-use crate::store::OperatorRow;
+use crate::domain::RequestState;
+use crate::store::{OperatorRow, QueueFilter, RequestRow};
 
 /// What an operator asks of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +127,27 @@ impl Desk {
         let d = self.decide(who, id, a.version, decision, four_eyes).await?;
         tracing::info!(operator = %who.login, request = id, ?action, outcome = ?d, "decision");
         Ok(Done::Decided(d))
+    }
+
+    /// The request to review after `r`: the next one waiting for review
+    /// in queue order, else the first other one from the top.
+    pub async fn next_for_review(&self, r: &RequestRow) -> Result<Option<String>, WorkflowError> {
+        let mut f = QueueFilter {
+            state: Some(RequestState::PendingReview),
+            after: Some((r.due_date.clone(), r.received_at, r.id)),
+            limit: 1,
+            ..QueueFilter::default()
+        };
+        if let Some(n) = self.store.queue(&f).await?.0.into_iter().next() {
+            return Ok(Some(n.reference));
+        }
+        f.after = None;
+        f.limit = 2;
+        let (rows, _) = self.store.queue(&f).await?;
+        Ok(rows
+            .into_iter()
+            .map(|n| n.reference)
+            .find(|n| *n != r.reference))
     }
 
     /// Gives a claim back; only its holder does (a supervisor takes over).

@@ -7,8 +7,6 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{urlencode, Page, Posted, Signed, WithCsrf};
-use crate::domain::RequestState;
-use crate::store::{QueueFilter, RequestRow};
 use crate::web::{views::request_view, Console, WebError};
 use crate::workflow::review::ReviewAction;
 pub use crate::workflow::review::{ActInput, Done};
@@ -57,7 +55,9 @@ async fn request_page(
     let reasons: Vec<(String, String)> = c.desk().templates.reject_reasons().to_vec();
     let mine = view.holder.as_deref() == Some(op.login());
     let (refusal_code, refusal_detail) = refusal.unzip();
-    let next = next_request(c, &view.request)
+    let next = c
+        .desk()
+        .next_for_review(&view.request)
         .await
         .map_err(|e| op.fail(e))?;
     let ctx = context! {
@@ -66,27 +66,6 @@ async fn request_page(
         four_eyes => c.four_eyes(),
     };
     op.render("request.html", status, ctx)
-}
-
-/// The request an operator reviews after `r`: the next one waiting for
-/// review in queue order, else the first other one from the top.
-async fn next_request(c: &Console, r: &RequestRow) -> Result<Option<String>, WebError> {
-    let mut f = QueueFilter {
-        state: Some(RequestState::PendingReview),
-        after: Some((r.due_date.clone(), r.received_at, r.id)),
-        limit: 1,
-        ..QueueFilter::default()
-    };
-    if let Some(n) = c.store().queue(&f).await?.0.into_iter().next() {
-        return Ok(Some(n.reference));
-    }
-    f.after = None;
-    f.limit = 2;
-    let (rows, _) = c.store().queue(&f).await?;
-    Ok(rows
-        .into_iter()
-        .map(|n| n.reference)
-        .find(|n| *n != r.reference))
 }
 
 /// A decision form.
