@@ -10,6 +10,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod labels;
 pub mod locks;
 pub mod pages;
 pub mod photos;
@@ -32,7 +33,7 @@ use crate::store::{OperatorRow, SessionRow, Store, StoreError};
 use crate::workflow::{Desk, WorkflowError};
 
 /// The page templates, read at start-up.
-pub const PAGES: [&str; 12] = [
+pub const PAGES: [&str; 13] = [
     "base.html",
     "login.html",
     "queue.html",
@@ -45,6 +46,7 @@ pub const PAGES: [&str; 12] = [
     "hotline.html",
     "operators.html",
     "sender_auth.html",
+    "audit_detail.html",
 ];
 
 /// What the web layer can fail with.
@@ -62,6 +64,9 @@ pub enum WebError {
     /// A template file could not be read.
     #[error("reading {0}: {1}")]
     Read(String, std::io::Error),
+    /// The table of labels (`templates/web/labels.toml`).
+    #[error(transparent)]
+    Labels(#[from] labels::LabelsError),
     /// Not found.
     #[error("not found")]
     NotFound,
@@ -128,6 +133,7 @@ pub struct Console {
 struct Inner {
     desk: Desk,
     pages: Environment<'static>,
+    labels: Arc<labels::Labels>,
     css: String,
     js: String,
     web: WebConfig,
@@ -162,8 +168,12 @@ impl Console {
                 .map_err(|e| WebError::Template(name.to_owned(), e))?;
         }
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        // A misspelt or unsupplied variable is an error, not a blank on a
+        // page (the console's tests render every page).
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("when", crate::domain::time::format_ms);
-        env.add_filter("state_vi", |s: String| state_label(&s).to_owned());
+        let labels = Arc::new(labels::Labels::load(desk.templates.dir(), &desk.templates)?);
+        labels.clone().install(&mut env);
         let read = |name: &str| -> Result<String, WebError> {
             let p = dir.join("static").join(name);
             std::fs::read_to_string(&p).map_err(|e| WebError::Read(p.display().to_string(), e))
@@ -177,6 +187,7 @@ impl Console {
                 photos: photos::PhotoCache::new(web.photo_cache_mb << 20, web.photo_decodes),
                 desk,
                 pages: env,
+                labels,
                 css,
                 js,
                 web,
@@ -195,6 +206,11 @@ impl Console {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.desk.store
+    }
+
+    /// What an operator reads for each stored code.
+    pub fn labels(&self) -> &labels::Labels {
+        &self.inner.labels
     }
 
     /// Web settings.
@@ -288,21 +304,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// The Vietnamese name of a state, as operators read it.
-pub fn state_label(s: &str) -> &'static str {
-    match s {
-        "needs_info" => "Chờ bổ sung",
-        "pending_review" => "Chờ duyệt",
-        "rejected" => "Từ chối",
-        "grace_period" => "Trong 3 ngày chờ",
-        "cancelled" => "Đã hủy yêu cầu",
-        "deleting" => "Đang xóa",
-        "deleted" => "Đã xóa",
-        "closed_incomplete" => "Đóng (thiếu hồ sơ)",
-        _ => "?",
-    }
 }
 
 /// The routes: console pages, `/api/v1`, health and metrics.

@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::text::same_name;
-use crate::intake::mime;
 use crate::store::{AuditEntry, PortalAccount, RequestRow, StoredPhoto};
+use crate::workflow::review::MessageText;
 use crate::workflow::{holder_risks, stored_qr, Desk, HolderRisk, StoredQr, WorkflowError};
 
 /// How far a field is confirmed.
@@ -303,19 +303,10 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
         let Some(m) = store.message(&sha).await? else {
             continue;
         };
-        let raw = store.raw(&sha).await?;
-        let (body, attachments) = match raw.as_deref().and_then(mime::parse) {
-            Some(msg) => {
-                let mail = mime::read(&msg);
-                let names = mail
-                    .parts
-                    .iter()
-                    .map(|p| p.filename.clone().unwrap_or_else(|| "(không tên)".into()))
-                    .collect();
-                (mail.body, names)
-            }
-            None => (String::new(), Vec::new()),
-        };
+        // Parsed off the runtime by the workflow; none once purged.
+        let text = desk.message_text(&sha).await?;
+        let purged = text.is_none();
+        let MessageText { body, attachments } = text.unwrap_or_default();
         let auth = stored_auth(store, &sha).await?;
         thread.push(MessageView {
             sha256: sha,
@@ -324,7 +315,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
             subject: m.subject.unwrap_or_default(),
             body,
             attachments,
-            purged: raw.is_none(),
+            purged,
             flag,
             auth,
         });

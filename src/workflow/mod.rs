@@ -35,6 +35,7 @@ mod letters;
 mod needs_info;
 mod outcome;
 mod retention;
+pub mod review;
 mod sms;
 
 pub use crate::domain::request_state::ALL_STATES;

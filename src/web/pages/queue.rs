@@ -9,7 +9,7 @@ use super::{Page, Signed};
 use crate::domain::time::now_ms;
 use crate::domain::{Phone, RequestState};
 use crate::store::{QueueFilter, Search};
-use crate::web::{state_label, views, Console, WebError};
+use crate::web::{views, Console, WebError};
 use crate::workflow::ALL_STATES;
 
 /// Queue filters from the query string.
@@ -181,7 +181,7 @@ pub async fn queue(op: Signed, Query(p): Query<QueueParams>) -> Page {
     let first_page = f.after.is_none() && f.offset == 0;
     let states: Vec<(&str, &str)> = ALL_STATES
         .iter()
-        .map(|s| (s.as_str(), state_label(s.as_str())))
+        .map(|s| (s.as_str(), op.c.labels().state(*s)))
         .collect();
     let ctx = context! {
         rows, total, next_after, first_page,

@@ -7,9 +7,10 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{urlencode, Page, Posted, Signed, WithCsrf};
-use crate::domain::time::now_ms;
 use crate::web::{views::request_view, Console, WebError};
-use crate::workflow::{Decided, Decision, WorkflowError};
+use crate::workflow::review::ReviewAction;
+pub use crate::workflow::review::{ActInput, Done};
+use crate::workflow::{Decided, WorkflowError};
 
 /// Query of the request page.
 #[derive(Debug, Deserialize, Default)]
@@ -54,8 +55,13 @@ async fn request_page(
     let reasons: Vec<(String, String)> = c.desk().templates.reject_reasons().to_vec();
     let mine = view.holder.as_deref() == Some(op.login());
     let (refusal_code, refusal_detail) = refusal.unzip();
+    let next = c
+        .desk()
+        .next_for_review(&view.request)
+        .await
+        .map_err(|e| op.fail(e))?;
     let ctx = context! {
-        v => view, reasons, mine, done,
+        v => view, reasons, mine, done, next,
         refusal => refusal_code, refusal_detail,
         four_eyes => c.four_eyes(),
     };
@@ -99,10 +105,9 @@ pub async fn act(
         text: f.text.unwrap_or_default(),
     };
     let to = urlencode(&r.reference);
+    let hotline = ReviewAction::parse(&action).is_some_and(ReviewAction::is_hotline);
     match perform(&op.c, &op.s.operator, r.id, &action, input).await {
-        Ok(Done::Decided(Decided::Moved { .. }))
-            if action == "object" || action == "confirm-delete" =>
-        {
+        Ok(Done::Decided(Decided::Moved { .. })) if hotline => {
             Ok(Redirect::to(&format!("/hotline?done={action}&ref={to}")).into_response())
         }
         Ok(Done::Decided(Decided::Moved { .. })) => {
@@ -121,35 +126,8 @@ pub async fn act(
     }
 }
 
-/// The inputs of an action, from a form or JSON.
-#[derive(Debug, Default, Clone)]
-pub struct ActInput {
-    /// The version the operator saw.
-    pub version: i64,
-    /// Approve: the account.
-    pub account: String,
-    /// Reject: the reason text.
-    pub reason: String,
-    /// Ask: the message.
-    pub message: String,
-    /// Note: the text.
-    pub text: String,
-}
-
-/// What an action did.
-#[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-pub enum Done {
-    /// A decision.
-    Decided(Decided),
-    /// Claimed or released.
-    Claim {
-        /// `claimed` or `released`.
-        claim: &'static str,
-    },
-}
-
-/// Performs an action for an operator (pages and API share this).
+/// The action a URL names, performed for an operator (pages and API share
+/// this); an unknown action is not found.
 pub async fn perform(
     c: &Console,
     who: &crate::store::OperatorRow,
@@ -157,54 +135,8 @@ pub async fn perform(
     action: &str,
     a: ActInput,
 ) -> Result<Done, WebError> {
-    let decision = match action {
-        "claim" => {
-            c.desk().claim(who, id, false).await?;
-            return Ok(Done::Claim { claim: "claimed" });
-        }
-        "take-over" => {
-            c.desk().claim(who, id, true).await?;
-            return Ok(Done::Claim { claim: "claimed" });
-        }
-        "release" => {
-            // Only its holder releases a claim (a supervisor takes over).
-            if !c.store().release_request(id, who.login.as_str()).await? {
-                let holder = c
-                    .store()
-                    .request(id)
-                    .await?
-                    .and_then(|r| r.holder(now_ms()).map(str::to_owned));
-                return Err(match holder {
-                    Some(h) => WorkflowError::from(crate::workflow::Refusal::HeldBy(h)).into(),
-                    None => WorkflowError::from(crate::workflow::Refusal::NotHeld).into(),
-                });
-            }
-            return Ok(Done::Claim { claim: "released" });
-        }
-        "approve" => Decision::Approve { account: a.account },
-        "confirm-holder-risk" => Decision::ConfirmHolderRisk { account: a.account },
-        "reject" => Decision::Reject { reason: a.reason },
-        "ask" => Decision::Ask { message: a.message },
-        "note" => Decision::Note { text: a.text },
-        // Hotline: the holder calls within the window.
-        "object" => {
-            let d = c.desk().hotline_object(who, id, &a.text).await?;
-            tracing::info!(operator = %who.login, request = id, "hotline: the holder objected");
-            return Ok(Done::Decided(d));
-        }
-        "confirm-delete" => {
-            let d = c.desk().hotline_confirm(who, id, &a.text).await?;
-            tracing::info!(operator = %who.login, request = id, "hotline: the holder confirmed");
-            return Ok(Done::Decided(d));
-        }
-        _ => return Err(WebError::NotFound),
-    };
-    let d = c
-        .desk()
-        .decide(who, id, a.version, decision, c.four_eyes())
-        .await?;
-    tracing::info!(operator = %who.login, request = id, action, outcome = ?d, "decision");
-    Ok(Done::Decided(d))
+    let action = ReviewAction::parse(action).ok_or(WebError::NotFound)?;
+    Ok(c.desk().review(who, id, action, a, c.four_eyes()).await?)
 }
 
 /// A photo of a request, re-encoded.
@@ -214,51 +146,25 @@ pub async fn photo(op: Signed, Path((reference, sha)): Path<(String, String)>) -
         .map_err(|e| op.fail(e))
 }
 
-/// Finds a request's photo and serves it re-encoded as JPEG; the view is
-/// in the audit log (as `who`) before a byte of it is sent, whether the
-/// photo was decoded now or came from the cache.
+/// Serves a request's photo re-encoded as JPEG; the view is in the audit
+/// log (as `who`) before a byte of it is sent, whether the photo was
+/// decoded now or came from the cache.
 pub async fn photo_response(
     c: &Console,
     who: &str,
     reference: &str,
     sha: &str,
 ) -> Result<Response, WebError> {
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(WebError::NotFound);
-    }
-    let r = c
-        .store()
-        .request_by_reference(reference)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let photos = c.store().photos_of(r.id).await?;
-    let p = photos
-        .iter()
-        .find(|p| p.sha256 == sha)
-        .ok_or(WebError::NotFound)?;
-    let message = p.message.clone();
-    let key = sha.to_owned();
-    let wanted = key.clone();
+    let desk = c.desk();
+    let p = desk.find_photo(reference, sha).await?;
+    let wanted = p.clone();
     let jpeg = c
         .photos()
-        .get(&key, || async move {
-            let raw = c.store().raw(&message).await?.ok_or(WebError::NotFound)?;
-            // Finding the part means parsing the mail: off the runtime.
-            tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WebError> {
-                use sha2::Digest;
-                let msg = crate::intake::mime::parse(&raw).ok_or(WebError::NotFound)?;
-                let mail = crate::intake::mime::read(&msg);
-                mail.parts
-                    .iter()
-                    .find(|p| hex::encode(sha2::Sha256::digest(p.bytes)) == wanted)
-                    .map(|p| p.bytes.to_vec())
-                    .ok_or(WebError::NotFound)
-            })
-            .await
-            .map_err(|e| WebError::BadRequest(e.to_string()))?
+        .get(&p.sha256, || async move {
+            desk.photo_bytes(&wanted).await.map_err(WebError::from)
         })
         .await?;
-    crate::web::audit::record_photo_view(c, who, r.id, sha).await?;
+    crate::web::audit::record_photo_view(c, who, p.request_id, &p.sha256).await?;
     let jpeg = jpeg.as_ref().clone();
     Ok((
         [
