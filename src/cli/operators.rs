@@ -1,7 +1,14 @@
-//! `huytk operator …`: console operators from the command line.
+//! `huytk operator …`: console operators from the command line, through
+//! the same operator service as the console and the API; each change is
+//! audited as `cli:<the local user>`.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use std::os::unix::fs::MetadataExt;
+
+use huytk::domain::{Login, Role};
+use huytk::store::Store;
+use huytk::workflow::operators::{Actor, NewPassword, Operators, PasswordHasher};
 
 /// `huytk operator …`.
 #[derive(Subcommand)]
@@ -40,6 +47,13 @@ pub enum OperatorCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Give an operator another role (the last enabled admin stays one).
+    Role {
+        /// Login name.
+        login: String,
+        /// operator, supervisor or admin.
+        role: String,
+    },
     /// List operators.
     List,
     /// Create an API token for an operator and print it (shown once).
@@ -55,23 +69,60 @@ pub enum OperatorCommand {
     },
 }
 
-fn read_password(from_stdin: bool) -> Result<(String, bool)> {
+/// Hashes at once, on a blocking thread: the CLI hashes one password.
+struct Argon2Here;
+
+impl PasswordHasher for Argon2Here {
+    async fn hash_password(&self, password: &str) -> Option<String> {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || huytk::web::auth::hash_password(&password))
+            .await
+            .ok()
+    }
+}
+
+/// The local user running the command, by the process's real uid (not
+/// `$USER`, which anyone can set): its name in /etc/passwd, else `uid<N>`.
+fn local_user() -> String {
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid.to_string())
+        .map_or_else(|| format!("uid{uid}"), |f| f[0].to_owned())
+}
+
+fn read_password(from_stdin: bool) -> Result<NewPassword> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
             .context("reading the password from standard input")?;
-        let p = line.trim_end_matches(['\r', '\n']).to_owned();
-        Ok((p, false))
+        Ok(NewPassword::Given(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ))
     } else {
-        Ok((huytk::web::auth::random_password(), true))
+        Ok(NewPassword::OneTime)
     }
 }
 
+/// A login or role as the service stored it (lower case), for the
+/// messages; the service has accepted it by then.
+fn shown(login: &str) -> String {
+    Login::parse(login).map_or_else(|_| login.to_owned(), |l| l.to_string())
+}
+
+fn shown_role(role: &str) -> String {
+    Role::parse(role).map_or_else(|_| role.to_owned(), |r| r.to_string())
+}
+
 /// Runs `huytk operator …`.
-pub async fn run(store: &huytk::store::Store, command: OperatorCommand) -> Result<()> {
-    use huytk::domain::{Login, Role};
-    use huytk::web::auth;
+pub async fn run(store: &Store, command: OperatorCommand) -> Result<()> {
+    let service = Operators::new(store, &Argon2Here);
+    let actor = Actor::local(&local_user());
     match command {
         OperatorCommand::Add {
             login,
@@ -79,71 +130,45 @@ pub async fn run(store: &huytk::store::Store, command: OperatorCommand) -> Resul
             name,
             password_stdin,
         } => {
-            let login = Login::parse(&login)?;
-            let role = Role::parse(&role)?;
-            let (password, generated) = read_password(password_stdin)?;
-            if let Some(p) = auth::password_problem(&password, login.as_str()) {
-                anyhow::bail!("{p}");
-            }
-            let name = name.unwrap_or_else(|| login.to_string());
-            if !store
-                .add_operator(
-                    &login,
-                    &name,
-                    role,
-                    &auth::hash_password(&password),
-                    generated,
-                )
-                .await?
-            {
-                anyhow::bail!("an operator {login} exists already");
-            }
-            if generated {
-                println!("added {login} ({role}) with the one-time password {password} (to be changed at first login)");
-            } else {
-                println!("added {login} ({role})");
+            let password = read_password(password_stdin)?;
+            let one_time = service
+                .add(&actor, &login, name.as_deref(), &role, password)
+                .await?;
+            let (login, role) = (shown(&login), shown_role(&role));
+            match one_time {
+                Some(p) => println!("added {login} ({role}) with the one-time password {p} (to be changed at first login)"),
+                None => println!("added {login} ({role})"),
             }
         }
         OperatorCommand::Disable { login } => {
-            let login = Login::parse(&login)?;
-            if !store.set_disabled(&login, true).await? {
-                anyhow::bail!("no operator {login}");
-            }
-            println!("{login} disabled: sessions ended, API tokens revoked");
+            service.set_disabled(&actor, &login, true).await?;
+            println!(
+                "{} disabled: sessions ended, API tokens revoked",
+                shown(&login)
+            );
         }
         OperatorCommand::Enable { login } => {
-            let login = Login::parse(&login)?;
-            if !store.set_disabled(&login, false).await? {
-                anyhow::bail!("no operator {login}");
-            }
-            println!("{login} enabled");
+            service.set_disabled(&actor, &login, false).await?;
+            println!("{} enabled", shown(&login));
         }
         OperatorCommand::Passwd {
             login,
             password_stdin,
         } => {
-            let login = Login::parse(&login)?;
-            let (password, generated) = read_password(password_stdin)?;
-            if let Some(p) = auth::password_problem(&password, login.as_str()) {
-                anyhow::bail!("{p}");
-            }
-            if !store
-                .set_password(&login, &auth::hash_password(&password), generated)
-                .await?
-            {
-                anyhow::bail!("no operator {login}");
-            }
-            if let Some(op) = store.operator(&login).await? {
-                store.end_sessions_of(op.id).await?;
-            }
-            if generated {
-                println!("{login}: one-time password {password} (to be changed at next login)");
-            } else {
-                println!("{login}: password set; their sessions ended");
+            let password = read_password(password_stdin)?;
+            let one_time = service.set_password(&actor, &login, password).await?;
+            let login = shown(&login);
+            match one_time {
+                Some(p) => println!("{login}: one-time password {p} (to be changed at next login)"),
+                None => println!("{login}: password set; their sessions ended"),
             }
         }
+        OperatorCommand::Role { login, role } => {
+            service.set_role(&actor, &login, &role).await?;
+            println!("{} is now {}", shown(&login), shown_role(&role));
+        }
         OperatorCommand::List => {
-            for o in store.operators().await? {
+            for o in service.list(&actor).await? {
                 println!(
                     "{:20} {:10} {}{}",
                     o.login,
@@ -154,19 +179,10 @@ pub async fn run(store: &huytk::store::Store, command: OperatorCommand) -> Resul
             }
         }
         OperatorCommand::Token { login, name, days } => {
-            let login = Login::parse(&login)?;
-            let op = store
-                .operator(&login)
-                .await?
-                .with_context(|| format!("no operator {login}"))?;
-            if op.disabled {
-                anyhow::bail!("{login} is disabled");
-            }
-            let (token, hash) = auth::new_api_token();
-            store
-                .add_api_token(&hash, op.id, &name, auth::token_expiry(days))
+            let token = service
+                .create_token(&actor, &login, Some(&name), days)
                 .await?;
-            println!("{token}");
+            println!("{}", token.expose());
         }
     }
     Ok(())

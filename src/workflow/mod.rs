@@ -10,6 +10,7 @@ mod ingest;
 mod inspection;
 mod jobs;
 mod letters;
+pub mod operators;
 mod outbox_worker;
 mod retention;
 mod sms;
