@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 
 use huytk::domain::{Login, Role};
 use huytk::store::Store;
-use huytk::workflow::operators::{Actor, NewPassword, Operators, PasswordHasher};
+use huytk::workflow::operators::{Actor, NewPassword, Operators, PasswordHashing};
 
 /// `huytk operator …`.
 #[derive(Subcommand)]
@@ -72,7 +72,7 @@ pub enum OperatorCommand {
 /// Hashes at once, on a blocking thread: the CLI hashes one password.
 struct Argon2Here;
 
-impl PasswordHasher for Argon2Here {
+impl PasswordHashing for Argon2Here {
     async fn hash_password(&self, password: &str) -> Option<String> {
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || huytk::web::auth::hash_password(&password))

@@ -106,6 +106,13 @@ pub fn password_problem(password: &str, login: &str) -> Option<&'static str> {
     None
 }
 
+/// SHA-256 of a secret (an API token, a session cookie), hex: what the
+/// database keeps instead of the secret.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
 /// What every API token starts with: a token is told at a glance from a
 /// password or a session cookie, and secret scanners can find a leaked one.
 pub const TOKEN_PREFIX: &str = "htk_";
@@ -155,8 +162,7 @@ impl ApiToken {
 
     /// SHA-256 of the token, hex: what the store keeps and looks up.
     pub fn hash(&self) -> String {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(self.0.as_bytes()))
+        secret_hash(&self.0)
     }
 
     /// The name of this token in lists.

@@ -5,11 +5,11 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
-// The password rules and one-time passwords live with the operator
-// service; the login and password pages use them from here.
-pub use crate::domain::operator::password_problem;
+// The password rules and the secret hash live in `domain::operator`,
+// one-time passwords with the operator service; the login, session and
+// password code use them from here.
+pub use crate::domain::operator::{password_problem, secret_hash};
 pub use crate::workflow::operators::random_password;
 
 /// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes).
@@ -45,18 +45,13 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// SHA-256 of a secret, hex: what the database keeps.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
 /// Compares two strings in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl crate::workflow::operators::PasswordHasher for super::locks::PasswordPool {
+impl crate::workflow::operators::PasswordHashing for super::locks::PasswordPool {
     async fn hash_password(&self, password: &str) -> Option<String> {
         self.hash(password).await.ok()
     }

@@ -114,7 +114,7 @@ impl OperatorError {
 
 /// Hashes new passwords (argon2id): the console on its bounded pool of
 /// threads, the CLI at once.
-pub trait PasswordHasher: Sync {
+pub trait PasswordHashing: Sync {
     /// The PHC string of `password`, or None when it could not be hashed.
     fn hash_password(&self, password: &str) -> impl Future<Output = Option<String>> + Send;
 }
@@ -167,7 +167,7 @@ pub struct Operators<'a, H> {
     hasher: &'a H,
 }
 
-impl<'a, H: PasswordHasher> Operators<'a, H> {
+impl<'a, H: PasswordHashing> Operators<'a, H> {
     /// The service over `store`, hashing with `hasher`.
     pub fn new(store: &'a Store, hasher: &'a H) -> Self {
         Operators { store, hasher }
