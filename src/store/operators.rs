@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{AuditEntry, Store, StoreError, Tx};
+use crate::domain::operator::TokenId;
 use crate::domain::time::now_ms;
 use crate::domain::{Login, Role};
 
@@ -30,6 +31,10 @@ pub struct OperatorRow {
 
 const OPERATOR_COLUMNS: &str =
     "o.id, o.login, o.display_name, o.role, o.password_hash, o.disabled, o.must_change";
+
+fn by_login() -> String {
+    format!("SELECT {OPERATOR_COLUMNS} FROM operators o WHERE o.login = $1")
+}
 
 fn operator_row(r: &sqlx::any::AnyRow) -> Result<OperatorRow, StoreError> {
     let login: String = r.try_get("login")?;
@@ -68,7 +73,7 @@ pub struct ApiTokenInfo {
     /// When it stops working (ms).
     pub expires_at: Option<i64>,
     /// First 12 hex digits of its hash, to tell tokens apart.
-    pub id: String,
+    pub id: TokenId,
 }
 
 impl Store {
@@ -80,7 +85,9 @@ impl Store {
             .try_get("n")?)
     }
 
-    /// Adds an operator; false when the login is taken.
+    /// Adds an operator, unaudited (the first admin at the first start);
+    /// false when the login is taken. Operators made by a person go
+    /// through `workflow::operators`, which audits them.
     pub async fn add_operator(
         &self,
         login: &Login,
@@ -89,29 +96,28 @@ impl Store {
         password_hash: &str,
         must_change: bool,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO operators (login, display_name, role, password_hash, must_change, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
-        )
-        .bind(login.as_str())
-        .bind(display_name)
-        .bind(role.as_str())
-        .bind(password_hash)
-        .bind(i64::from(must_change))
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut change = self.operator_change().await?;
+        let added = change
+            .add_operator(login, display_name, role, password_hash, must_change)
+            .await?;
+        change.tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Starts a change of operators or their tokens: one transaction,
+    /// committed with the audit row that says who made it.
+    pub async fn operator_change(&self) -> Result<OperatorChange, StoreError> {
+        Ok(OperatorChange {
+            tx: self.begin().await?,
+        })
     }
 
     /// An operator by login.
     pub async fn operator(&self, login: &Login) -> Result<Option<OperatorRow>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {OPERATOR_COLUMNS} FROM operators o WHERE o.login = $1"
-        ))
-        .bind(login.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&by_login())
+            .bind(login.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(operator_row).transpose()
     }
 
@@ -125,57 +131,34 @@ impl Store {
         rows.iter().map(operator_row).collect()
     }
 
-    /// Sets a password; false when there is no such operator. Every API
-    /// token of the operator is revoked with it: whoever had the old
-    /// password may have made one.
+    /// An operator's own new password, chosen on the password page (the
+    /// audit log records people's changes to others, see
+    /// `OperatorChange::set_password`). False when there is no such
+    /// operator.
     pub async fn set_password(
         &self,
         login: &Login,
         password_hash: &str,
         must_change: bool,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE operators SET password_hash = $1, must_change = $2 WHERE login = $3",
-        )
-        .bind(password_hash)
-        .bind(i64::from(must_change))
-        .bind(login.as_str())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE api_tokens SET revoked = 1 WHERE operator_id = (SELECT id FROM operators WHERE login = $1)",
-        )
-        .bind(login.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let mut change = self.operator_change().await?;
+        let done = change
+            .set_password(login, password_hash, must_change)
+            .await?;
+        change.tx.commit().await?;
+        Ok(done)
     }
 
-    /// Disables or enables an operator; disabling ends their sessions and
-    /// revokes their API tokens. False when there is no such operator.
+    /// Disables or enables an operator, unaudited (store-level tests);
+    /// false when there is no such operator. A person's change goes
+    /// through `workflow::operators`, which keeps the rules and audits it.
     pub async fn set_disabled(&self, login: &Login, disabled: bool) -> Result<bool, StoreError> {
-        let Some(op) = self.operator(login).await? else {
+        let mut change = self.operator_change().await?;
+        let Some(op) = change.operator(login).await? else {
             return Ok(false);
         };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE operators SET disabled = $1 WHERE id = $2")
-            .bind(i64::from(disabled))
-            .bind(op.id)
-            .execute(&mut *tx)
-            .await?;
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE operator_id = $1")
-                .bind(op.id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE operator_id = $1")
-                .bind(op.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        change.set_disabled(op.id, disabled).await?;
+        change.tx.commit().await?;
         Ok(true)
     }
 
@@ -262,28 +245,6 @@ impl Store {
             .rows_affected())
     }
 
-    /// Stores a new API token.
-    pub async fn add_api_token(
-        &self,
-        token_hash: &str,
-        operator_id: i64,
-        name: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, operator_id, name, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(operator_id)
-        .bind(name)
-        .bind(now_ms())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The enabled operator an unrevoked API token belongs to.
     pub async fn api_token_operator(
         &self,
@@ -331,25 +292,10 @@ impl Store {
                     created_at: r.try_get("created_at")?,
                     last_used: r.try_get("last_used")?,
                     expires_at: r.try_get("expires_at")?,
-                    id: h.chars().take(12).collect(),
+                    id: TokenId::of_hash(&h),
                 })
             })
             .collect()
-    }
-
-    /// Revokes an operator's token by the start of its hash.
-    pub async fn revoke_api_token(&self, operator_id: i64, id: &str) -> Result<bool, StoreError> {
-        if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(false);
-        }
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked = 1 WHERE operator_id = $1 AND token_hash LIKE $2",
-        )
-        .bind(operator_id)
-        .bind(format!("{id}%"))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
     }
 
     /// Records a login attempt as failed before its password is checked
@@ -399,6 +345,166 @@ impl Store {
             .bind(client)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+}
+
+/// One change of operators or tokens in progress (see
+/// `Store::operator_change`); dropped without `commit`, nothing happened.
+pub struct OperatorChange {
+    tx: Tx,
+}
+
+impl OperatorChange {
+    /// An operator by login, as this transaction sees it.
+    pub async fn operator(&mut self, login: &Login) -> Result<Option<OperatorRow>, StoreError> {
+        let row = sqlx::query(&by_login())
+            .bind(login.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(operator_row).transpose()
+    }
+
+    /// Enabled admins other than operator `id`.
+    pub async fn other_enabled_admins(&mut self, id: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND disabled = 0 AND id <> $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Adds an operator; false when the login is taken.
+    pub async fn add_operator(
+        &mut self,
+        login: &Login,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO operators (login, display_name, role, password_hash, must_change, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (login) DO NOTHING",
+        )
+        .bind(login.as_str())
+        .bind(display_name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(i64::from(must_change))
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets a password; false when there is no such operator. Every
+    /// session of the operator ends and every API token is revoked with
+    /// it: whoever had the old password may have opened or made one.
+    pub async fn set_password(
+        &mut self,
+        login: &Login,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<bool, StoreError> {
+        let Some(op) = self.operator(login).await? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE operators SET password_hash = $1, must_change = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(i64::from(must_change))
+            .bind(op.id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.lock_out(op.id).await?;
+        Ok(true)
+    }
+
+    /// Ends an operator's sessions and revokes their API tokens.
+    async fn lock_out(&mut self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE operator_id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE api_tokens SET revoked = 1 WHERE operator_id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Disables or enables operator `id`; disabling ends their sessions
+    /// and revokes their API tokens.
+    pub async fn set_disabled(&mut self, id: i64, disabled: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE operators SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        if disabled {
+            self.lock_out(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives operator `id` another role. It holds from their next click:
+    /// sessions and tokens read the role at each request.
+    pub async fn set_role(&mut self, id: i64, role: Role) -> Result<(), StoreError> {
+        sqlx::query("UPDATE operators SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a new API token by its hash.
+    pub async fn add_api_token(
+        &mut self,
+        token_hash: &str,
+        operator_id: i64,
+        name: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, operator_id, name, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(operator_id)
+        .bind(name)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes an operator's live token by the start of its hash; false
+    /// when none matched.
+    pub async fn revoke_api_token(
+        &mut self,
+        operator_id: i64,
+        id: &TokenId,
+    ) -> Result<bool, StoreError> {
+        // The id is hex only (TokenId), so it cannot carry a LIKE wildcard.
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked = 1
+             WHERE operator_id = $1 AND token_hash LIKE $2 AND revoked = 0",
+        )
+        .bind(operator_id)
+        .bind(format!("{id}%"))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Writes the audit row and commits the change with it.
+    pub async fn commit(mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        super::audit(&mut self.tx, entry).await?;
+        self.tx.commit().await?;
         Ok(())
     }
 }

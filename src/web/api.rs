@@ -19,6 +19,7 @@ use super::views::request_view;
 use super::{auth, Console, WebError};
 use crate::domain::Role;
 use crate::store::OperatorRow;
+use crate::workflow::operators::{Actor, Operators};
 use crate::workflow::WorkflowError;
 
 /// The OpenAPI document.
@@ -179,11 +180,12 @@ async fn login(
                 )
                     .into_response();
             }
-            let (token, hash) = auth::new_api_token();
-            let name: String = b.name.as_deref().unwrap_or("api login").chars().take(80).collect();
-            let expires = auth::token_expiry(c.web().api_token_days);
-            match c.store().add_api_token(&hash, op.id, &name, expires).await {
-                Ok(()) => Json(json!({ "token": token, "login": op.login, "role": op.role })).into_response(),
+            let service = Operators::new(c.store(), c.passwords());
+            let name = b.name.as_deref().unwrap_or("api login");
+            let days = c.web().api_token_days;
+            let actor = Actor::Operator(&op);
+            match service.create_token(&actor, op.login.as_str(), Some(name), days).await {
+                Ok(token) => Json(json!({ "token": token.expose(), "login": op.login, "role": op.role })).into_response(),
                 Err(e) => error(&e.into()),
             }
         }
@@ -428,10 +430,8 @@ async fn list_operators(State(c): State<Console>, headers: HeaderMap) -> Respons
         Ok(op) => op,
         Err(r) => return r,
     };
-    if !op.role.allows(Role::Admin) {
-        return error(&WebError::Forbidden);
-    }
-    match c.store().operators().await {
+    let service = Operators::new(c.store(), c.passwords());
+    match service.list(&Actor::Operator(&op)).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => error(&e.into()),
     }

@@ -5,7 +5,12 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+
+// The password rules and the secret hash live in `domain::operator`,
+// one-time passwords with the operator service; the login, session and
+// password code use them from here.
+pub use crate::domain::operator::{password_problem, secret_hash};
+pub use crate::workflow::operators::random_password;
 
 /// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> String {
@@ -40,60 +45,16 @@ pub fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// A password easy to type from a printout: 4 groups of 5 letters and digits
-/// without look-alikes (about 100 bits).
-pub fn random_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut b = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    let chars: Vec<char> = b
-        .iter()
-        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
-        .collect();
-    chars
-        .chunks(5)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// A new API token (`htk_` and 32 random bytes) and the hash the store
-/// keeps of it; the token itself is shown once.
-pub fn new_api_token() -> (String, String) {
-    let token = format!("htk_{}", random_secret());
-    let hash = secret_hash(&token);
-    (token, hash)
-}
-
-/// When a token made now stops working.
-pub fn token_expiry(days: u64) -> i64 {
-    crate::domain::time::now_ms()
-        + i64::try_from(days.max(1)).unwrap_or(i64::MAX / 86_400_000) * 86_400_000
-}
-
-/// SHA-256 of a secret, hex: what the database keeps.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
 /// Compares two strings in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The smallest password we accept.
-pub const MIN_PASSWORD: usize = 10;
-
-/// Why a new password is refused.
-pub fn password_problem(password: &str, login: &str) -> Option<&'static str> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Some("Mật khẩu cần ít nhất 10 ký tự.");
+impl crate::workflow::operators::PasswordHashing for super::locks::PasswordPool {
+    async fn hash_password(&self, password: &str) -> Option<String> {
+        self.hash(password).await.ok()
     }
-    if password.to_lowercase().contains(&login.to_lowercase()) {
-        return Some("Mật khẩu không được chứa tên đăng nhập.");
-    }
-    None
 }
 
 #[cfg(test)]

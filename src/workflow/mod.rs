@@ -18,6 +18,10 @@
 //!   the account store's lock, unlock and delete;
 //! - `jobs`: the one outbox runner that letters, SMS and account calls go
 //!   through (claim, act, record, back off);
+//! - `review`: what the console's request page asks of the desk (the
+//!   actions, a message's text, a photo's bytes, the next request);
+//!   `operators`: the desk's people and their API tokens, each change
+//!   audited, for the CLI, the console and the API alike;
 //! - `retention`: closed requests purged; `digest`: the supervisors' mail.
 //!
 //! Files depend on `desk`, `outcome` and `jobs`, never on each other in a
@@ -33,6 +37,7 @@ mod inspection;
 mod jobs;
 mod letters;
 mod needs_info;
+pub mod operators;
 mod outcome;
 mod retention;
 pub mod review;

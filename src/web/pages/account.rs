@@ -6,19 +6,23 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{Page, Posted, Signed, WithCsrf};
-use crate::web::auth;
+use crate::web::locks::PasswordPool;
+use crate::workflow::operators::{Actor, Operators};
 
 /// The account page.
 pub async fn account(op: Signed) -> Page {
     account_page(&op, None).await
 }
 
+fn service(op: &Signed) -> Operators<'_, PasswordPool> {
+    Operators::new(op.c.store(), op.c.passwords())
+}
+
 async fn account_page(op: &Signed, new_token: Option<String>) -> Page {
-    let tokens =
-        op.c.store()
-            .api_tokens_of(op.s.operator.id)
-            .await
-            .map_err(|e| op.fail(e))?;
+    let tokens = service(op)
+        .tokens(&Actor::Operator(&op.s.operator), op.login())
+        .await
+        .map_err(|e| op.fail(e))?;
     op.render(
         "account.html",
         StatusCode::OK,
@@ -42,30 +46,27 @@ impl WithCsrf for TokenForm {
 
 /// Creates an API token and shows it once.
 pub async fn create_token(Posted { op, form: f }: Posted<TokenForm>) -> Page {
-    let (token, hash) = auth::new_api_token();
-    let name = f
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("token");
-    let name: String = name.chars().take(80).collect();
-    op.c.store()
-        .add_api_token(
-            &hash,
-            op.s.operator.id,
-            &name,
-            auth::token_expiry(op.c.web().api_token_days),
+    let days = op.c.web().api_token_days;
+    let token = service(&op)
+        .create_token(
+            &Actor::Operator(&op.s.operator),
+            op.login(),
+            f.name.as_deref(),
+            days,
         )
         .await
         .map_err(|e| op.fail(e))?;
-    account_page(&op, Some(token)).await
+    account_page(&op, Some(token.expose().to_owned())).await
 }
 
 /// Revokes an API token.
 pub async fn revoke_token(Posted { op, form: f }: Posted<TokenForm>) -> Page {
-    op.c.store()
-        .revoke_api_token(op.s.operator.id, f.id.as_deref().unwrap_or(""))
+    service(&op)
+        .revoke_token(
+            &Actor::Operator(&op.s.operator),
+            op.login(),
+            f.id.as_deref().unwrap_or(""),
+        )
         .await
         .map_err(|e| op.fail(e))?;
     Ok(Redirect::to("/account").into_response())

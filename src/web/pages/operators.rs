@@ -1,13 +1,15 @@
-//! The operators page (admins): add, disable, enable, reset a password.
+//! The operators page (admins): add, disable, enable, reset a password,
+//! change a role, through the operator service.
 
 use axum::http::StatusCode;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::{Page, Posted, Signed, WithCsrf};
-use crate::domain::time::now_ms;
 use crate::domain::Role;
-use crate::web::{auth, Console, WebError};
+use crate::store::OperatorRow;
+use crate::web::{Console, WebError};
+use crate::workflow::operators::{Actor, OperatorError, Operators};
 
 /// The operators page.
 pub async fn operators(op: Signed) -> Page {
@@ -20,7 +22,9 @@ async fn operators_page(
     done: Option<(String, String)>,
     error: Option<String>,
 ) -> Page {
-    let list = op.c.store().operators().await.map_err(|e| op.fail(e))?;
+    let service = Operators::new(op.c.store(), op.c.passwords());
+    let actor = Actor::Operator(&op.s.operator);
+    let list = service.list(&actor).await.map_err(|e| op.fail(e))?;
     let (done_login, one_time) = done.unzip();
     let ctx = context! { operators => list, done_login, one_time, error };
     op.render("operators.html", StatusCode::OK, ctx)
@@ -42,87 +46,37 @@ impl WithCsrf for OperatorForm {
     }
 }
 
-/// What an admin did to an operator: the login and, when one was set, the
-/// one-time password to hand over.
+impl From<OperatorError> for WebError {
+    fn from(e: OperatorError) -> WebError {
+        let code = e.code();
+        match e {
+            OperatorError::Store(e) => WebError::Store(e),
+            OperatorError::Forbidden(_) => WebError::Forbidden,
+            OperatorError::NotFound(_) => WebError::NotFound,
+            OperatorError::Invalid(m) => WebError::BadRequest(m),
+            OperatorError::Hashing => WebError::BadRequest(e.to_string()),
+            OperatorError::Exists(_)
+            | OperatorError::OwnAccount
+            | OperatorError::LastAdmin(_)
+            | OperatorError::Disabled(_) => WebError::Conflict(code, e.to_string()),
+        }
+    }
+}
+
+/// What an admin did to an operator (the form's and the API's `action`:
+/// add, reset, disable, enable, role): the one-time password to hand
+/// over, when one was drawn.
 pub async fn operator_action(
     c: &Console,
-    admin: &crate::store::OperatorRow,
+    admin: &OperatorRow,
     action: &str,
     login: &str,
     name: Option<&str>,
     role: Option<&str>,
 ) -> Result<Option<String>, WebError> {
-    if !admin.role.allows(Role::Admin) {
-        return Err(WebError::Forbidden);
-    }
-    let login =
-        crate::domain::Login::parse(login).map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let store = c.store();
-    let one_time = match action {
-        "add" => {
-            let role = Role::parse(role.unwrap_or("operator"))
-                .map_err(|e| WebError::BadRequest(e.to_string()))?;
-            let password = auth::random_password();
-            let name = name
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .unwrap_or(login.as_str());
-            let name: String = name.chars().take(80).collect();
-            if !store
-                .add_operator(
-                    &login,
-                    &name,
-                    role,
-                    &c.passwords().hash(&password).await?,
-                    true,
-                )
-                .await?
-            {
-                return Err(WebError::Conflict("login_exists", format!("{login} đã có")));
-            }
-            Some(password)
-        }
-        "reset" => {
-            let password = auth::random_password();
-            if !store
-                .set_password(&login, &c.passwords().hash(&password).await?, true)
-                .await?
-            {
-                return Err(WebError::NotFound);
-            }
-            if let Some(op) = store.operator(&login).await? {
-                store.end_sessions_of(op.id).await?;
-            }
-            Some(password)
-        }
-        "disable" | "enable" => {
-            if login == admin.login {
-                return Err(WebError::Conflict(
-                    "own_account",
-                    "không tự khóa chính mình".into(),
-                ));
-            }
-            if !store.set_disabled(&login, action == "disable").await? {
-                return Err(WebError::NotFound);
-            }
-            None
-        }
-        _ => return Err(WebError::NotFound),
-    };
-    let entry = crate::store::AuditEntry {
-        at: now_ms(),
-        request_id: None,
-        actor: admin.login.to_string(),
-        action: format!("operator_{action}"),
-        from_state: None,
-        to_state: None,
-        detail: Some(login.to_string()),
-    };
-    let mut tx = store.begin().await?;
-    crate::store::audit(&mut tx, &entry).await?;
-    crate::store::commit(tx).await?;
-    tracing::info!(admin = %admin.login, operator = %login, action, "operator managed");
-    Ok(one_time)
+    let service = Operators::new(c.store(), c.passwords());
+    let actor = Actor::Operator(admin);
+    Ok(service.apply(&actor, action, login, name, role).await?)
 }
 
 /// Applies the operators form.
