@@ -187,9 +187,14 @@ async fn looks_are_recorded_and_the_chain_holds(desk: TestDesk) {
         };
         let rid = v["request"]["id"].as_i64().unwrap();
         writers.push(tokio::spawn(async move {
-            s.record_view("lan", rid, "viewed_photo", &format!("race-{i}"))
-                .await
-                .unwrap();
+            s.record_view(
+                "lan",
+                rid,
+                huytk::domain::Action::ViewedPhoto,
+                &format!("race-{i}"),
+            )
+            .await
+            .unwrap();
         }));
     }
     for w in writers {

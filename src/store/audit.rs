@@ -439,7 +439,7 @@ impl Store {
         &self,
         actor: &str,
         request_id: i64,
-        action: &str,
+        action: crate::domain::Action,
         detail: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -449,7 +449,7 @@ impl Store {
                 at: crate::domain::time::now_ms(),
                 request_id: Some(request_id),
                 actor: actor.to_owned(),
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 from_state: None,
                 to_state: None,
                 detail: Some(detail.to_owned()),

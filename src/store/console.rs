@@ -328,7 +328,7 @@ impl Store {
                     at: now,
                     request_id: Some(id),
                     actor: login.to_owned(),
-                    action: "claim_taken_over".into(),
+                    action: crate::domain::Action::ClaimTakenOver.as_str().into(),
                     from_state: None,
                     to_state: None,
                     detail: taken_from,

@@ -12,17 +12,8 @@ use serde::Deserialize;
 
 use super::pages::{Page, Signed};
 use super::{Console, WebError};
-use crate::domain::Role;
+use crate::domain::{Action, Role};
 use crate::store::AuditFilter;
-
-/// The audit action of a photo view; its detail is the photo's SHA-256.
-pub const VIEWED_PHOTO: &str = "viewed_photo";
-/// The audit action of a view of a request's mail thread (the request page
-/// or the API's request view, which carry the messages' text); its detail
-/// lists the SHA-256 of each message shown.
-pub const VIEWED_THREAD: &str = "viewed_thread";
-/// The actions that record a look, for the filter's "views" choice.
-pub const VIEW_ACTIONS: [&str; 2] = [VIEWED_PHOTO, VIEWED_THREAD];
 
 /// Records that `who` looked at photo `sha` of request `request_id`.
 pub async fn record_photo_view(
@@ -32,7 +23,7 @@ pub async fn record_photo_view(
     sha: &str,
 ) -> Result<(), WebError> {
     Ok(c.store()
-        .record_view(who, request_id, VIEWED_PHOTO, sha)
+        .record_view(who, request_id, Action::ViewedPhoto, sha)
         .await?)
 }
 
@@ -44,7 +35,7 @@ pub async fn record_thread_view(
 ) -> Result<(), WebError> {
     let shown: Vec<&str> = v.thread.iter().map(|m| m.sha256.as_str()).collect();
     Ok(c.store()
-        .record_view(who, v.request.id, VIEWED_THREAD, &shown.join(","))
+        .record_view(who, v.request.id, Action::ViewedThread, &shown.join(","))
         .await?)
 }
 

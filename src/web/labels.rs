@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::domain::request_state::ALL_STATES;
-use crate::domain::{RequestState, Role};
+use crate::domain::{Action, RequestState, Role};
 use crate::intake::{Problem, Warning};
 use crate::notify::templates::Templates;
 use crate::store::OutboxKind;
@@ -103,11 +103,12 @@ impl Labels {
     }
 
     /// `group.key` for every code the types name that has no label:
-    /// states, problems, warnings, roles, job kinds, and the reject
-    /// reasons given.
+    /// states, audit actions, problems, warnings, roles, job kinds, and
+    /// the reject reasons given.
     pub fn missing(&self, reject_reasons: &[&str]) -> Vec<String> {
         let mut wanted: Vec<(&str, &str)> = Vec::new();
         wanted.extend(ALL_STATES.iter().map(|s| ("states", s.as_str())));
+        wanted.extend(Action::ALL.iter().map(|a| ("actions", a.as_str())));
         wanted.extend(Problem::ALL.iter().map(|p| ("problems", p.code())));
         wanted.extend(Warning::ALL.iter().map(|w| ("warnings", w.code())));
         wanted.extend(all_roles().iter().map(|r| ("roles", r.as_str())));
@@ -196,142 +197,12 @@ mod tests {
         Labels::load(&dir, &t).unwrap()
     }
 
-    /// Every `.rs` file under `dir`.
-    fn sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                sources(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push((p.clone(), std::fs::read_to_string(&p).unwrap()));
-            }
-        }
-    }
-
-    /// The text from `open` (an opening bracket) to its closing bracket.
-    fn balanced(text: &str, open: usize) -> &str {
-        let mut depth = 0;
-        for (i, c) in text[open..].char_indices() {
-            match c {
-                '(' | '{' | '[' => depth += 1,
-                ')' | '}' | ']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return &text[open..open + i];
-                    }
-                }
-                _ => {}
-            }
-        }
-        &text[open..]
-    }
-
-    /// The audit actions the code writes, read from the source: the
-    /// snake_case literals inside every call that builds an audit line
-    /// (`audit(`, `audit_entry(`, `history(`, `system(`, `record_view(`, `AuditEntry
-    /// {`), every `action: "…"` / `.action = "…"` and `let action = …`
-    /// (a literal or a whole `match`), the decisions' action
-    /// names, the views' action constants, `format!("followup_{how}")`
-    /// with each relation passed to `related(`, and `operator_{action}`
-    /// with each action of the operators form.
-    fn audit_actions() -> Vec<String> {
-        let mut files = Vec::new();
-        sources(&root().join("src"), &mut files);
-        let call = regex::Regex::new(
-            r"\b(?:audit|audit_entry|history|system|record_view)\(|AuditEntry \{|action: |\.action = |let action = ",
-        )
-        .unwrap();
-        let literal = regex::Regex::new(r#""([a-z]+(?:_[a-z]+)*)""#).unwrap();
-        let decision = regex::Regex::new(r#"Decision::\w+ \{ \.\. \} => "([a-z_]+)""#).unwrap();
-        let constant = regex::Regex::new(r#"pub const VIEWED_\w+: &str = "([a-z_]+)""#).unwrap();
-        let related = regex::Regex::new(r#"related\(r, "([a-z_]+)"\)"#).unwrap();
-        let operator_arm =
-            regex::Regex::new(r#"(?m)^\s+"([a-z]+)"(?: \| "([a-z]+)")? =>"#).unwrap();
-        // Fields, actors and states that sit beside an action in those calls.
-        let not_actions = [
-            "system",
-            "at",
-            "actor",
-            "action",
-            "detail",
-            "request_id",
-            "from_state",
-            "to_state",
-        ];
-        let mut found = std::collections::BTreeSet::new();
-        for (path, text) in &files {
-            if path.ends_with("web/labels.rs") {
-                continue;
-            }
-            for m in call.find_iter(text) {
-                let line = text[m.end()..].lines().next().unwrap_or("");
-                let body = match text[..m.end()].chars().last() {
-                    Some('(' | '{') => balanced(text, m.end() - 1),
-                    // `let action = match … {`: the whole match.
-                    _ if line.trim_end().ends_with('{') => {
-                        balanced(text, m.end() + line.trim_end().len() - 1)
-                    }
-                    _ => line,
-                };
-                for c in literal.captures_iter(body) {
-                    let s = &c[1];
-                    if !not_actions.contains(&s) && RequestState::parse(s).is_err() {
-                        found.insert(s.to_owned());
-                    }
-                }
-            }
-            for re in [&decision, &constant] {
-                for c in re.captures_iter(text) {
-                    found.insert(c[1].to_owned());
-                }
-            }
-            if text.contains(r#"format!("followup_{how}")"#) {
-                for c in related.captures_iter(text) {
-                    found.insert(format!("followup_{}", &c[1]));
-                }
-            }
-            if text.contains(r#"format!("operator_{action}")"#) {
-                for c in operator_arm.captures_iter(text) {
-                    for g in [c.get(1), c.get(2)].into_iter().flatten() {
-                        found.insert(format!("operator_{}", g.as_str()));
-                    }
-                }
-            }
-        }
-        found.into_iter().collect()
-    }
-
     #[test]
     fn every_code_the_desk_uses_has_a_label() {
         let l = shipped();
         let t = Templates::load(&root().join("templates")).unwrap();
         let reasons: Vec<&str> = t.reject_reasons().iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(l.missing(&reasons), Vec::<String>::new());
-        let actions = audit_actions();
-        // The scan itself must see the actions of each kind of site.
-        for a in [
-            "created",
-            "approve",
-            "viewed_photo",
-            "followup_reply",
-            "operator_add",
-            "window_over",
-            "created_linked",
-            "sms_delivered",
-        ] {
-            assert!(
-                actions.iter().any(|x| x == a),
-                "the scan missed {a}: {actions:?}"
-            );
-        }
-        let unlabelled: Vec<&String> = actions
-            .iter()
-            .filter(|a| l.get("actions", a).is_none())
-            .collect();
-        assert!(
-            unlabelled.is_empty(),
-            "audit actions without a label in templates/web/labels.toml: {unlabelled:?}"
-        );
         // Account states: the stores write these (PortalAccount's state is
         // still a string; once typed, list it from its enum).
         for s in ["active", "locked", "deleted"] {

@@ -11,6 +11,7 @@ use super::desk::Desk;
 use super::jobs::{self, Job, Outcome, RetryPolicy};
 use super::WorkflowError;
 use crate::accounts::AccountStore;
+use crate::domain::Action;
 use crate::domain::RequestState;
 use crate::store::{self, OutboxItem, OutboxKind, RequestRow};
 
@@ -86,7 +87,7 @@ impl Job for AccountCalls<'_> {
             let mut tx = desk.store.begin().await?;
             store::mark_sent_tx(&mut tx, item.id).await?;
             let why = format!("request is {}", r.state);
-            let line = desk.system(rid, "lock_skipped", None, None, Some(why));
+            let line = desk.system(rid, Action::LockSkipped, None, None, Some(why));
             store::audit(&mut tx, &line).await?;
             store::commit(tx).await?;
             return Ok(Outcome::DoneInTransaction);
@@ -121,12 +122,19 @@ impl Desk {
         let rid = r.id;
         match kind {
             OutboxKind::AccountLock => {
-                let line = self.system(rid, "account_locked", None, None, Some(account.into()));
+                let line =
+                    self.system(rid, Action::AccountLocked, None, None, Some(account.into()));
                 store::audit(tx, &line).await?;
                 self.queue_sms(tx, r).await?;
             }
             OutboxKind::AccountUnlock => {
-                let line = self.system(rid, "account_unlocked", None, None, Some(account.into()));
+                let line = self.system(
+                    rid,
+                    Action::AccountUnlocked,
+                    None,
+                    None,
+                    Some(account.into()),
+                );
                 store::audit(tx, &line).await?;
             }
             _ => {
@@ -136,7 +144,7 @@ impl Desk {
                 {
                     let line = self.system(
                         rid,
-                        "account_deleted",
+                        Action::AccountDeleted,
                         Some(RequestState::Deleting),
                         Some(RequestState::Deleted),
                         Some(account.into()),

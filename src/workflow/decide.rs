@@ -11,6 +11,7 @@ use super::desk::Desk;
 use super::outcome::{Decided, Refusal};
 use super::WorkflowError;
 use crate::accounts::AccountStore;
+use crate::domain::Action;
 use crate::domain::{RequestState, Role};
 use crate::store::{self, AuditEntry, OperatorRow, PortalAccount, RequestRow};
 
@@ -47,13 +48,13 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn action(&self) -> &'static str {
+    fn action(&self) -> Action {
         match self {
-            Decision::Approve { .. } => "approve",
-            Decision::Reject { .. } => "reject",
-            Decision::Ask { .. } => "ask",
-            Decision::Note { .. } => "note",
-            Decision::ConfirmHolderRisk { .. } => "holder_risk_confirmed",
+            Decision::Approve { .. } => Action::Approve,
+            Decision::Reject { .. } => Action::Reject,
+            Decision::Ask { .. } => Action::Ask,
+            Decision::Note { .. } => Action::Note,
+            Decision::ConfirmHolderRisk { .. } => Action::HolderRiskConfirmed,
         }
     }
 }
@@ -319,7 +320,7 @@ impl Desk {
                 store::set_decision(tx, r.id, Some(account), Some(login)).await?;
                 let detail = format!("account {account}; awaiting a second approver");
                 let mut line = self.decision_line(on, None, detail);
-                line.action = "approve_first".into();
+                line.action = Action::ApproveFirst.as_str().into();
                 store::audit(tx, &line).await?;
                 return Ok(Decided::AwaitingSecondApproval);
             }
@@ -445,7 +446,7 @@ impl Desk {
 struct On<'a> {
     who: &'a OperatorRow,
     r: &'a RequestRow,
-    action: &'static str,
+    action: Action,
     accounts: &'a [PortalAccount],
 }
 

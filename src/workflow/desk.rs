@@ -10,7 +10,7 @@ use super::inspection::Inspectors;
 use crate::config::DeskConfig;
 use crate::domain::calendar::Calendar;
 use crate::domain::time::{Clock, Millis};
-use crate::domain::RequestState;
+use crate::domain::{Action, RequestState};
 use crate::intake::InspectOptions;
 use crate::notify::Templates;
 use crate::store::{AuditEntry, Store};
@@ -55,7 +55,7 @@ impl Desk {
         &self,
         request_id: Option<i64>,
         actor: &str,
-        action: &str,
+        action: Action,
         from: Option<RequestState>,
         to: Option<RequestState>,
         detail: Option<String>,
@@ -64,7 +64,7 @@ impl Desk {
             at: self.now(),
             request_id,
             actor: actor.into(),
-            action: action.into(),
+            action: action.as_str().into(),
             from_state: from.map(|s| s.as_str().to_owned()),
             to_state: to.map(|s| s.as_str().to_owned()),
             detail,
@@ -75,7 +75,7 @@ impl Desk {
     pub(super) fn system(
         &self,
         request_id: i64,
-        action: &str,
+        action: Action,
         from: Option<RequestState>,
         to: Option<RequestState>,
         detail: Option<String>,

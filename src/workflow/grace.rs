@@ -16,6 +16,7 @@ use super::desk::Desk;
 use super::letters::Letter;
 use super::outcome::{Decided, Refusal};
 use super::WorkflowError;
+use crate::domain::Action;
 use crate::domain::RequestState;
 use crate::store::{self, OperatorRow, OutboxKind, RequestRow};
 
@@ -107,7 +108,7 @@ impl Desk {
                     &mut tx,
                     &self.system(
                         id,
-                        "window_over",
+                        Action::WindowOver,
                         Some(RequestState::GracePeriod),
                         Some(RequestState::Deleting),
                         None,
@@ -170,7 +171,7 @@ impl Desk {
             &self.history(
                 Some(id),
                 who.login.as_str(),
-                "hotline_objected",
+                Action::HotlineObjected,
                 Some(RequestState::GracePeriod),
                 Some(RequestState::Cancelled),
                 Some(note.trim().to_owned()).filter(|n| !n.is_empty()),
@@ -213,7 +214,7 @@ impl Desk {
             &self.history(
                 Some(id),
                 who.login.as_str(),
-                "hotline_confirmed",
+                Action::HotlineConfirmed,
                 Some(RequestState::GracePeriod),
                 Some(RequestState::Deleting),
                 Some(note.trim().to_owned()).filter(|n| !n.is_empty()),

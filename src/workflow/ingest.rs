@@ -9,6 +9,7 @@ use super::desk::Desk;
 use super::letters::Letter;
 use super::WorkflowError;
 use crate::domain::thread::{OurMessageId, ThreadToken};
+use crate::domain::Action;
 use crate::domain::{IdNumber, RequestState};
 use crate::intake::{assess, Assessment, Examined, Kind};
 use crate::store::{self, NewRequest, PhotoRow, RequestRow, RequestUpdate};
@@ -289,7 +290,7 @@ impl Desk {
     /// How a message relates to the requests the desk has.
     async fn relation(&self, e: &Examined) -> Result<Option<Relation>, WorkflowError> {
         let from = e.from.as_deref().unwrap_or_default();
-        let related = |r: RequestRow, how: &'static str| {
+        let related = |r: RequestRow, how: Link| {
             if !from.is_empty() && r.email.eq_ignore_ascii_case(from) {
                 Relation::Joins(r, how)
             } else {
@@ -304,14 +305,14 @@ impl Desk {
             };
             if let Some(r) = self.store.request_by_reference(&ours.reference).await? {
                 if r.thread_token.matches(&ours.token) {
-                    return Ok(Some(related(r, "reply")));
+                    return Ok(Some(related(r, Link::Reply)));
                 }
             }
         }
         // 2. The secret in the subject's `[#…]` tag.
         if let Some(t) = ThreadToken::in_subject(&e.subject) {
             if let Some(r) = self.store.request_by_token(&t).await? {
-                return Ok(Some(related(r, "token")));
+                return Ok(Some(related(r, Link::Token)));
             }
         }
         // 3. A new request for a number that already has an open one.
@@ -319,7 +320,7 @@ impl Desk {
         if let Some(n) = number {
             if IdNumber::parse(n, self.inspect_options().current_year).is_ok() {
                 if let Some(r) = self.store.open_request_for_number(n).await? {
-                    return Ok(Some(related(r, "same_number")));
+                    return Ok(Some(related(r, Link::SameNumber)));
                 }
             }
         }
@@ -330,7 +331,7 @@ impl Desk {
             .find_map(|s| REFERENCE.find(s));
         if let Some(m) = guessed {
             if let Some(r) = self.store.request_by_reference(m.as_str()).await? {
-                return Ok(Some(Relation::About(r, "guessed_reference")));
+                return Ok(Some(Relation::About(r, Link::GuessedReference)));
             }
         }
         Ok(None)
@@ -350,7 +351,7 @@ impl Desk {
         // A message after an operator decided: attach it for people to read.
         if let Some((req, how)) = &target {
             if !req.state.takes_followups() {
-                return self.keep_after_decision(sha, e, req, how).await;
+                return self.keep_after_decision(sha, e, req, *how).await;
             }
         }
         let assessment = self.judge(sha, e, target.as_ref().map(|(r, _)| r)).await?;
@@ -377,7 +378,7 @@ impl Desk {
         let update = request_update(
             &assessment,
             new_state,
-            matches!(&target, Some((_, "same_number"))),
+            matches!(&target, Some((_, Link::SameNumber))),
         );
         if !store::update_request(&mut tx, opened.id, opened.version, &update).await? {
             store::rollback(tx).await?;
@@ -385,14 +386,14 @@ impl Desk {
         }
         store::add_request_message(&mut tx, opened.id, sha, e.message_id.as_deref(), None).await?;
         if let Some((other, how)) = &about {
-            self.keep_on_related(&mut tx, other, how, sha, e, &opened.reference)
+            self.keep_on_related(&mut tx, other, *how, sha, e, &opened.reference)
                 .await?;
         }
         add_photos(&mut tx, opened.id, sha, &assessment).await?;
         let action = match (&target, &about) {
-            (Some((_, how)), _) => format!("followup_{how}"),
-            (None, Some(_)) => "created_linked".to_owned(),
-            (None, None) => "created".to_owned(),
+            (Some((_, how)), _) => how.followup(),
+            (None, Some(_)) => Action::CreatedLinked,
+            (None, None) => Action::Created,
         };
         let detail = format!(
             "message {}; problems: [{}]; warnings: [{}]",
@@ -402,7 +403,7 @@ impl Desk {
         );
         let line = self.system(
             opened.id,
-            &action,
+            action,
             opened.state,
             Some(new_state),
             Some(detail),
@@ -439,7 +440,7 @@ impl Desk {
         sha: &str,
         e: &Examined,
         req: &RequestRow,
-        how: &str,
+        how: Link,
     ) -> Result<Option<Ingested>, WorkflowError> {
         let mut tx = self.store.begin().await?;
         let kind = Kind::DeletionRequest.as_str();
@@ -451,7 +452,7 @@ impl Desk {
         let detail = Some(format!("joined by {how}; no state change"));
         let line = self.system(
             req.id,
-            "message_after_decision",
+            Action::MessageAfterDecision,
             Some(req.state),
             None,
             detail,
@@ -535,7 +536,7 @@ impl Desk {
         &self,
         tx: &mut store::Tx,
         other: &RequestRow,
-        how: &str,
+        how: Link,
         sha: &str,
         e: &Examined,
         opened: &str,
@@ -554,7 +555,7 @@ impl Desk {
         let detail = format!("{flag}, found by {how}; opened {opened}; nothing here changed");
         store::audit(
             tx,
-            &self.system(other.id, "flagged_message", None, None, Some(detail)),
+            &self.system(other.id, Action::FlaggedMessage, None, None, Some(detail)),
         )
         .await?;
         Ok(())
@@ -615,10 +616,52 @@ fn already(sha: &str) -> Ingested {
 enum Relation {
     /// The request's own address following up through its secret, or
     /// writing again about the same number: it joins.
-    Joins(RequestRow, &'static str),
+    Joins(RequestRow, Link),
     /// About that request, but from another address or without its
     /// secret: kept there flagged, and it opens a request of its own.
-    About(RequestRow, &'static str),
+    About(RequestRow, Link),
+}
+
+/// How a message was found to belong to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// A reply to one of our letters, its Message-ID carrying the secret.
+    Reply,
+    /// The request's secret in the subject's `[#…]` tag.
+    Token,
+    /// A new request for a number that has an open one.
+    SameNumber,
+    /// A reference anyone can guess, without the secret.
+    GuessedReference,
+}
+
+impl Link {
+    /// How the history names it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Link::Reply => "reply",
+            Link::Token => "token",
+            Link::SameNumber => "same_number",
+            Link::GuessedReference => "guessed_reference",
+        }
+    }
+
+    /// The history's action for a follow-up joining this way.
+    fn followup(self) -> Action {
+        match self {
+            Link::Reply => Action::FollowupReply,
+            Link::Token => Action::FollowupToken,
+            // A guessed reference never joins (it is kept flagged): a
+            // same-number message is the only other way in.
+            Link::SameNumber | Link::GuessedReference => Action::FollowupSameNumber,
+        }
+    }
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which request a reply is for and what changed.

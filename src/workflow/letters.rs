@@ -11,6 +11,7 @@ use super::jobs::{self, Job, Outcome, RetryPolicy};
 use super::WorkflowError;
 use crate::domain::redact;
 use crate::domain::thread::{echoable_number, salutation_name, OurMessageId, ThreadToken};
+use crate::domain::Action;
 use crate::notify::{Mailer, OutgoingEmail};
 use crate::store::{self, OutboxItem, OutboxKind, RequestRow, Store};
 
@@ -182,7 +183,14 @@ impl Desk {
             None => return Ok(true),
         };
         let detail = Some(format!("{template}: {why}"));
-        let line = self.history(request_id, "system", "reply_not_sent", None, None, detail);
+        let line = self.history(
+            request_id,
+            "system",
+            Action::ReplyNotSent,
+            None,
+            None,
+            detail,
+        );
         store::audit(tx, &line).await?;
         Ok(false)
     }

@@ -4,6 +4,7 @@
 
 use super::desk::Desk;
 use super::WorkflowError;
+use crate::domain::Action;
 use crate::domain::RequestState;
 use crate::store;
 
@@ -21,7 +22,7 @@ impl Desk {
                     &mut tx,
                     &self.system(
                         id,
-                        "closed_silent",
+                        Action::ClosedSilent,
                         Some(RequestState::NeedsInfo),
                         Some(RequestState::ClosedIncomplete),
                         Some(detail),

@@ -10,6 +10,7 @@ use rand::RngCore;
 
 use crate::domain::operator::{password_problem, ApiToken, TokenId, TOKEN_BYTES};
 use crate::domain::time::now_ms;
+use crate::domain::Action;
 use crate::domain::{Login, Role};
 use crate::store::{ApiTokenInfo, AuditEntry, OperatorRow, Store, StoreError};
 
@@ -229,7 +230,9 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
             return Err(OperatorError::Exists(login));
         }
         let detail = login.to_string();
-        change.commit(&entry(actor, "operator_add", detail)).await?;
+        change
+            .commit(&entry(actor, Action::OperatorAdd, detail))
+            .await?;
         Ok(one_time)
     }
 
@@ -253,7 +256,7 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
         }
         let detail = login.to_string();
         change
-            .commit(&entry(actor, "operator_reset", detail))
+            .commit(&entry(actor, Action::OperatorReset, detail))
             .await?;
         Ok(one_time)
     }
@@ -281,9 +284,9 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
         keeps_an_admin(&target, !disabled, others)?;
         change.set_disabled(target.id, disabled).await?;
         let action = if disabled {
-            "operator_disable"
+            Action::OperatorDisable
         } else {
-            "operator_enable"
+            Action::OperatorEnable
         };
         change
             .commit(&entry(actor, action, login.to_string()))
@@ -315,7 +318,7 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
         change.set_role(target.id, role).await?;
         let detail = format!("{login} {}→{role}", target.role);
         change
-            .commit(&entry(actor, "operator_role", detail))
+            .commit(&entry(actor, Action::OperatorRole, detail))
             .await?;
         Ok(())
     }
@@ -349,7 +352,9 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
             .add_api_token(&token.hash(), target.id, &name, expires_at)
             .await?;
         let detail = format!("{login} {} {name}", token.id());
-        change.commit(&entry(actor, "token_create", detail)).await?;
+        change
+            .commit(&entry(actor, Action::TokenCreate, detail))
+            .await?;
         Ok(token)
     }
 
@@ -375,7 +380,9 @@ impl<'a, H: PasswordHashing> Operators<'a, H> {
             return Ok(false);
         }
         let detail = format!("{login} {id}");
-        change.commit(&entry(actor, "token_revoke", detail)).await?;
+        change
+            .commit(&entry(actor, Action::TokenRevoke, detail))
+            .await?;
         Ok(true)
     }
 
@@ -443,13 +450,18 @@ fn keeps_an_admin(
     Ok(())
 }
 
-fn entry(actor: &Actor<'_>, action: &str, detail: String) -> AuditEntry {
-    tracing::info!(actor = actor.name(), action, detail, "operator managed");
+fn entry(actor: &Actor<'_>, action: Action, detail: String) -> AuditEntry {
+    tracing::info!(
+        actor = actor.name(),
+        action = action.as_str(),
+        detail,
+        "operator managed"
+    );
     AuditEntry {
         at: now_ms(),
         request_id: None,
         actor: actor.name().to_owned(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         from_state: None,
         to_state: None,
         detail: Some(detail),

@@ -2,6 +2,7 @@
 
 use super::desk::Desk;
 use super::WorkflowError;
+use crate::domain::Action;
 use crate::store::{self};
 
 impl Desk {
@@ -17,7 +18,7 @@ impl Desk {
                 &mut tx,
                 &self.system(
                     id,
-                    "purged",
+                    Action::Purged,
                     None,
                     None,
                     Some(format!(

@@ -10,6 +10,7 @@ use super::jobs::{self, Job, Outcome, RetryPolicy};
 use super::outcome::Refusal;
 use super::WorkflowError;
 use crate::domain::time::now_ms;
+use crate::domain::Action;
 use crate::domain::RequestState;
 use crate::notify::sms::{OutgoingSms, SmsGateway, SmsOutcome};
 use crate::store::{self, OutboxItem, OutboxKind, RequestRow, Store};
@@ -27,7 +28,7 @@ impl Desk {
                 tx,
                 &self.system(
                     r.id,
-                    "sms_not_sent",
+                    Action::SmsNotSent,
                     None,
                     None,
                     Some("no phone on the account or in the request".into()),
@@ -92,7 +93,7 @@ impl Desk {
                 &mut tx,
                 &self.system(
                     rid,
-                    "sms_accepted",
+                    Action::SmsAccepted,
                     None,
                     None,
                     Some(format!(
@@ -119,7 +120,7 @@ impl Desk {
         store::mark_failed_tx(&mut tx, outbox_id, why).await?;
         store::audit(
             &mut tx,
-            &self.system(rid, "sms_failed", None, None, Some(why.to_owned())),
+            &self.system(rid, Action::SmsFailed, None, None, Some(why.to_owned())),
         )
         .await?;
         self.back_to_operator(&mut tx, rid, why).await?;
@@ -154,7 +155,7 @@ impl Desk {
                 tx,
                 &self.system(
                     rid,
-                    "back_to_operator",
+                    Action::BackToOperator,
                     Some(RequestState::GracePeriod),
                     Some(RequestState::PendingReview),
                     Some(why.to_owned()),
@@ -182,7 +183,7 @@ impl Desk {
                     &mut tx,
                     &self.system(
                         rid,
-                        "sms_undelivered",
+                        Action::SmsUndelivered,
                         None,
                         None,
                         Some(format!("delivery report {status}")),
@@ -199,9 +200,9 @@ impl Desk {
             }
             1 | 4 | 8 => {
                 let action = match status {
-                    1 => "sms_delivered",
-                    4 => "sms_buffered",
-                    _ => "sms_at_smsc",
+                    1 => Action::SmsDelivered,
+                    4 => Action::SmsBuffered,
+                    _ => Action::SmsAtSmsc,
                 };
                 let mut tx = self.store.begin().await?;
                 store::audit(
