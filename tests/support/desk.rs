@@ -6,11 +6,12 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{
-    free_port, http, huytk_cli, start_daemon, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel,
-    Slapd, TempDir, LDAP_BASE, PASSWORD,
+    free_port, http, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel, Slapd, TempDir,
+    LDAP_BASE, PASSWORD,
 };
 
 /// The operators' passwords (none contains its login).
@@ -452,4 +453,121 @@ impl TestDesk {
         wait_for_port(self.web, "the console");
         self
     }
+}
+
+/// Runs the huytk binary with a config; panics with its output on failure.
+pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "huytk {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A daemon configuration reading `desk@test` on a test Dovecot and
+/// sending through a test Postfix; `extra` adds keys to `[desk]`.
+pub fn imap_config(
+    dir: &Path,
+    dovecot: &Dovecot,
+    smtp_port: u16,
+    db: &str,
+    web_port: u16,
+    extra: &str,
+) -> PathBuf {
+    let conf = format!(
+        r#"[database]
+url = "{db}"
+[desk]
+address = "desk@test"
+message_id_domain = "desk.test"
+{extra}
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "desk@test"
+password = "{PASSWORD}"
+poll_seconds = 5
+[mail_out]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+retry_base_seconds = 1
+[templates]
+dir = "{templates}"
+[web]
+bind = "127.0.0.1:{web}"
+"#,
+        web = web_port,
+        imap = dovecot.imap_port,
+        templates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .display(),
+    );
+    let path = dir.join("huytk.toml");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Starts `huytk serve` with a config, logging to a file.
+pub fn start_daemon(config: &Path, log: &Path) -> Daemon {
+    let log = std::fs::File::create(log).unwrap();
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_huytk"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The store at `url`, unlocked with the key file `key`.
+pub async fn open_store_with(url: &str, key: &Path) -> huytk::store::Store {
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&huytk::store::keys::KeySource::File(key.to_owned()))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The store at `url`, unlocked as the daemon unlocks it (the master key
+/// beside a SQLite file, or the default key file for PostgreSQL).
+pub async fn open_store(url: &str) -> huytk::store::Store {
+    let db = huytk::config::DatabaseConfig {
+        url: url.to_owned(),
+        ..Default::default()
+    };
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&db.key_source())
+        .await
+        .unwrap()
+        .0
 }

@@ -122,3 +122,14 @@ fn wrap(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\r\n")
 }
+
+/// A shipped demo message with its sender replaced.
+pub fn demo(name: &str, from: &str, to: &str) -> Vec<u8> {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("demo")
+            .join(name),
+    )
+    .unwrap();
+    String::from_utf8_lossy(&raw).replace(from, to).into_bytes()
+}
