@@ -2,9 +2,9 @@
 //! steps the console tests share (log in, confirm a dialog).
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{free_port, wait_for_port, TempDir};
+use super::{free_port, wait_for_port, wait_until, TempDir};
 
 /// ChromeDriver driving Debian's headless Chromium.
 pub struct ChromeDriver {
@@ -127,12 +127,8 @@ pub async fn click_confirmed(b: &fantoccini::Client, css: &str) {
 
 /// Accepts the confirmation dialog that a click opened.
 pub async fn accept_confirmation(b: &fantoccini::Client) {
-    let start = Instant::now();
-    while b.accept_alert().await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no confirmation asked"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("a confirmation dialog to accept", 5, || async {
+        b.accept_alert().await.is_ok()
+    })
+    .await;
 }

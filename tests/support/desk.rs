@@ -7,11 +7,11 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
-    free_port, http, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel, Slapd, TempDir,
-    LDAP_BASE, PASSWORD,
+    free_port, http, wait_for, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel, Slapd,
+    TempDir, LDAP_BASE, PASSWORD,
 };
 
 /// The operators' passwords (none contains its login).
@@ -365,25 +365,24 @@ impl TestDesk {
     /// Waits until `count` requests for `number` exist and none is still
     /// being read (every stored message processed); returns them.
     pub async fn settle(&self, number: &str, count: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
+        let what = format!("{count} requests for {number}, every message read");
+        wait_for(&what, Duration::from_secs(60), || async {
             let found = self.requests_for(number);
-            let pending = huytk_cli(&self.config, &["messages", "--json", "--all"], "")
+            let messages = huytk_cli(&self.config, &["messages", "--json", "--all"], "");
+            let pending = messages
                 .lines()
                 .filter(|l| l.contains("\"status\":\"stored\""))
                 .count();
             if found.len() >= count && pending == 0 {
-                return found;
+                return Ok(found);
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{number}: {} requests, {pending} messages unread, want {count}; messages:\n{}",
-                found.len(),
-                huytk_cli(&self.config, &["messages", "--all"], "")
-                    + &huytk_cli(&self.config, &["requests", "list"], "")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let states: Vec<&Value> = found.iter().map(|r| &r["request"]["state"]).collect();
+            Err(format!(
+                "{} requests {states:?}, {pending} messages unread; messages:\n{messages}",
+                found.len()
+            ))
+        })
+        .await
     }
 
     /// Approves `account` on `reference` as the operator.
@@ -422,18 +421,18 @@ impl TestDesk {
 
     /// Waits for a letter matching `pred`.
     pub async fn letter(&self, what: &str, pred: impl Fn(&Letter) -> bool) -> Letter {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.letters().into_iter().find(|l| pred(l)) {
-                return l;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no letter {what}: {:#?}",
-                self.letters()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(
+            &format!("a letter {what}"),
+            Duration::from_secs(30),
+            || async {
+                let letters = self.letters();
+                match letters.iter().find(|l| pred(l)) {
+                    Some(l) => Ok(l.clone()),
+                    None => Err(format!("{letters:#?}")),
+                }
+            },
+        )
+        .await
     }
 
     /// Stops the daemon (SIGKILL on drop).

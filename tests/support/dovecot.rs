@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{children_of, free_port, run, signal, wait_for_port, TempDir};
+use super::{children_of, free_port, run, signal, wait_for_port, wait_for_port_closed, TempDir};
 
 /// A Dovecot IMAP server (with LMTP for delivery) of our own.
 pub struct Dovecot {
@@ -303,12 +303,7 @@ impl Dovecot {
             signal(pid, "KILL");
         }
         let _ = self.child.wait();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.imap_port)).is_ok()
-            && start.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port_closed(self.imap_port, "the stopped Dovecot");
     }
 
     /// Starts it again after `stop`.

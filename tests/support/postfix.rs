@@ -1,9 +1,8 @@
 //! A Postfix MTA of our own delivering into a test Dovecot over LMTP.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use super::{free_port, run, wait_for_port, TempDir};
+use super::{free_port, run, wait_for_port, wait_for_port_closed, TempDir};
 
 /// A Postfix MTA of our own, delivering every `@test` address into Dovecot
 /// over LMTP (or, with [`PostfixOptions::relay_to`], relaying all mail to
@@ -126,12 +125,7 @@ impl Postfix {
             .arg(self.dir.path().join("etc"))
             .arg("stop")
             .output();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            && start.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port_closed(self.port, "the stopped Postfix");
     }
 
     /// Starts it again.

@@ -4,7 +4,9 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::wait_until_blocking;
 
 /// A fresh temporary folder, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -46,14 +48,21 @@ pub fn free_port() -> u16 {
 
 /// Waits until something listens on `port`.
 pub fn wait_for_port(port: u16, what: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what} did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_blocking(
+        &format!("{what} to listen on port {port}"),
+        Duration::from_secs(30),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+}
+
+/// Waits until nothing listens on `port` any more (a server stopped for an
+/// outage test).
+pub fn wait_for_port_closed(port: u16, what: &str) {
+    wait_until_blocking(
+        &format!("{what} to close port {port}"),
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+    );
 }
 
 /// Runs a program a server needs once (initdb, slapadd …); panics with
