@@ -10,10 +10,12 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::desk::TestDesk;
+use support::mail::Mail;
 use support::{
-    append, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_until, Daemon, Dovecot,
-    Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
+    append, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_for, wait_until, Daemon,
+    Dovecot, FakeClock, Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
 };
 
 const PASSWORD: &str = "mat-khau-thu-nhat";
@@ -107,19 +109,16 @@ impl Api {
         self.call("GET", &format!("/requests/{reference}"), None)
     }
     async fn wait_state(&self, number: &str, state: &str, secs: u64) -> Value {
-        let start = Instant::now();
-        loop {
+        let what = format!("request {number} in {state}");
+        wait_for(&what, Duration::from_secs(secs), || async {
             let list = self.call("GET", &format!("/requests?state=all&q={number}"), None);
             if list["items"][0]["state"] == state {
-                return self.request(number);
+                return Ok(());
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(secs),
-                "request {number} never reached {state}: {}",
-                list["items"][0]
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(list["items"][0].to_string())
+        })
+        .await;
+        self.request(number)
     }
 }
 
@@ -143,34 +142,61 @@ fn at_of(view: &Value, action: &str) -> i64 {
         .unwrap()
 }
 
-/// Polls a request every 20 ms until it is deleted, asserting at every
-/// look that it is not deleting or deleted before its deadline.
+/// Polls a request until it is deleted, asserting at every look that it
+/// is not deleting or deleted before its deadline.
 async fn watch_until_deleted(api: &Api, number: &str, secs: u64) -> Value {
-    let start = Instant::now();
-    let mut deadline: Option<i64> = None;
-    loop {
-        let v = api.request(number);
-        let state = v["request"]["state"].as_str().unwrap().to_owned();
-        if let Some(d) = v["request"]["grace_deadline"].as_i64() {
-            deadline = Some(d);
-        }
-        if state == "deleting" || state == "deleted" {
-            let d = deadline.expect("a deadline before deletion");
-            let now = huytk::domain::time::now_ms();
-            assert!(now >= d, "{state} {} ms before the deadline", d - now);
-            assert!(at_of(&v, "window_over") >= d, "the window closed early");
-            if state == "deleted" {
-                assert!(at_of(&v, "account_deleted") >= d);
-                return v;
+    let deadline = std::cell::Cell::new(None);
+    wait_for(
+        &format!("request {number} deleted"),
+        Duration::from_secs(secs),
+        || async {
+            let v = api.request(number);
+            let state = v["request"]["state"].as_str().unwrap().to_owned();
+            if let Some(d) = v["request"]["grace_deadline"].as_i64() {
+                deadline.set(Some(d));
             }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "not deleted: {}",
-            v["request"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            if state == "deleting" || state == "deleted" {
+                let d = deadline.get().expect("a deadline before deletion");
+                let now = huytk::domain::time::now_ms();
+                assert!(now >= d, "{state} {} ms before the deadline", d - now);
+                assert!(at_of(&v, "window_over") >= d, "the window closed early");
+                if state == "deleted" {
+                    assert!(at_of(&v, "account_deleted") >= d);
+                    return Ok(v);
+                }
+            }
+            Err(v["request"].to_string())
+        },
+    )
+    .await
+}
+
+/// Waits until the window of request `number` has started; its deadline.
+async fn window_deadline(api: &Api, number: &str, secs: u64) -> i64 {
+    wait_for("the window to start", Duration::from_secs(secs), || async {
+        let v = api.request(number);
+        v["request"]["grace_deadline"]
+            .as_i64()
+            .ok_or_else(|| v["request"].to_string())
+    })
+    .await
+}
+
+/// Waits until request `number` went back to an operator; its view.
+async fn back_to_operator(api: &Api, number: &str) -> Value {
+    wait_for(
+        "the request back to an operator",
+        Duration::from_secs(30),
+        || async {
+            let v = api.request(number);
+            if actions(&v).contains(&"back_to_operator".to_owned()) {
+                Ok(v)
+            } else {
+                Err(v["history"].to_string())
+            }
+        },
+    )
+    .await
 }
 
 /// A desk on the embedded default's parts (Maildir spool and outbox, file
@@ -604,17 +630,7 @@ async fn a_daemon_killed_during_the_window_deletes_once_after_it() {
         &format!("/requests/{reference}/approve"),
         Some(json!({ "account": "DVC-AN" })),
     );
-    let start = Instant::now();
-    let deadline = loop {
-        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
-            break d;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the window never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let deadline = window_deadline(&api, "079203001234", 20).await;
     // SIGKILL inside the window; down until well past the deadline.
     daemon.0.kill().unwrap();
     daemon.0.wait().unwrap();
@@ -696,14 +712,7 @@ async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
         kannel.delivered().contains("tong dai 18001096")
     })
     .await;
-    let start = Instant::now();
-    let deadline = loop {
-        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
-            break d;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let deadline = window_deadline(&api, "079203001234", 30).await;
     assert!(
         deadline >= back + 3000,
         "the window counts from the accepted SMS"
@@ -751,19 +760,7 @@ async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
         &format!("/requests/{reference}/approve"),
         Some(json!({ "account": "DVC-AN" })),
     );
-    let start = Instant::now();
-    let v = loop {
-        let v = api.request("079203001234");
-        if actions(&v).contains(&"back_to_operator".to_owned()) {
-            break v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            v["history"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let v = back_to_operator(api, "079203001234").await;
     assert_eq!(v["request"]["state"], "pending_review");
     assert!(v["request"]["grace_deadline"].is_null());
     assert!(actions(&v).contains(&"sms_failed".to_owned()));
@@ -799,8 +796,85 @@ async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
     assert_eq!(r.status, 403);
 }
 
-#[tokio::test]
+/// The daemon's own timer, on a clock the test holds: the 3-day window of
+/// a real approval passes on the desk's clock, the request is still in its
+/// grace period a second before the deadline, and at the deadline the
+/// timer moves it on and the account is deleted, stamped at that instant.
+#[tokio::test(flavor = "multi_thread")]
 async fn the_timer_fires_at_the_deadline_never_a_millisecond_before() {
+    const WINDOW_MS: i64 = 3 * 86_400_000;
+    // A day from now, on a whole second: the desk lives there until moved.
+    let t0 = (huytk::domain::time::now_ms() / 1000 + 86_400) * 1000;
+    let clock = FakeClock::at(t0);
+    let desk = TestDesk::embedded("deadline-timer")
+        .accounts(
+            "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\n\
+             full_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n",
+        )
+        .grace_seconds(3 * 86_400)
+        .clock(&clock)
+        .start();
+    desk.deliver(&Mail::request("an@test", "079203001234", "Nguyễn Văn An", "0912345678").bytes());
+    let v = desk.settle("079203001234", 1).await.remove(0);
+    let reference = v["request"]["reference"].as_str().unwrap().to_owned();
+    let r = desk.approve(&reference, "DVC-AN");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The gateway (the file outbox) takes the SMS at once: the window
+    // starts at the desk's now.
+    let deadline = wait_for("the window to start", Duration::from_secs(30), || async {
+        let v = desk.request(&reference);
+        v["request"]["grace_deadline"]
+            .as_i64()
+            .ok_or_else(|| v["request"].to_string())
+    })
+    .await;
+    assert_eq!(
+        deadline,
+        t0 + WINDOW_MS,
+        "the window is 3 days from the SMS"
+    );
+
+    // A second before the deadline: the timer (twice a second) passes it
+    // over, however many times it looks.
+    clock.set(deadline - 1000);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let v = desk.request(&reference);
+    assert_eq!(v["request"]["state"], "grace_period", "{}", v["history"]);
+    assert!(
+        !actions(&v).contains(&"window_over".to_owned()),
+        "{}",
+        v["history"]
+    );
+    assert_eq!(
+        account_state(&desk.config, "079203001234").as_deref(),
+        Some("locked")
+    );
+
+    // At the deadline: moved on by the daemon's timer, stamped at the
+    // deadline, and the account deleted.
+    clock.set(deadline);
+    let v = wait_for(
+        "the deletion at the deadline",
+        Duration::from_secs(30),
+        || async {
+            let v = desk.request(&reference);
+            if v["request"]["state"] == "deleted" {
+                Ok(v)
+            } else {
+                Err(v["history"].to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(at_of(&v, "window_over"), deadline, "{}", v["history"]);
+    assert!(at_of(&v, "account_deleted") >= deadline, "{}", v["history"]);
+    assert_eq!(account_state(&desk.config, "079203001234"), None);
+}
+
+/// The query under the timer: a request in its window is due from its
+/// deadline on, to the millisecond, and its window starts once.
+#[tokio::test]
+async fn deadlines_passed_names_a_request_from_its_deadline_to_the_millisecond() {
     let dir = TempDir::new("deadline");
     let store = huytk::store::Store::connect(&format!("sqlite://{}/d.db", dir.path().display()))
         .await

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::{
-    free_port, http, wait_for, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel, Slapd,
-    TempDir, LDAP_BASE, PASSWORD,
+    apply_clock_file, free_port, http, wait_for, wait_for_port, Daemon, Dovecot, FakeClock,
+    HttpResponse, Kannel, Slapd, TempDir, LDAP_BASE, PASSWORD,
 };
 
 /// The operators' passwords (none contains its login).
@@ -32,6 +32,7 @@ pub struct TestDeskBuilder {
     mail: Option<(u16, u16)>,
     ldap: Option<u16>,
     kannel: Option<u16>,
+    clock: Option<PathBuf>,
 }
 
 /// A running desk.
@@ -48,6 +49,7 @@ pub struct TestDesk {
     pub supervisor: String,
     daemon: Option<Daemon>,
     delivered: std::cell::Cell<u32>,
+    clock: Option<PathBuf>,
 }
 
 /// A letter the desk put in its outbox.
@@ -80,6 +82,7 @@ impl TestDesk {
             mail: None,
             ldap: None,
             kannel: None,
+            clock: None,
         }
     }
 }
@@ -134,6 +137,13 @@ impl TestDeskBuilder {
     /// console) instead of the file outbox.
     pub fn kannel(mut self, kannel: &Kannel) -> Self {
         self.kannel = Some(kannel.sendsms_port);
+        self
+    }
+
+    /// The daemon lives at the time `clock` says (libfaketime), not the
+    /// machine's; the CLI calls that prepare it keep the machine's.
+    pub fn clock(mut self, clock: &FakeClock) -> Self {
+        self.clock = Some(clock.file());
         self
     }
 
@@ -256,6 +266,7 @@ impl TestDeskBuilder {
             supervisor,
             daemon: None,
             delivered: std::cell::Cell::new(0),
+            clock: self.clock,
         })
     }
 }
@@ -274,12 +285,21 @@ impl PreparedDesk {
     /// Starts its daemon and returns at once.
     pub fn spawn(mut self) -> TestDesk {
         let d = &mut self.0;
-        d.daemon = Some(start_daemon(&d.config, &d.dir.path().join("daemon.log")));
+        d.daemon = Some(d.start_daemon(&d.dir.path().join("daemon.log")));
         self.0
     }
 }
 
 impl TestDesk {
+    /// Starts `huytk serve` on its config, on its clock if it has one.
+    fn start_daemon(&self, log: &Path) -> Daemon {
+        start_daemon_with(&self.config, log, |cmd| {
+            if let Some(file) = &self.clock {
+                apply_clock_file(file, cmd);
+            }
+        })
+    }
+
     /// Its folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -445,10 +465,7 @@ impl TestDesk {
     pub fn restart(mut self) -> TestDesk {
         self.daemon.take();
         let n = std::fs::read_dir(self.path()).map_or(0, |d| d.count());
-        self.daemon = Some(start_daemon(
-            &self.config,
-            &self.dir.path().join(format!("daemon-{n}.log")),
-        ));
+        self.daemon = Some(self.start_daemon(&self.dir.path().join(format!("daemon-{n}.log"))));
         wait_for_port(self.web, "the console");
         self
     }
@@ -531,17 +548,21 @@ bind = "127.0.0.1:{web}"
 
 /// Starts `huytk serve` with a config, logging to a file.
 pub fn start_daemon(config: &Path, log: &Path) -> Daemon {
+    start_daemon_with(config, log, |_| {})
+}
+
+/// `start_daemon`, with its command changed by `prepare` first (put on a
+/// [`super::FakeClock`], say).
+pub fn start_daemon_with(config: &Path, log: &Path, prepare: impl FnOnce(&mut Command)) -> Daemon {
     let log = std::fs::File::create(log).unwrap();
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_huytk"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_huytk"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(log);
+    prepare(&mut cmd);
+    Daemon(cmd.spawn().unwrap())
 }
 
 /// The store at `url`, unlocked with the key file `key`.

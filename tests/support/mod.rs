@@ -16,6 +16,8 @@
 #[allow(dead_code)]
 pub mod chromium;
 #[allow(dead_code)]
+pub mod clock;
+#[allow(dead_code)]
 pub mod desk;
 #[allow(dead_code)]
 pub mod dns;
@@ -43,7 +45,8 @@ pub mod wait;
 #[allow(unused_imports)]
 pub use {
     chromium::*,
-    desk::{huytk_cli, imap_config, open_store, open_store_with, start_daemon},
+    clock::*,
+    desk::{huytk_cli, imap_config, open_store, open_store_with, start_daemon, start_daemon_with},
     dovecot::*,
     http::*,
     kannel::*,
