@@ -15,12 +15,12 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::desk::TestDesk;
+use support::desk::{TestDesk, TestOperator};
 use support::mail::{Mail, EXIF_MODEL};
 use support::{
-    append, artifacts, browser_login, click_confirmed, demo, folder, http, huytk_cli, imap_config,
-    path_of, start_daemon, wait_for, wait_until, ChromeDriver, Daemon, Dovecot, HttpResponse,
-    Postfix, TempDir,
+    append, artifacts, browser_login, click_confirmed, demo, folder, http, huytk_cli, path_of,
+    start_daemon, wait_for, wait_until, ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix,
+    TempDir,
 };
 
 const LAN_PASSWORD: &str = "mat-khau-thu-nhat";
@@ -39,66 +39,8 @@ fn console_message(name: &str, to: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// A desk on real servers with three operators and the accounts of the
-/// test requests in its embedded directory.
-struct Desk {
-    _dir: TempDir,
-    dovecot: Dovecot,
-    _postfix: Postfix,
-    _daemon: Daemon,
-    config: PathBuf,
-    web: u16,
-    log: PathBuf,
-}
-
-impl Desk {
-    fn start(users: &[&str], desk_extra: &str) -> Desk {
-        let dovecot = Dovecot::start(users);
-        let postfix = Postfix::start(dovecot.lmtp_port);
-        let dir = TempDir::new("console");
-        let db = format!("sqlite://{}/desk.db", dir.path().display());
-        let web = support::free_port();
-        let config = imap_config(dir.path(), &dovecot, postfix.port, &db, web, desk_extra);
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "lan",
-                "--name",
-                "Nguyễn Thị Lan",
-                "--password-stdin",
-            ],
-            &format!("{LAN_PASSWORD}\n"),
-        );
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "minh",
-                "--name",
-                "Trần Văn Minh",
-                "--password-stdin",
-            ],
-            &format!("{MINH_PASSWORD}\n"),
-        );
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "ha",
-                "--role",
-                "supervisor",
-                "--password-stdin",
-            ],
-            &format!("{HA_PASSWORD}\n"),
-        );
-        let accounts = dir.path().join("accounts.toml");
-        std::fs::write(
-            &accounts,
-            r#"
+/// The portal accounts of the test requests.
+const CONSOLE_ACCOUNTS: &str = r#"
 [[account]]
 account_id = "DVC-CCCD-1"
 id_number = "079203001234"
@@ -118,47 +60,53 @@ account_id = "DVC-VIET"
 id_number = "034078005566"
 full_name = "Bùi Quốc Việt"
 phone = "+84818444555"
-"#,
-        )
-        .unwrap();
-        huytk_cli(
-            &config,
-            &["accounts", "load", accounts.to_str().unwrap()],
-            "",
-        );
-        let log = dir.path().join("daemon.log");
-        let daemon = start_daemon(&config, &log);
-        support::wait_for_port(web, "the console");
+"#;
+
+/// A [`TestDesk`] on a real Dovecot and Postfix, with three operators
+/// (Lan and Minh, operators; Hà, supervisor) and the accounts of the test
+/// requests in its embedded directory.
+struct Desk {
+    desk: TestDesk,
+    dovecot: Dovecot,
+    _postfix: Postfix,
+    config: PathBuf,
+    web: u16,
+    log: PathBuf,
+}
+
+impl Desk {
+    fn start(users: &[&str], desk_extra: &str) -> Desk {
+        let dovecot = Dovecot::start(users);
+        let postfix = Postfix::start(dovecot.lmtp_port);
+        let desk = TestDesk::embedded("console")
+            .imap(&dovecot, postfix.port)
+            .grace_seconds(3 * 86_400)
+            .desk(&format!(
+                "message_id_domain = \"desk.test\"\n{desk_extra}\n"
+            ))
+            .operators(&[
+                TestOperator::new("lan", "operator", LAN_PASSWORD).named("Nguyễn Thị Lan"),
+                TestOperator::new("minh", "operator", MINH_PASSWORD).named("Trần Văn Minh"),
+                TestOperator::new("ha", "supervisor", HA_PASSWORD),
+            ])
+            .accounts(CONSOLE_ACCOUNTS)
+            .start();
         Desk {
+            config: desk.config.clone(),
+            web: desk.web,
+            log: desk.log_path(),
+            desk,
             dovecot,
             _postfix: postfix,
-            _daemon: daemon,
-            config,
-            web,
-            log,
-            _dir: dir,
         }
     }
 
     fn token(&self, login: &str) -> String {
-        huytk_cli(&self.config, &["operator", "token", login], "")
-            .trim()
-            .to_owned()
+        self.desk.token(login)
     }
 
     fn api(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
-        let auth = format!("Bearer {token}");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        http(
-            self.web,
-            method,
-            &format!("/api/v1{path}"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
+        self.desk.api_as(token, method, path, body)
     }
 
     /// Waits until `n` requests are in `state`; returns their references.
@@ -184,7 +132,7 @@ phone = "+84818444555"
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.web)
+        self.desk.url(path)
     }
 }
 

@@ -14,11 +14,11 @@ use std::time::Duration;
 use support::desk::TestDesk;
 use support::mail::Mail;
 use support::{
-    append, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_for, wait_until, Daemon,
-    Dovecot, FakeClock, Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
+    append, demo, folder, http, huytk_cli, start_daemon, wait_for, wait_until, Daemon, Dovecot,
+    FakeClock, Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
 };
 
-const PASSWORD: &str = "mat-khau-thu-nhat";
+const PASSWORD: &str = support::desk::OPERATOR_PASSWORD;
 
 fn console_message(name: &str, to: &str) -> Vec<u8> {
     let raw = std::fs::read(
@@ -39,6 +39,16 @@ struct Api {
 }
 
 impl Api {
+    /// The API of a [`TestDesk`], as its operator `lan` and supervisor
+    /// `giamsat` (whose password is this file's `PASSWORD` too).
+    fn of(desk: &TestDesk) -> Api {
+        Api {
+            port: desk.web,
+            token: desk.operator.clone(),
+            supervisor: desk.supervisor.clone(),
+        }
+    }
+
     fn new(config: &Path, port: u16) -> Api {
         huytk_cli(
             config,
@@ -417,9 +427,8 @@ struct RealDesk {
     slapd: Slapd,
     kannel: Kannel,
     api: Api,
-    _daemon: Daemon,
+    _desk: TestDesk,
     _pg: Option<support::Postgres>,
-    _dir: TempDir,
 }
 
 impl RealDesk {
@@ -433,42 +442,25 @@ impl RealDesk {
         let slapd = Slapd::start();
         ldap_accounts(&slapd);
         let kannel = Kannel::start_with_black_list(black_list);
-        let dir = TempDir::new("grace-real");
         let pg_server = pg.then(support::Postgres::start);
-        let db = match &pg_server {
-            Some(p) => p.fresh_database("grace"),
-            None => format!("sqlite://{}/desk.db", dir.path().display()),
-        };
-        let web = support::free_port();
-        let config = imap_config(
-            dir.path(),
-            &dovecot,
-            postfix.port,
-            &db,
-            web,
-            &format!("grace_seconds = {grace}"),
-        );
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbind_dn = \"cn=admin,dc=portal,dc=test\"\n\
-             bind_password = \"secret\"\nbase_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n\
-             [sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"desk\"\npassword = \"secret\"\n\
-             dlr_base_url = \"http://127.0.0.1:{web}\"\ndlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n",
-            slapd.port, kannel.sendsms_port
-        ));
-        std::fs::write(&config, text).unwrap();
-        let daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-        support::wait_for_port(web, "the console");
-        let api = Api::new(&config, web);
+        let mut desk = TestDesk::embedded("grace-real")
+            .imap(&dovecot, postfix.port)
+            .ldap(&slapd)
+            .kannel(&kannel)
+            .grace_seconds(grace)
+            .desk("message_id_domain = \"desk.test\"\n");
+        if let Some(p) = &pg_server {
+            desk = desk.database(&p.fresh_database("grace"));
+        }
+        let desk = desk.start();
         RealDesk {
             dovecot,
             _postfix: postfix,
             slapd,
             kannel,
-            api,
-            _daemon: daemon,
+            api: Api::of(&desk),
+            _desk: desk,
             _pg: pg_server,
-            _dir: dir,
         }
     }
 

@@ -17,6 +17,37 @@ use super::{
 /// The operators' passwords (none contains its login).
 pub const OPERATOR_PASSWORD: &str = "mat-khau-thu-nhat";
 
+/// An operator a desk starts with.
+#[derive(Debug, Clone)]
+pub struct TestOperator {
+    /// Login.
+    pub login: String,
+    /// Display name (`--name`), if any.
+    pub name: Option<String>,
+    /// `operator`, `supervisor` or `admin`.
+    pub role: String,
+    /// Password.
+    pub password: String,
+}
+
+impl TestOperator {
+    /// One with `role` and `password`, no display name.
+    pub fn new(login: &str, role: &str, password: &str) -> TestOperator {
+        TestOperator {
+            login: login.to_owned(),
+            name: None,
+            role: role.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    /// The same with a display name.
+    pub fn named(mut self, name: &str) -> TestOperator {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
 /// How a desk starts.
 pub struct TestDeskBuilder {
     tag: String,
@@ -27,7 +58,7 @@ pub struct TestDeskBuilder {
     desk_extra: String,
     database_extra: String,
     poll_seconds: u64,
-    operators: bool,
+    operators: Option<Vec<TestOperator>>,
     mailbox: Option<String>,
     mail: Option<(u16, u16)>,
     ldap: Option<u16>,
@@ -77,7 +108,10 @@ impl TestDesk {
             desk_extra: String::new(),
             database_extra: String::new(),
             poll_seconds: 1,
-            operators: true,
+            operators: Some(vec![
+                TestOperator::new("lan", "operator", OPERATOR_PASSWORD),
+                TestOperator::new("giamsat", "supervisor", OPERATOR_PASSWORD),
+            ]),
             mailbox: None,
             mail: None,
             ldap: None,
@@ -109,7 +143,15 @@ impl TestDeskBuilder {
     /// Another replica of a desk whose database has its operators already
     /// (its tokens are then empty).
     pub fn replica(mut self) -> Self {
-        self.operators = false;
+        self.operators = None;
+        self
+    }
+
+    /// These operators instead of `lan` (operator) and `giamsat`
+    /// (supervisor); the desk's `operator` and `supervisor` tokens are then
+    /// those of the first of each role here (empty if none).
+    pub fn operators(mut self, operators: &[TestOperator]) -> Self {
+        self.operators = Some(operators.to_vec());
         self
     }
 
@@ -242,22 +284,7 @@ impl TestDeskBuilder {
             std::fs::write(&file, &self.accounts).unwrap();
             huytk_cli(&config, &["accounts", "load", file.to_str().unwrap()], "");
         }
-        let (mut operator, mut supervisor) = (String::new(), String::new());
-        if self.operators {
-            for (login, role) in [("lan", "operator"), ("giamsat", "supervisor")] {
-                huytk_cli(
-                    &config,
-                    &["operator", "add", login, "--role", role, "--password-stdin"],
-                    &format!("{OPERATOR_PASSWORD}\n"),
-                );
-            }
-            let token = |login: &str| {
-                huytk_cli(&config, &["operator", "token", login], "")
-                    .trim()
-                    .to_owned()
-            };
-            (operator, supervisor) = (token("lan"), token("giamsat"));
-        }
+        let (operator, supervisor) = add_operators(&config, self.operators.as_deref());
         PreparedDesk(TestDesk {
             dir,
             config,
@@ -269,6 +296,35 @@ impl TestDeskBuilder {
             clock: self.clock,
         })
     }
+}
+
+/// Adds `operators` through the CLI; the tokens of the first operator and
+/// the first supervisor among them.
+fn add_operators(config: &Path, operators: Option<&[TestOperator]>) -> (String, String) {
+    let operators = operators.unwrap_or_default();
+    for o in operators {
+        let mut args = vec!["operator", "add", &o.login, "--role", &o.role];
+        if let Some(name) = &o.name {
+            args.extend(["--name", name]);
+        }
+        args.push("--password-stdin");
+        huytk_cli(config, &args, &format!("{}\n", o.password));
+    }
+    let first = |role: &str| {
+        operators
+            .iter()
+            .find(|o| o.role == role)
+            .map(|o| token_of(config, &o.login))
+            .unwrap_or_default()
+    };
+    (first("operator"), first("supervisor"))
+}
+
+/// A new API token for `login`.
+fn token_of(config: &Path, login: &str) -> String {
+    huytk_cli(config, &["operator", "token", login], "")
+        .trim()
+        .to_owned()
 }
 
 /// A desk whose daemon has not started yet.
@@ -303,6 +359,41 @@ impl TestDesk {
     /// Its folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A new API token for `login`.
+    pub fn token(&self, login: &str) -> String {
+        token_of(&self.config, login)
+    }
+
+    /// The console's URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.web)
+    }
+
+    /// The first daemon's log (stderr), for a failure message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Where the first daemon logs.
+    pub fn log_path(&self) -> PathBuf {
+        self.path().join("daemon.log")
+    }
+
+    /// Waits until the newest request for `number` is in `state`; its
+    /// whole view.
+    pub async fn wait_state(&self, number: &str, state: &str, timeout: Duration) -> Value {
+        let what = format!("a request for {number} in {state}");
+        wait_for(&what, timeout, || async {
+            let found = self.requests_for(number);
+            match found.last() {
+                Some(v) if v["request"]["state"] == state => Ok(v.clone()),
+                Some(v) => Err(v["request"].to_string()),
+                None => Err("no request".into()),
+            }
+        })
+        .await
     }
 
     /// Drops a message into the inbox spool.
@@ -411,6 +502,33 @@ impl TestDesk {
             "POST",
             &format!("/requests/{reference}/approve"),
             Some(json!({ "account": account })),
+        )
+    }
+
+    /// Rejects `reference` with `reason` as the operator.
+    pub fn reject(&self, reference: &str, reason: &str) -> HttpResponse {
+        self.api(
+            "POST",
+            &format!("/requests/{reference}/reject"),
+            Some(json!({ "reason": reason })),
+        )
+    }
+
+    /// Asks the citizen for more (`message`) on `reference` as the operator.
+    pub fn ask(&self, reference: &str, message: &str) -> HttpResponse {
+        self.api(
+            "POST",
+            &format!("/requests/{reference}/ask"),
+            Some(json!({ "message": message })),
+        )
+    }
+
+    /// A served photo of `reference` (by its SHA-256) as the operator.
+    pub fn photo(&self, reference: &str, sha256: &str) -> HttpResponse {
+        self.api(
+            "GET",
+            &format!("/requests/{reference}/photos/{sha256}"),
+            None,
         )
     }
 
