@@ -232,12 +232,7 @@ fn base_config(dir: &Path, web: u16, db: &str, grace: u64, extra: &str) -> PathB
 fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
     let config = base_config(dir, web, db, grace, "");
     let accounts = dir.join("accounts.toml");
-    std::fs::write(
-        &accounts,
-        "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\nfull_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n\
-         [[account]]\naccount_id = \"DVC-LONG\"\nid_number = \"040089012345\"\nfull_name = \"Lê Hoàng Long\"\n",
-    )
-    .unwrap();
+    std::fs::write(&accounts, GRACE_ACCOUNTS).unwrap();
     huytk_cli(
         &config,
         &["accounts", "load", accounts.to_str().unwrap()],
@@ -248,19 +243,28 @@ fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
 
 /// Starts the daemon with An's request in its spool; returns the daemon,
 /// the API and the request once it is ready for review.
-async fn start_with_an(dir: &Path, config: &Path, web: u16) -> (Daemon, Api, Value) {
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let daemon = start_daemon(config, &dir.join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(config, web);
+/// An's and Long's portal accounts.
+const GRACE_ACCOUNTS: &str = "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\n\
+     full_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n\
+     [[account]]\naccount_id = \"DVC-LONG\"\nid_number = \"040089012345\"\nfull_name = \"Lê Hoàng Long\"\n";
+
+/// The embedded default with An's and Long's accounts in its directory
+/// and a window of `grace` seconds (what `embedded_config` writes, as a
+/// [`TestDesk`]).
+fn embedded_desk(tag: &str, grace: u64) -> support::desk::TestDeskBuilder {
+    TestDesk::embedded(tag)
+        .accounts(GRACE_ACCOUNTS)
+        .grace_seconds(grace)
+}
+
+/// Starts `desk`, delivers An's request and waits until it is ready for
+/// review.
+async fn start_with_an(desk: support::desk::TestDeskBuilder) -> (TestDesk, Api, Value) {
+    let desk = desk.start();
+    desk.deliver(&console_message("cccd_with_old_cmnd.eml", "an@test"));
+    let api = Api::of(&desk);
     let an = api.wait_state("079203001234", "pending_review", 60).await;
-    (daemon, api, an)
+    (desk, api, an)
 }
 
 fn outbox_subjects(dir: &Path) -> Vec<String> {
@@ -289,27 +293,12 @@ fn account_state(config: &Path, number: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_life_on_the_embedded_default() {
-    let dir = TempDir::new("grace-embedded");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 5);
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
+    let desk = embedded_desk("grace-embedded", 5).start();
+    let (dir, config) = (&desk.dir, desk.config.clone());
+    desk.deliver(&console_message("cccd_with_old_cmnd.eml", "an@test"));
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    spool
-        .deliver(
-            &std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap(),
-            "2-long",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
+    desk.deliver(&std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap());
+    let api = Api::of(&desk);
     let an = api.wait_state("079203001234", "pending_review", 60).await;
     let an_ref = an["request"]["reference"].as_str().unwrap().to_owned();
     let r = api.call(
@@ -1036,22 +1025,18 @@ async fn an_account_store_of_sql_statements_on_postgres() {
     ] {
         sqlx::query(sql).execute(&portal_pool).await.unwrap();
     }
-    let dir = TempDir::new("grace-sql");
-    let web = support::free_port();
-    let config = base_config(
-        dir.path(),
-        web,
-        &desk_db,
-        2,
-        &format!(
+    let desk = TestDesk::embedded("grace-sql")
+        .database(&desk_db)
+        .grace_seconds(2)
+        .config(&format!(
             "[accounts]\nkind = \"sql\"\nurl = \"{portal}\"\n\
              find_sql = \"SELECT uid AS account_id, cccd AS id_number, ten AS full_name, NULL AS birth_date, sdt AS phone, NULL AS email, 0 AS vneid_linked, CASE WHEN locked THEN 'locked' ELSE 'active' END AS state FROM users WHERE cccd = $1\"\n\
              lock_sql = \"UPDATE users SET locked = TRUE WHERE uid = $1\"\n\
              unlock_sql = \"UPDATE users SET locked = FALSE WHERE uid = $1\"\n\
              delete_sql = \"DELETE FROM users WHERE uid = $1\"\n"
-        ),
-    );
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+        ));
+    let (desk, api, an) = start_with_an(desk).await;
+    let dir = &desk.dir;
     // Both the CCCD account and the old CMND one (from the card's QR).
     let ids: Vec<&str> = an["accounts"]
         .as_array()
@@ -1097,19 +1082,13 @@ async fn an_account_store_behind_the_portal_rest_api() {
         { "id": "R-2", "id_number": "079203001234", "full_name": "Nguyễn Văn An", "state": "active" },
         { "id": "R-9", "id_number": "001099000001", "full_name": "Người khác", "state": "active" }
     ]}));
-    let dir = TempDir::new("grace-rest");
-    let web = support::free_port();
-    let config = base_config(
-        dir.path(),
-        web,
-        &format!("sqlite://{}/desk.db", dir.path().display()),
-        2,
-        &format!(
-            "[accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"portal-token\"\n",
-            api_server.port
-        ),
-    );
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let desk = TestDesk::embedded("grace-rest")
+        .grace_seconds(2)
+        .config(&format!(
+        "[accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"portal-token\"\n",
+        api_server.port
+    ));
+    let (_desk, api, an) = start_with_an(desk).await;
     let ids: Vec<&str> = an["accounts"]
         .as_array()
         .unwrap()
@@ -1142,11 +1121,8 @@ async fn an_account_store_behind_the_portal_rest_api() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hotline_page_stops_a_deletion_in_chromium() {
     use fantoccini::Locator;
-    let dir = TempDir::new("grace-hotline");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 600);
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let (desk, api, an) = start_with_an(embedded_desk("grace-hotline", 600)).await;
+    let (config, web) = (desk.config.clone(), desk.web);
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",
@@ -1205,16 +1181,11 @@ async fn the_json_sms_gateway_posts_each_sms() {
     // json-server stands for a generic JSON-over-HTTP SMS gateway: every
     // POST is stored and answered 201, which the desk counts as accepted.
     let gateway = support::JsonServer::start(&json!({ "messages": [] }));
-    let dir = TempDir::new("grace-json-sms");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 600);
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[sms]\nkind = \"file\"\n",
-        &format!("[sms]\nkind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n", gateway.port),
-    );
-    std::fs::write(&config, text).unwrap();
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let desk = embedded_desk("grace-json-sms", 600).sms(&format!(
+        "kind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n",
+        gateway.port
+    ));
+    let (_desk, api, an) = start_with_an(desk).await;
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",

@@ -63,6 +63,7 @@ pub struct TestDeskBuilder {
     mail: Option<(u16, u16)>,
     ldap: Option<u16>,
     kannel: Option<u16>,
+    sms: Option<String>,
     clock: Option<PathBuf>,
 }
 
@@ -116,6 +117,7 @@ impl TestDesk {
             mail: None,
             ldap: None,
             kannel: None,
+            sms: None,
             clock: None,
         }
     }
@@ -189,6 +191,13 @@ impl TestDeskBuilder {
         self
     }
 
+    /// Another `[sms]` table than the file outbox (its keys, without the
+    /// header): a JSON gateway's, say.
+    pub fn sms(mut self, toml: &str) -> Self {
+        self.sms = Some(toml.to_owned());
+        self
+    }
+
     /// More lines for the config's `[desk]` table.
     pub fn desk(mut self, toml: &str) -> Self {
         self.desk_extra.push_str(toml);
@@ -247,9 +256,10 @@ impl TestDeskBuilder {
                 poll = self.poll_seconds,
             ),
         };
-        let sms = match self.kannel {
-            None => format!("[sms]\nkind = \"file\"\npath = \"{}/sms.jsonl\"\n", d.display()),
-            Some(port) => format!(
+        let sms = match (self.kannel, &self.sms) {
+            (None, Some(sms)) => format!("[sms]\n{sms}"),
+            (None, None) => format!("[sms]\nkind = \"file\"\npath = \"{}/sms.jsonl\"\n", d.display()),
+            (Some(port), _) => format!(
                 "[sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\n\
                  username = \"desk\"\npassword = \"secret\"\ndlr_base_url = \"http://127.0.0.1:{web}\"\n\
                  dlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n"
