@@ -14,10 +14,12 @@ mod support;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::desk::{TestDesk, TestOperator};
+use support::mail::{Mail, EXIF_MODEL};
 use support::{
-    append, artifacts, browser_login, click_confirmed, demo, folder, http, huytk_cli, imap_config,
-    path_of, start_daemon, wait_until, ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix,
+    append, artifacts, browser_login, click_confirmed, demo, folder, http, huytk_cli, path_of,
+    start_daemon, wait_for, wait_until, ChromeDriver, Daemon, Dovecot, HttpResponse, Postfix,
     TempDir,
 };
 
@@ -37,66 +39,8 @@ fn console_message(name: &str, to: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// A desk on real servers with three operators and the accounts of the
-/// test requests in its embedded directory.
-struct Desk {
-    _dir: TempDir,
-    dovecot: Dovecot,
-    _postfix: Postfix,
-    _daemon: Daemon,
-    config: PathBuf,
-    web: u16,
-    log: PathBuf,
-}
-
-impl Desk {
-    fn start(users: &[&str], desk_extra: &str) -> Desk {
-        let dovecot = Dovecot::start(users);
-        let postfix = Postfix::start(dovecot.lmtp_port);
-        let dir = TempDir::new("console");
-        let db = format!("sqlite://{}/desk.db", dir.path().display());
-        let web = support::free_port();
-        let config = imap_config(dir.path(), &dovecot, postfix.port, &db, web, desk_extra);
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "lan",
-                "--name",
-                "Nguyễn Thị Lan",
-                "--password-stdin",
-            ],
-            &format!("{LAN_PASSWORD}\n"),
-        );
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "minh",
-                "--name",
-                "Trần Văn Minh",
-                "--password-stdin",
-            ],
-            &format!("{MINH_PASSWORD}\n"),
-        );
-        huytk_cli(
-            &config,
-            &[
-                "operator",
-                "add",
-                "ha",
-                "--role",
-                "supervisor",
-                "--password-stdin",
-            ],
-            &format!("{HA_PASSWORD}\n"),
-        );
-        let accounts = dir.path().join("accounts.toml");
-        std::fs::write(
-            &accounts,
-            r#"
+/// The portal accounts of the test requests.
+const CONSOLE_ACCOUNTS: &str = r#"
 [[account]]
 account_id = "DVC-CCCD-1"
 id_number = "079203001234"
@@ -116,73 +60,79 @@ account_id = "DVC-VIET"
 id_number = "034078005566"
 full_name = "Bùi Quốc Việt"
 phone = "+84818444555"
-"#,
-        )
-        .unwrap();
-        huytk_cli(
-            &config,
-            &["accounts", "load", accounts.to_str().unwrap()],
-            "",
-        );
-        let log = dir.path().join("daemon.log");
-        let daemon = start_daemon(&config, &log);
-        support::wait_for_port(web, "the console");
+"#;
+
+/// A [`TestDesk`] on a real Dovecot and Postfix, with three operators
+/// (Lan and Minh, operators; Hà, supervisor) and the accounts of the test
+/// requests in its embedded directory.
+struct Desk {
+    desk: TestDesk,
+    dovecot: Dovecot,
+    _postfix: Postfix,
+    config: PathBuf,
+    web: u16,
+    log: PathBuf,
+}
+
+impl Desk {
+    fn start(users: &[&str], desk_extra: &str) -> Desk {
+        let dovecot = Dovecot::start(users);
+        let postfix = Postfix::start(dovecot.lmtp_port);
+        let desk = TestDesk::embedded("console")
+            .imap(&dovecot, postfix.port)
+            .grace_seconds(3 * 86_400)
+            .desk(&format!(
+                "message_id_domain = \"desk.test\"\n{desk_extra}\n"
+            ))
+            .operators(&[
+                TestOperator::new("lan", "operator", LAN_PASSWORD).named("Nguyễn Thị Lan"),
+                TestOperator::new("minh", "operator", MINH_PASSWORD).named("Trần Văn Minh"),
+                TestOperator::new("ha", "supervisor", HA_PASSWORD),
+            ])
+            .accounts(CONSOLE_ACCOUNTS)
+            .start();
         Desk {
+            config: desk.config.clone(),
+            web: desk.web,
+            log: desk.log_path(),
+            desk,
             dovecot,
             _postfix: postfix,
-            _daemon: daemon,
-            config,
-            web,
-            log,
-            _dir: dir,
         }
     }
 
     fn token(&self, login: &str) -> String {
-        huytk_cli(&self.config, &["operator", "token", login], "")
-            .trim()
-            .to_owned()
+        self.desk.token(login)
     }
 
     fn api(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> HttpResponse {
-        let auth = format!("Bearer {token}");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        http(
-            self.web,
-            method,
-            &format!("/api/v1{path}"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
+        self.desk.api_as(token, method, path, body)
     }
 
     /// Waits until `n` requests are in `state`; returns their references.
     async fn wait_for_requests(&self, token: &str, state: &str, n: usize) -> Vec<String> {
-        let start = Instant::now();
-        loop {
+        let what = format!("{n} requests in {state}");
+        wait_for(&what, Duration::from_secs(90), || async {
             let r = self.api(token, "GET", &format!("/requests?state={state}"), None);
             assert_eq!(r.status, 200, "{}", r.text());
             let items = r.json()["items"].as_array().unwrap().clone();
             if items.len() >= n {
-                return items
+                return Ok(items
                     .iter()
                     .map(|i| i["reference"].as_str().unwrap().to_owned())
-                    .collect();
+                    .collect());
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "timed out waiting for {n} requests in {state}; log:\n{}",
+            Err(format!(
+                "{} of them; log:\n{}",
+                items.len(),
                 std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+            ))
+        })
+        .await
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.web)
+        self.desk.url(path)
     }
 }
 
@@ -201,18 +151,15 @@ async fn js(b: &Client, script: &str) -> Value {
 }
 
 async fn wait_path(b: &Client, prefix: &str) {
-    let start = Instant::now();
-    loop {
-        let p = path_of(b).await;
-        if p.starts_with(prefix) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "expected to reach {prefix}, at {p}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        &format!("the browser at {prefix}"),
+        Duration::from_secs(10),
+        || async {
+            let p = path_of(b).await;
+            p.starts_with(prefix).then_some(()).ok_or(p)
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -354,19 +301,14 @@ async fn operators_review_approve_and_reject_in_chromium() {
     assert!(qr.contains("025123456"), "{qr}");
 
     // The photos load, as pictures, re-encoded.
-    let start = Instant::now();
-    loop {
+    wait_for("the three photos to load", Duration::from_secs(20), || async {
         let ok = js(&b, "return Array.from(document.querySelectorAll('figure.photo img')).map(i => i.complete && i.naturalWidth > 0)").await;
         let v = ok.as_array().unwrap();
-        if v.len() == 3 && v.iter().all(|x| x == true) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "photos did not load: {ok}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (v.len() == 3 && v.iter().all(|x| x == true))
+            .then_some(())
+            .ok_or(ok.to_string())
+    })
+    .await;
     // Rotate and zoom work.
     b.find(Locator::Css("figure.photo button[data-photo='rotate']"))
         .await
@@ -612,10 +554,61 @@ async fn hostile_markup_renders_inert_and_fake_photos_are_not_served() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("image/jpeg"));
     assert!(r.body.starts_with(&[0xFF, 0xD8]));
-    assert!(!r.body.windows(6).any(|w| w == b"Exif\0\0"));
+    // These fixtures carry no EXIF: that the served copy has none is
+    // checked against photos that do, in
+    // `a_served_photo_carries_none_of_the_uploads_exif`.
     let csp = r.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'"));
     b.close().await.unwrap();
+}
+
+/// The EXIF fields a reader finds in `jpeg` (empty when it has none).
+fn exif_fields(jpeg: &[u8]) -> Vec<String> {
+    match exif::Reader::new().read_from_container(&mut std::io::Cursor::new(jpeg)) {
+        Ok(e) => e
+            .fields()
+            .map(|f| format!("{}={}", f.tag, f.display_value()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_served_photo_carries_none_of_the_uploads_exif() {
+    let desk = TestDesk::embedded("exif").start();
+    let mail = Mail::request("an@test", "079203001234", "Nguyễn Văn An", "0912345678").exif();
+    // The upload really carries the camera and the place it was taken.
+    for (name, bytes) in &mail.files {
+        let fields = exif_fields(bytes);
+        assert!(
+            fields.iter().any(|f| f.contains(EXIF_MODEL)),
+            "{name}: {fields:?}"
+        );
+        assert!(
+            fields.iter().any(|f| f.starts_with("GPSLatitude=")),
+            "{name}: {fields:?}"
+        );
+    }
+    desk.deliver(&mail.bytes());
+    let v = desk.settle("079203001234", 1).await.remove(0);
+    let reference = v["request"]["reference"].as_str().unwrap();
+    let photos = v["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 3, "{v}");
+    for p in photos {
+        let sha = p["sha256"].as_str().unwrap();
+        let r = desk.api("GET", &format!("/requests/{reference}/photos/{sha}"), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("image/jpeg"));
+        assert!(r.body.starts_with(&[0xFF, 0xD8]));
+        assert_eq!(exif_fields(&r.body), Vec::<String>::new(), "{sha}");
+        assert!(!r.body.windows(6).any(|w| w == b"Exif\0\0"), "{sha}");
+        assert!(
+            !r.body
+                .windows(EXIF_MODEL.len())
+                .any(|w| w == EXIF_MODEL.as_bytes()),
+            "{sha}: the camera model is still in the served photo"
+        );
+    }
 }
 
 /// Serves one fixed HTML page on a port of its own (a site of another
@@ -1166,14 +1159,10 @@ async fn every_decision_through_the_api_on_postgres() {
         )
     };
     let api = |method: &str, path: &str, body: Option<Value>| call(&token, method, path, body);
-    let start = Instant::now();
-    while api("GET", "/requests", None).json()["total"] != 3 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "requests did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_until("the three requests", 60, || async {
+        api("GET", "/requests", None).json()["total"] == 3
+    })
+    .await;
     // Keyset paging walks the queue once, in due order.
     let mut seen = Vec::new();
     let mut after = String::new();
@@ -1280,8 +1269,7 @@ async fn every_decision_through_the_api_on_postgres() {
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["error"], "bad_text");
     // The letters go out with the operator's words.
-    let start = Instant::now();
-    loop {
+    let (rejected, asked) = wait_for("the two letters", Duration::from_secs(30), || async {
         let letters = outbox_letters(dir.path());
         let rejected = letters
             .iter()
@@ -1289,17 +1277,18 @@ async fn every_decision_through_the_api_on_postgres() {
         let asked = letters
             .iter()
             .find(|(s, _)| s.contains(&hoa) && s.contains("bổ sung thông tin cho"));
-        if let (Some(r), Some(a)) = (rejected, asked) {
-            assert!(r.1.contains("Không tìm thấy tài khoản nào"), "{}", r.1);
-            assert!(a.1.contains("ảnh cũ bị lóa"), "{}", a.1);
-            break;
+        match (rejected, asked) {
+            (Some(r), Some(a)) => Ok((r.clone(), a.clone())),
+            _ => Err(format!("{letters:?}")),
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "letters not sent: {letters:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await;
+    assert!(
+        rejected.1.contains("Không tìm thấy tài khoản nào"),
+        "{}",
+        rejected.1
+    );
+    assert!(asked.1.contains("ảnh cũ bị lóa"), "{}", asked.1);
     // The audit log filters on PostgreSQL too.
     let ha = huytk_cli(&config, &["operator", "token", "ha"], "")
         .trim()

@@ -41,10 +41,19 @@ fn differences(report: &Value, expected: &Value) -> Vec<String> {
                 } else {
                     &warnings
                 };
-                for c in want.as_array().unwrap() {
-                    if !have.iter().any(|h| h == c.as_str().unwrap()) {
-                        bad.push(format!("{key} lacks {c}"));
-                    }
+                // Exactly these codes, whatever their order: an expected
+                // empty list means none may be reported.
+                let mut want: Vec<&str> = want
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap())
+                    .collect();
+                let mut have: Vec<&str> = have.iter().map(String::as_str).collect();
+                want.sort_unstable();
+                have.sort_unstable();
+                if have != want {
+                    bad.push(format!("{key} {have:?} != {want:?}"));
                 }
             }
             "absent" => {

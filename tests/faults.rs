@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Daemon, Dovecot, Postfix, TempDir, PASSWORD};
 
 const MESSAGES: usize = 500;
@@ -105,20 +105,21 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let mut last = spawn(KILLS);
 
     // Wait until every reply is in, then stop cleanly.
-    let start = Instant::now();
-    let mut replies: HashMap<String, usize> = HashMap::new();
-    loop {
-        replies.clear();
+    let what = format!("a reply to each of the {MESSAGES} messages");
+    let replies = support::wait_for(&what, Duration::from_secs(240), || async {
+        let mut replies: HashMap<String, usize> = HashMap::new();
         for c in 0..CITIZENS {
             for (id, n) in message_ids(dovecot.imap_port, &format!("c{c}@test"), "INBOX").await {
                 *replies.entry(id).or_insert(0) += n;
             }
         }
-        if replies.len() >= MESSAGES || start.elapsed() > Duration::from_secs(240) {
-            break;
+        if replies.len() >= MESSAGES {
+            Ok(replies)
+        } else {
+            Err(format!("{} replied to", replies.len()))
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    })
+    .await;
     support::signal(last.0.id(), "TERM");
     assert!(last.0.wait().unwrap().success());
 

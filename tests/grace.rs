@@ -10,13 +10,15 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::desk::TestDesk;
+use support::mail::Mail;
 use support::{
-    append, demo, folder, http, huytk_cli, imap_config, start_daemon, wait_until, Daemon, Dovecot,
-    Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
+    append, demo, folder, http, huytk_cli, start_daemon, wait_for, wait_until, Daemon, Dovecot,
+    FakeClock, Kannel, Postfix, Slapd, TempDir, LDAP_BASE,
 };
 
-const PASSWORD: &str = "mat-khau-thu-nhat";
+const PASSWORD: &str = support::desk::OPERATOR_PASSWORD;
 
 fn console_message(name: &str, to: &str) -> Vec<u8> {
     let raw = std::fs::read(
@@ -37,6 +39,16 @@ struct Api {
 }
 
 impl Api {
+    /// The API of a [`TestDesk`], as its operator `lan` and supervisor
+    /// `giamsat` (whose password is this file's `PASSWORD` too).
+    fn of(desk: &TestDesk) -> Api {
+        Api {
+            port: desk.web,
+            token: desk.operator.clone(),
+            supervisor: desk.supervisor.clone(),
+        }
+    }
+
     fn new(config: &Path, port: u16) -> Api {
         huytk_cli(
             config,
@@ -107,19 +119,16 @@ impl Api {
         self.call("GET", &format!("/requests/{reference}"), None)
     }
     async fn wait_state(&self, number: &str, state: &str, secs: u64) -> Value {
-        let start = Instant::now();
-        loop {
+        let what = format!("request {number} in {state}");
+        wait_for(&what, Duration::from_secs(secs), || async {
             let list = self.call("GET", &format!("/requests?state=all&q={number}"), None);
             if list["items"][0]["state"] == state {
-                return self.request(number);
+                return Ok(());
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(secs),
-                "request {number} never reached {state}: {}",
-                list["items"][0]
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Err(list["items"][0].to_string())
+        })
+        .await;
+        self.request(number)
     }
 }
 
@@ -143,34 +152,61 @@ fn at_of(view: &Value, action: &str) -> i64 {
         .unwrap()
 }
 
-/// Polls a request every 20 ms until it is deleted, asserting at every
-/// look that it is not deleting or deleted before its deadline.
+/// Polls a request until it is deleted, asserting at every look that it
+/// is not deleting or deleted before its deadline.
 async fn watch_until_deleted(api: &Api, number: &str, secs: u64) -> Value {
-    let start = Instant::now();
-    let mut deadline: Option<i64> = None;
-    loop {
-        let v = api.request(number);
-        let state = v["request"]["state"].as_str().unwrap().to_owned();
-        if let Some(d) = v["request"]["grace_deadline"].as_i64() {
-            deadline = Some(d);
-        }
-        if state == "deleting" || state == "deleted" {
-            let d = deadline.expect("a deadline before deletion");
-            let now = huytk::domain::time::now_ms();
-            assert!(now >= d, "{state} {} ms before the deadline", d - now);
-            assert!(at_of(&v, "window_over") >= d, "the window closed early");
-            if state == "deleted" {
-                assert!(at_of(&v, "account_deleted") >= d);
-                return v;
+    let deadline = std::cell::Cell::new(None);
+    wait_for(
+        &format!("request {number} deleted"),
+        Duration::from_secs(secs),
+        || async {
+            let v = api.request(number);
+            let state = v["request"]["state"].as_str().unwrap().to_owned();
+            if let Some(d) = v["request"]["grace_deadline"].as_i64() {
+                deadline.set(Some(d));
             }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "not deleted: {}",
-            v["request"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            if state == "deleting" || state == "deleted" {
+                let d = deadline.get().expect("a deadline before deletion");
+                let now = huytk::domain::time::now_ms();
+                assert!(now >= d, "{state} {} ms before the deadline", d - now);
+                assert!(at_of(&v, "window_over") >= d, "the window closed early");
+                if state == "deleted" {
+                    assert!(at_of(&v, "account_deleted") >= d);
+                    return Ok(v);
+                }
+            }
+            Err(v["request"].to_string())
+        },
+    )
+    .await
+}
+
+/// Waits until the window of request `number` has started; its deadline.
+async fn window_deadline(api: &Api, number: &str, secs: u64) -> i64 {
+    wait_for("the window to start", Duration::from_secs(secs), || async {
+        let v = api.request(number);
+        v["request"]["grace_deadline"]
+            .as_i64()
+            .ok_or_else(|| v["request"].to_string())
+    })
+    .await
+}
+
+/// Waits until request `number` went back to an operator; its view.
+async fn back_to_operator(api: &Api, number: &str) -> Value {
+    wait_for(
+        "the request back to an operator",
+        Duration::from_secs(30),
+        || async {
+            let v = api.request(number);
+            if actions(&v).contains(&"back_to_operator".to_owned()) {
+                Ok(v)
+            } else {
+                Err(v["history"].to_string())
+            }
+        },
+    )
+    .await
 }
 
 /// A desk on the embedded default's parts (Maildir spool and outbox, file
@@ -196,12 +232,7 @@ fn base_config(dir: &Path, web: u16, db: &str, grace: u64, extra: &str) -> PathB
 fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
     let config = base_config(dir, web, db, grace, "");
     let accounts = dir.join("accounts.toml");
-    std::fs::write(
-        &accounts,
-        "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\nfull_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n\
-         [[account]]\naccount_id = \"DVC-LONG\"\nid_number = \"040089012345\"\nfull_name = \"Lê Hoàng Long\"\n",
-    )
-    .unwrap();
+    std::fs::write(&accounts, GRACE_ACCOUNTS).unwrap();
     huytk_cli(
         &config,
         &["accounts", "load", accounts.to_str().unwrap()],
@@ -212,19 +243,28 @@ fn embedded_config(dir: &Path, web: u16, db: &str, grace: u64) -> PathBuf {
 
 /// Starts the daemon with An's request in its spool; returns the daemon,
 /// the API and the request once it is ready for review.
-async fn start_with_an(dir: &Path, config: &Path, web: u16) -> (Daemon, Api, Value) {
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
-    let daemon = start_daemon(config, &dir.join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(config, web);
+/// An's and Long's portal accounts.
+const GRACE_ACCOUNTS: &str = "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\n\
+     full_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n\
+     [[account]]\naccount_id = \"DVC-LONG\"\nid_number = \"040089012345\"\nfull_name = \"Lê Hoàng Long\"\n";
+
+/// The embedded default with An's and Long's accounts in its directory
+/// and a window of `grace` seconds (what `embedded_config` writes, as a
+/// [`TestDesk`]).
+fn embedded_desk(tag: &str, grace: u64) -> support::desk::TestDeskBuilder {
+    TestDesk::embedded(tag)
+        .accounts(GRACE_ACCOUNTS)
+        .grace_seconds(grace)
+}
+
+/// Starts `desk`, delivers An's request and waits until it is ready for
+/// review.
+async fn start_with_an(desk: support::desk::TestDeskBuilder) -> (TestDesk, Api, Value) {
+    let desk = desk.start();
+    desk.deliver(&console_message("cccd_with_old_cmnd.eml", "an@test"));
+    let api = Api::of(&desk);
     let an = api.wait_state("079203001234", "pending_review", 60).await;
-    (daemon, api, an)
+    (desk, api, an)
 }
 
 fn outbox_subjects(dir: &Path) -> Vec<String> {
@@ -253,27 +293,12 @@ fn account_state(config: &Path, number: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_life_on_the_embedded_default() {
-    let dir = TempDir::new("grace-embedded");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 5);
-    let spool = huytk::mailbox::maildir::Spool::open(&dir.path().join("spool")).unwrap();
-    spool
-        .deliver(
-            &console_message("cccd_with_old_cmnd.eml", "an@test"),
-            "1-an",
-        )
-        .unwrap();
+    let desk = embedded_desk("grace-embedded", 5).start();
+    let (dir, config) = (&desk.dir, desk.config.clone());
+    desk.deliver(&console_message("cccd_with_old_cmnd.eml", "an@test"));
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    spool
-        .deliver(
-            &std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap(),
-            "2-long",
-        )
-        .unwrap();
-    let _daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-    support::wait_for_port(web, "the console");
-    let api = Api::new(&config, web);
+    desk.deliver(&std::fs::read(corpus.join("03_windows1258_body.eml")).unwrap());
+    let api = Api::of(&desk);
     let an = api.wait_state("079203001234", "pending_review", 60).await;
     let an_ref = an["request"]["reference"].as_str().unwrap().to_owned();
     let r = api.call(
@@ -391,9 +416,8 @@ struct RealDesk {
     slapd: Slapd,
     kannel: Kannel,
     api: Api,
-    _daemon: Daemon,
+    _desk: TestDesk,
     _pg: Option<support::Postgres>,
-    _dir: TempDir,
 }
 
 impl RealDesk {
@@ -407,42 +431,25 @@ impl RealDesk {
         let slapd = Slapd::start();
         ldap_accounts(&slapd);
         let kannel = Kannel::start_with_black_list(black_list);
-        let dir = TempDir::new("grace-real");
         let pg_server = pg.then(support::Postgres::start);
-        let db = match &pg_server {
-            Some(p) => p.fresh_database("grace"),
-            None => format!("sqlite://{}/desk.db", dir.path().display()),
-        };
-        let web = support::free_port();
-        let config = imap_config(
-            dir.path(),
-            &dovecot,
-            postfix.port,
-            &db,
-            web,
-            &format!("grace_seconds = {grace}"),
-        );
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "[accounts]\nkind = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbind_dn = \"cn=admin,dc=portal,dc=test\"\n\
-             bind_password = \"secret\"\nbase_dn = \"{LDAP_BASE}\"\ntimeout_seconds = 3\n\
-             [sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{}/cgi-bin/sendsms\"\nusername = \"desk\"\npassword = \"secret\"\n\
-             dlr_base_url = \"http://127.0.0.1:{web}\"\ndlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n",
-            slapd.port, kannel.sendsms_port
-        ));
-        std::fs::write(&config, text).unwrap();
-        let daemon = start_daemon(&config, &dir.path().join("daemon.log"));
-        support::wait_for_port(web, "the console");
-        let api = Api::new(&config, web);
+        let mut desk = TestDesk::embedded("grace-real")
+            .imap(&dovecot, postfix.port)
+            .ldap(&slapd)
+            .kannel(&kannel)
+            .grace_seconds(grace)
+            .desk("message_id_domain = \"desk.test\"\n");
+        if let Some(p) = &pg_server {
+            desk = desk.database(&p.fresh_database("grace"));
+        }
+        let desk = desk.start();
         RealDesk {
             dovecot,
             _postfix: postfix,
             slapd,
             kannel,
-            api,
-            _daemon: daemon,
+            api: Api::of(&desk),
+            _desk: desk,
             _pg: pg_server,
-            _dir: dir,
         }
     }
 
@@ -604,17 +611,7 @@ async fn a_daemon_killed_during_the_window_deletes_once_after_it() {
         &format!("/requests/{reference}/approve"),
         Some(json!({ "account": "DVC-AN" })),
     );
-    let start = Instant::now();
-    let deadline = loop {
-        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
-            break d;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the window never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let deadline = window_deadline(&api, "079203001234", 20).await;
     // SIGKILL inside the window; down until well past the deadline.
     daemon.0.kill().unwrap();
     daemon.0.wait().unwrap();
@@ -696,14 +693,7 @@ async fn outages_of_the_sms_gateway_and_the_account_store_delay_never_skip() {
         kannel.delivered().contains("tong dai 18001096")
     })
     .await;
-    let start = Instant::now();
-    let deadline = loop {
-        if let Some(d) = api.request("079203001234")["request"]["grace_deadline"].as_i64() {
-            break d;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let deadline = window_deadline(&api, "079203001234", 30).await;
     assert!(
         deadline >= back + 3000,
         "the window counts from the accepted SMS"
@@ -751,19 +741,7 @@ async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
         &format!("/requests/{reference}/approve"),
         Some(json!({ "account": "DVC-AN" })),
     );
-    let start = Instant::now();
-    let v = loop {
-        let v = api.request("079203001234");
-        if actions(&v).contains(&"back_to_operator".to_owned()) {
-            break v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            v["history"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let v = back_to_operator(api, "079203001234").await;
     assert_eq!(v["request"]["state"], "pending_review");
     assert!(v["request"]["grace_deadline"].is_null());
     assert!(actions(&v).contains(&"sms_failed".to_owned()));
@@ -799,8 +777,85 @@ async fn a_refused_sms_sends_the_request_back_and_never_starts_the_window() {
     assert_eq!(r.status, 403);
 }
 
-#[tokio::test]
+/// The daemon's own timer, on a clock the test holds: the 3-day window of
+/// a real approval passes on the desk's clock, the request is still in its
+/// grace period a second before the deadline, and at the deadline the
+/// timer moves it on and the account is deleted, stamped at that instant.
+#[tokio::test(flavor = "multi_thread")]
 async fn the_timer_fires_at_the_deadline_never_a_millisecond_before() {
+    const WINDOW_MS: i64 = 3 * 86_400_000;
+    // A day from now, on a whole second: the desk lives there until moved.
+    let t0 = (huytk::domain::time::now_ms() / 1000 + 86_400) * 1000;
+    let clock = FakeClock::at(t0);
+    let desk = TestDesk::embedded("deadline-timer")
+        .accounts(
+            "[[account]]\naccount_id = \"DVC-AN\"\nid_number = \"079203001234\"\n\
+             full_name = \"Nguyễn Văn An\"\nphone = \"+84912345678\"\n",
+        )
+        .grace_seconds(3 * 86_400)
+        .clock(&clock)
+        .start();
+    desk.deliver(&Mail::request("an@test", "079203001234", "Nguyễn Văn An", "0912345678").bytes());
+    let v = desk.settle("079203001234", 1).await.remove(0);
+    let reference = v["request"]["reference"].as_str().unwrap().to_owned();
+    let r = desk.approve(&reference, "DVC-AN");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The gateway (the file outbox) takes the SMS at once: the window
+    // starts at the desk's now.
+    let deadline = wait_for("the window to start", Duration::from_secs(30), || async {
+        let v = desk.request(&reference);
+        v["request"]["grace_deadline"]
+            .as_i64()
+            .ok_or_else(|| v["request"].to_string())
+    })
+    .await;
+    assert_eq!(
+        deadline,
+        t0 + WINDOW_MS,
+        "the window is 3 days from the SMS"
+    );
+
+    // A second before the deadline: the timer (twice a second) passes it
+    // over, however many times it looks.
+    clock.set(deadline - 1000);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let v = desk.request(&reference);
+    assert_eq!(v["request"]["state"], "grace_period", "{}", v["history"]);
+    assert!(
+        !actions(&v).contains(&"window_over".to_owned()),
+        "{}",
+        v["history"]
+    );
+    assert_eq!(
+        account_state(&desk.config, "079203001234").as_deref(),
+        Some("locked")
+    );
+
+    // At the deadline: moved on by the daemon's timer, stamped at the
+    // deadline, and the account deleted.
+    clock.set(deadline);
+    let v = wait_for(
+        "the deletion at the deadline",
+        Duration::from_secs(30),
+        || async {
+            let v = desk.request(&reference);
+            if v["request"]["state"] == "deleted" {
+                Ok(v)
+            } else {
+                Err(v["history"].to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(at_of(&v, "window_over"), deadline, "{}", v["history"]);
+    assert!(at_of(&v, "account_deleted") >= deadline, "{}", v["history"]);
+    assert_eq!(account_state(&desk.config, "079203001234"), None);
+}
+
+/// The query under the timer: a request in its window is due from its
+/// deadline on, to the millisecond, and its window starts once.
+#[tokio::test]
+async fn deadlines_passed_names_a_request_from_its_deadline_to_the_millisecond() {
     let dir = TempDir::new("deadline");
     let store = huytk::store::Store::connect(&format!("sqlite://{}/d.db", dir.path().display()))
         .await
@@ -970,22 +1025,18 @@ async fn an_account_store_of_sql_statements_on_postgres() {
     ] {
         sqlx::query(sql).execute(&portal_pool).await.unwrap();
     }
-    let dir = TempDir::new("grace-sql");
-    let web = support::free_port();
-    let config = base_config(
-        dir.path(),
-        web,
-        &desk_db,
-        2,
-        &format!(
+    let desk = TestDesk::embedded("grace-sql")
+        .database(&desk_db)
+        .grace_seconds(2)
+        .config(&format!(
             "[accounts]\nkind = \"sql\"\nurl = \"{portal}\"\n\
              find_sql = \"SELECT uid AS account_id, cccd AS id_number, ten AS full_name, NULL AS birth_date, sdt AS phone, NULL AS email, 0 AS vneid_linked, CASE WHEN locked THEN 'locked' ELSE 'active' END AS state FROM users WHERE cccd = $1\"\n\
              lock_sql = \"UPDATE users SET locked = TRUE WHERE uid = $1\"\n\
              unlock_sql = \"UPDATE users SET locked = FALSE WHERE uid = $1\"\n\
              delete_sql = \"DELETE FROM users WHERE uid = $1\"\n"
-        ),
-    );
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+        ));
+    let (desk, api, an) = start_with_an(desk).await;
+    let dir = &desk.dir;
     // Both the CCCD account and the old CMND one (from the card's QR).
     let ids: Vec<&str> = an["accounts"]
         .as_array()
@@ -1031,19 +1082,13 @@ async fn an_account_store_behind_the_portal_rest_api() {
         { "id": "R-2", "id_number": "079203001234", "full_name": "Nguyễn Văn An", "state": "active" },
         { "id": "R-9", "id_number": "001099000001", "full_name": "Người khác", "state": "active" }
     ]}));
-    let dir = TempDir::new("grace-rest");
-    let web = support::free_port();
-    let config = base_config(
-        dir.path(),
-        web,
-        &format!("sqlite://{}/desk.db", dir.path().display()),
-        2,
-        &format!(
-            "[accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"portal-token\"\n",
-            api_server.port
-        ),
-    );
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let desk = TestDesk::embedded("grace-rest")
+        .grace_seconds(2)
+        .config(&format!(
+        "[accounts]\nkind = \"rest\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"portal-token\"\n",
+        api_server.port
+    ));
+    let (_desk, api, an) = start_with_an(desk).await;
     let ids: Vec<&str> = an["accounts"]
         .as_array()
         .unwrap()
@@ -1076,11 +1121,8 @@ async fn an_account_store_behind_the_portal_rest_api() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hotline_page_stops_a_deletion_in_chromium() {
     use fantoccini::Locator;
-    let dir = TempDir::new("grace-hotline");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 600);
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let (desk, api, an) = start_with_an(embedded_desk("grace-hotline", 600)).await;
+    let (config, web) = (desk.config.clone(), desk.web);
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",
@@ -1139,16 +1181,11 @@ async fn the_json_sms_gateway_posts_each_sms() {
     // json-server stands for a generic JSON-over-HTTP SMS gateway: every
     // POST is stored and answered 201, which the desk counts as accepted.
     let gateway = support::JsonServer::start(&json!({ "messages": [] }));
-    let dir = TempDir::new("grace-json-sms");
-    let web = support::free_port();
-    let db = format!("sqlite://{}/desk.db", dir.path().display());
-    let config = embedded_config(dir.path(), web, &db, 600);
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[sms]\nkind = \"file\"\n",
-        &format!("[sms]\nkind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n", gateway.port),
-    );
-    std::fs::write(&config, text).unwrap();
-    let (_daemon, api, an) = start_with_an(dir.path(), &config, web).await;
+    let desk = embedded_desk("grace-json-sms", 600).sms(&format!(
+        "kind = \"json\"\nurl = \"http://127.0.0.1:{}/messages\"\ntoken = \"gw-token\"\nfrom = \"DVCQG\"\n",
+        gateway.port
+    ));
+    let (_desk, api, an) = start_with_an(desk).await;
     let reference = an["request"]["reference"].as_str().unwrap().to_owned();
     api.call(
         "POST",

@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::time::Duration;
 use support::desk::TestDesk;
 use support::mail::Mail;
 use support::Postgres;
@@ -54,18 +55,22 @@ async fn replicas_reprocessing_the_same_stored_messages_make_no_twins() {
         .map(|d| d.run())
         .collect();
 
-    let start = std::time::Instant::now();
-    loop {
-        let left = store
-            .count("raw_messages", "status <> 'processed'")
-            .await
-            .unwrap();
-        if left == 0 {
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 120, "{left} messages left");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    support::wait_for(
+        "every message processed",
+        Duration::from_secs(120),
+        || async {
+            let left = store
+                .count("raw_messages", "status <> 'processed'")
+                .await
+                .unwrap();
+            if left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} messages left"))
+            }
+        },
+    )
+    .await;
     let n = MESSAGES as i64;
     assert_eq!(
         store.count("requests", "").await.unwrap(),
@@ -94,16 +99,20 @@ async fn replicas_reprocessing_the_same_stored_messages_make_no_twins() {
         0
     );
     // One reply each, across the three replicas' outboxes.
-    let start = std::time::Instant::now();
-    loop {
-        let sent: usize = desks.iter().map(|d| d.letters().len()).sum();
-        if sent >= MESSAGES {
-            assert_eq!(sent, MESSAGES);
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 60, "{sent} replies sent");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let sent = support::wait_for(
+        "a reply to each message",
+        Duration::from_secs(60),
+        || async {
+            let sent: usize = desks.iter().map(|d| d.letters().len()).sum();
+            if sent >= MESSAGES {
+                Ok(sent)
+            } else {
+                Err(format!("{sent} replies sent"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(sent, MESSAGES);
     let replies = store.count("outbox", "kind = 'email'").await.unwrap();
     assert_eq!(replies, n);
 }
@@ -182,17 +191,20 @@ async fn a_waiting_replica_takes_the_inbox_within_seconds_of_the_holders_death()
         .start();
     let log =
         |d: &TestDesk| std::fs::read_to_string(d.path().join("daemon.log")).unwrap_or_default();
-    let start = std::time::Instant::now();
-    let waiting = loop {
-        if log(&a).contains("waiting to take over") {
-            break 0;
-        }
-        if log(&b).contains("waiting to take over") {
-            break 1;
-        }
-        assert!(start.elapsed().as_secs() < 30, "neither replica waits");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let waiting = support::wait_for(
+        "a replica waiting to take over",
+        Duration::from_secs(30),
+        || async {
+            if log(&a).contains("waiting to take over") {
+                Ok(0)
+            } else if log(&b).contains("waiting to take over") {
+                Ok(1)
+            } else {
+                Err(String::new())
+            }
+        },
+    )
+    .await;
     let (mut holder, heir) = if waiting == 0 { (b, a) } else { (a, b) };
     let m = Mail::request("heir@test", "079203004321", "Lê Văn Bình", "0912345678");
     heir.deliver(&m.bytes());

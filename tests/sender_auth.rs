@@ -11,6 +11,7 @@ mod support;
 
 use fantoccini::Locator;
 use serde_json::Value;
+use std::time::Duration;
 use support::desk::{TestDesk, TestDeskBuilder, OPERATOR_PASSWORD};
 use support::mail::Mail;
 use support::{artifacts, browser_login, ChromeDriver, Postgres};
@@ -118,15 +119,19 @@ async fn three_mails(desk: &TestDesk) -> (String, String) {
         ),
         &followup,
     ));
-    let start = std::time::Instant::now();
-    let v = loop {
-        let v = desk.request(&an_ref);
-        if v["thread"].as_array().unwrap().len() == 2 {
-            break v;
-        }
-        assert!(start.elapsed().as_secs() < 30, "{}", v["thread"]);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let v = support::wait_for(
+        "the follow-up on the thread",
+        Duration::from_secs(30),
+        || async {
+            let v = desk.request(&an_ref);
+            if v["thread"].as_array().unwrap().len() == 2 {
+                Ok(v)
+            } else {
+                Err(v["thread"].to_string())
+            }
+        },
+    )
+    .await;
     assert_eq!(thread_verdicts(&v), ["green", "red"], "{}", v["thread"]);
     let w = warnings(&v);
     assert!(w.contains(&"followup_unauthenticated".to_owned()), "{w:?}");

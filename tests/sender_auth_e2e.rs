@@ -21,7 +21,9 @@ use serde_json::Value;
 use support::desk::{TestDesk, OPERATOR_PASSWORD};
 use support::dns::{smtp_send, DkimKey, Milter, Nsd};
 use support::mail::Mail;
-use support::{artifacts, browser_login, ChromeDriver, Dovecot, Postfix, PostfixOptions, TempDir};
+use support::{
+    artifacts, browser_login, wait_for, ChromeDriver, Dovecot, Postfix, PostfixOptions, TempDir,
+};
 
 const CITIZEN: &str = "citizen.test";
 const MX: &str = "mx.desk.test";
@@ -330,22 +332,14 @@ async fn signed_green_forged_red(chain: &Chain, desk: &TestDesk, authserv_id: &s
 
 /// The one request for `number` once every mail is read.
 async fn settle(desk: &TestDesk, chain: &Chain, number: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let found = desk.requests_for(number);
-        if let Some(v) = found.into_iter().next() {
-            if !v["thread"][0]["auth"].is_null() {
-                return v;
-            }
+    let what = format!("the request for {number}, its sender checked");
+    wait_for(&what, Duration::from_secs(90), || async {
+        match desk.requests_for(number).into_iter().next() {
+            Some(v) if !v["thread"][0]["auth"].is_null() => Ok(v),
+            _ => Err(format!("{}\n--- desk\n{}", chain.logs(), desk.log())),
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "no request for {number}\n{}\n--- desk\n{}",
-            chain.logs(),
-            std::fs::read_to_string(desk.path().join("daemon.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,17 +388,13 @@ async fn a_dns_outage_is_temperror_and_delays_nothing() {
     let raw = [trace.as_bytes(), &mail.bytes()].concat();
     let start = Instant::now();
     desk.deliver(&raw);
-    let v = loop {
-        if let Some(v) = desk.requests_for(AN).into_iter().next() {
-            break v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no request\n{}",
-            std::fs::read_to_string(desk.path().join("daemon.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let v = wait_for("the request, DNS down", Duration::from_secs(20), || async {
+        desk.requests_for(AN)
+            .into_iter()
+            .next()
+            .ok_or_else(|| desk.log())
+    })
+    .await;
     let took = start.elapsed();
     eprintln!("request created {took:?} after delivery, DNS down");
     // The spool is polled each second; the check is capped at 1.5 s (without

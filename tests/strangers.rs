@@ -13,6 +13,7 @@ mod support;
 
 use fantoccini::Locator;
 use serde_json::{json, Value};
+use std::time::Duration;
 use support::desk::{TestDesk, OPERATOR_PASSWORD};
 use support::mail::Mail;
 use support::{artifacts, browser_login, huytk_cli, ChromeDriver, Postgres};
@@ -212,22 +213,26 @@ async fn strangers_and_followups(desk: TestDesk) {
         .subject(&format!("Re: bổ sung ảnh chân dung {tag}"));
     followup.files.drain(..2);
     desk.deliver(&followup.bytes());
-    let start = std::time::Instant::now();
-    loop {
-        let v = desk.request(&an_ref);
-        if v["request"]["state"] == "pending_review" {
-            let history: Vec<&str> = v["history"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h["action"].as_str().unwrap())
-                .collect();
-            assert!(history.contains(&"followup_token"), "{history:?}");
-            break;
-        }
-        assert!(start.elapsed().as_secs() < 30, "{}", v["request"]);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let v = support::wait_for(
+        "the request back in review",
+        Duration::from_secs(30),
+        || async {
+            let v = desk.request(&an_ref);
+            if v["request"]["state"] == "pending_review" {
+                Ok(v)
+            } else {
+                Err(v["request"].to_string())
+            }
+        },
+    )
+    .await;
+    let history: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert!(history.contains(&"followup_token"), "{history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -303,11 +308,10 @@ async fn one_account_has_at_most_one_open_window() {
     // The account's own address hears of it; the SMS goes to its phone.
     desk.letter("the holder's notice", |l| l.to == "an.old@portal.test")
         .await;
-    let start = std::time::Instant::now();
-    while !desk.path().join("sms.jsonl").exists() {
-        assert!(start.elapsed().as_secs() < 20, "no SMS");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    support::wait_until("the holder's SMS", 20, || async {
+        desk.path().join("sms.jsonl").exists()
+    })
+    .await;
     let sms = std::fs::read_to_string(desk.path().join("sms.jsonl")).unwrap();
     assert!(sms.contains("+84912345678"), "{sms}");
 }

@@ -6,15 +6,47 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::{
-    free_port, http, huytk_cli, start_daemon, wait_for_port, Daemon, Dovecot, HttpResponse, Kannel,
-    Slapd, TempDir, LDAP_BASE, PASSWORD,
+    apply_clock_file, free_port, http, wait_for, wait_for_port, Daemon, Dovecot, FakeClock,
+    HttpResponse, Kannel, Slapd, TempDir, LDAP_BASE, PASSWORD,
 };
 
 /// The operators' passwords (none contains its login).
 pub const OPERATOR_PASSWORD: &str = "mat-khau-thu-nhat";
+
+/// An operator a desk starts with.
+#[derive(Debug, Clone)]
+pub struct TestOperator {
+    /// Login.
+    pub login: String,
+    /// Display name (`--name`), if any.
+    pub name: Option<String>,
+    /// `operator`, `supervisor` or `admin`.
+    pub role: String,
+    /// Password.
+    pub password: String,
+}
+
+impl TestOperator {
+    /// One with `role` and `password`, no display name.
+    pub fn new(login: &str, role: &str, password: &str) -> TestOperator {
+        TestOperator {
+            login: login.to_owned(),
+            name: None,
+            role: role.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    /// The same with a display name.
+    pub fn named(mut self, name: &str) -> TestOperator {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
 
 /// How a desk starts.
 pub struct TestDeskBuilder {
@@ -26,11 +58,13 @@ pub struct TestDeskBuilder {
     desk_extra: String,
     database_extra: String,
     poll_seconds: u64,
-    operators: bool,
+    operators: Option<Vec<TestOperator>>,
     mailbox: Option<String>,
     mail: Option<(u16, u16)>,
     ldap: Option<u16>,
     kannel: Option<u16>,
+    sms: Option<String>,
+    clock: Option<PathBuf>,
 }
 
 /// A running desk.
@@ -47,6 +81,7 @@ pub struct TestDesk {
     pub supervisor: String,
     daemon: Option<Daemon>,
     delivered: std::cell::Cell<u32>,
+    clock: Option<PathBuf>,
 }
 
 /// A letter the desk put in its outbox.
@@ -74,11 +109,16 @@ impl TestDesk {
             desk_extra: String::new(),
             database_extra: String::new(),
             poll_seconds: 1,
-            operators: true,
+            operators: Some(vec![
+                TestOperator::new("lan", "operator", OPERATOR_PASSWORD),
+                TestOperator::new("giamsat", "supervisor", OPERATOR_PASSWORD),
+            ]),
             mailbox: None,
             mail: None,
             ldap: None,
             kannel: None,
+            sms: None,
+            clock: None,
         }
     }
 }
@@ -105,7 +145,15 @@ impl TestDeskBuilder {
     /// Another replica of a desk whose database has its operators already
     /// (its tokens are then empty).
     pub fn replica(mut self) -> Self {
-        self.operators = false;
+        self.operators = None;
+        self
+    }
+
+    /// These operators instead of `lan` (operator) and `giamsat`
+    /// (supervisor); the desk's `operator` and `supervisor` tokens are then
+    /// those of the first of each role here (empty if none).
+    pub fn operators(mut self, operators: &[TestOperator]) -> Self {
+        self.operators = Some(operators.to_vec());
         self
     }
 
@@ -133,6 +181,20 @@ impl TestDeskBuilder {
     /// console) instead of the file outbox.
     pub fn kannel(mut self, kannel: &Kannel) -> Self {
         self.kannel = Some(kannel.sendsms_port);
+        self
+    }
+
+    /// The daemon lives at the time `clock` says (libfaketime), not the
+    /// machine's; the CLI calls that prepare it keep the machine's.
+    pub fn clock(mut self, clock: &FakeClock) -> Self {
+        self.clock = Some(clock.file());
+        self
+    }
+
+    /// Another `[sms]` table than the file outbox (its keys, without the
+    /// header): a JSON gateway's, say.
+    pub fn sms(mut self, toml: &str) -> Self {
+        self.sms = Some(toml.to_owned());
         self
     }
 
@@ -194,9 +256,10 @@ impl TestDeskBuilder {
                 poll = self.poll_seconds,
             ),
         };
-        let sms = match self.kannel {
-            None => format!("[sms]\nkind = \"file\"\npath = \"{}/sms.jsonl\"\n", d.display()),
-            Some(port) => format!(
+        let sms = match (self.kannel, &self.sms) {
+            (None, Some(sms)) => format!("[sms]\n{sms}"),
+            (None, None) => format!("[sms]\nkind = \"file\"\npath = \"{}/sms.jsonl\"\n", d.display()),
+            (Some(port), _) => format!(
                 "[sms]\nkind = \"kannel\"\nurl = \"http://127.0.0.1:{port}/cgi-bin/sendsms\"\n\
                  username = \"desk\"\npassword = \"secret\"\ndlr_base_url = \"http://127.0.0.1:{web}\"\n\
                  dlr_secret = \"dlr-secret\"\nretry_base_seconds = 1\n"
@@ -231,22 +294,7 @@ impl TestDeskBuilder {
             std::fs::write(&file, &self.accounts).unwrap();
             huytk_cli(&config, &["accounts", "load", file.to_str().unwrap()], "");
         }
-        let (mut operator, mut supervisor) = (String::new(), String::new());
-        if self.operators {
-            for (login, role) in [("lan", "operator"), ("giamsat", "supervisor")] {
-                huytk_cli(
-                    &config,
-                    &["operator", "add", login, "--role", role, "--password-stdin"],
-                    &format!("{OPERATOR_PASSWORD}\n"),
-                );
-            }
-            let token = |login: &str| {
-                huytk_cli(&config, &["operator", "token", login], "")
-                    .trim()
-                    .to_owned()
-            };
-            (operator, supervisor) = (token("lan"), token("giamsat"));
-        }
+        let (operator, supervisor) = add_operators(&config, self.operators.as_deref());
         PreparedDesk(TestDesk {
             dir,
             config,
@@ -255,8 +303,38 @@ impl TestDeskBuilder {
             supervisor,
             daemon: None,
             delivered: std::cell::Cell::new(0),
+            clock: self.clock,
         })
     }
+}
+
+/// Adds `operators` through the CLI; the tokens of the first operator and
+/// the first supervisor among them.
+fn add_operators(config: &Path, operators: Option<&[TestOperator]>) -> (String, String) {
+    let operators = operators.unwrap_or_default();
+    for o in operators {
+        let mut args = vec!["operator", "add", &o.login, "--role", &o.role];
+        if let Some(name) = &o.name {
+            args.extend(["--name", name]);
+        }
+        args.push("--password-stdin");
+        huytk_cli(config, &args, &format!("{}\n", o.password));
+    }
+    let first = |role: &str| {
+        operators
+            .iter()
+            .find(|o| o.role == role)
+            .map(|o| token_of(config, &o.login))
+            .unwrap_or_default()
+    };
+    (first("operator"), first("supervisor"))
+}
+
+/// A new API token for `login`.
+fn token_of(config: &Path, login: &str) -> String {
+    huytk_cli(config, &["operator", "token", login], "")
+        .trim()
+        .to_owned()
 }
 
 /// A desk whose daemon has not started yet.
@@ -273,15 +351,59 @@ impl PreparedDesk {
     /// Starts its daemon and returns at once.
     pub fn spawn(mut self) -> TestDesk {
         let d = &mut self.0;
-        d.daemon = Some(start_daemon(&d.config, &d.dir.path().join("daemon.log")));
+        d.daemon = Some(d.start_daemon(&d.dir.path().join("daemon.log")));
         self.0
     }
 }
 
 impl TestDesk {
+    /// Starts `huytk serve` on its config, on its clock if it has one.
+    fn start_daemon(&self, log: &Path) -> Daemon {
+        start_daemon_with(&self.config, log, |cmd| {
+            if let Some(file) = &self.clock {
+                apply_clock_file(file, cmd);
+            }
+        })
+    }
+
     /// Its folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A new API token for `login`.
+    pub fn token(&self, login: &str) -> String {
+        token_of(&self.config, login)
+    }
+
+    /// The console's URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.web)
+    }
+
+    /// The first daemon's log (stderr), for a failure message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Where the first daemon logs.
+    pub fn log_path(&self) -> PathBuf {
+        self.path().join("daemon.log")
+    }
+
+    /// Waits until the newest request for `number` is in `state`; its
+    /// whole view.
+    pub async fn wait_state(&self, number: &str, state: &str, timeout: Duration) -> Value {
+        let what = format!("a request for {number} in {state}");
+        wait_for(&what, timeout, || async {
+            let found = self.requests_for(number);
+            match found.last() {
+                Some(v) if v["request"]["state"] == state => Ok(v.clone()),
+                Some(v) => Err(v["request"].to_string()),
+                None => Err("no request".into()),
+            }
+        })
+        .await
     }
 
     /// Drops a message into the inbox spool.
@@ -364,25 +486,24 @@ impl TestDesk {
     /// Waits until `count` requests for `number` exist and none is still
     /// being read (every stored message processed); returns them.
     pub async fn settle(&self, number: &str, count: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
+        let what = format!("{count} requests for {number}, every message read");
+        wait_for(&what, Duration::from_secs(60), || async {
             let found = self.requests_for(number);
-            let pending = huytk_cli(&self.config, &["messages", "--json", "--all"], "")
+            let messages = huytk_cli(&self.config, &["messages", "--json", "--all"], "");
+            let pending = messages
                 .lines()
                 .filter(|l| l.contains("\"status\":\"stored\""))
                 .count();
             if found.len() >= count && pending == 0 {
-                return found;
+                return Ok(found);
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{number}: {} requests, {pending} messages unread, want {count}; messages:\n{}",
-                found.len(),
-                huytk_cli(&self.config, &["messages", "--all"], "")
-                    + &huytk_cli(&self.config, &["requests", "list"], "")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let states: Vec<&Value> = found.iter().map(|r| &r["request"]["state"]).collect();
+            Err(format!(
+                "{} requests {states:?}, {pending} messages unread; messages:\n{messages}",
+                found.len()
+            ))
+        })
+        .await
     }
 
     /// Approves `account` on `reference` as the operator.
@@ -391,6 +512,33 @@ impl TestDesk {
             "POST",
             &format!("/requests/{reference}/approve"),
             Some(json!({ "account": account })),
+        )
+    }
+
+    /// Rejects `reference` with `reason` as the operator.
+    pub fn reject(&self, reference: &str, reason: &str) -> HttpResponse {
+        self.api(
+            "POST",
+            &format!("/requests/{reference}/reject"),
+            Some(json!({ "reason": reason })),
+        )
+    }
+
+    /// Asks the citizen for more (`message`) on `reference` as the operator.
+    pub fn ask(&self, reference: &str, message: &str) -> HttpResponse {
+        self.api(
+            "POST",
+            &format!("/requests/{reference}/ask"),
+            Some(json!({ "message": message })),
+        )
+    }
+
+    /// A served photo of `reference` (by its SHA-256) as the operator.
+    pub fn photo(&self, reference: &str, sha256: &str) -> HttpResponse {
+        self.api(
+            "GET",
+            &format!("/requests/{reference}/photos/{sha256}"),
+            None,
         )
     }
 
@@ -421,18 +569,18 @@ impl TestDesk {
 
     /// Waits for a letter matching `pred`.
     pub async fn letter(&self, what: &str, pred: impl Fn(&Letter) -> bool) -> Letter {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.letters().into_iter().find(|l| pred(l)) {
-                return l;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no letter {what}: {:#?}",
-                self.letters()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(
+            &format!("a letter {what}"),
+            Duration::from_secs(30),
+            || async {
+                let letters = self.letters();
+                match letters.iter().find(|l| pred(l)) {
+                    Some(l) => Ok(l.clone()),
+                    None => Err(format!("{letters:#?}")),
+                }
+            },
+        )
+        .await
     }
 
     /// Stops the daemon (SIGKILL on drop).
@@ -445,11 +593,129 @@ impl TestDesk {
     pub fn restart(mut self) -> TestDesk {
         self.daemon.take();
         let n = std::fs::read_dir(self.path()).map_or(0, |d| d.count());
-        self.daemon = Some(start_daemon(
-            &self.config,
-            &self.dir.path().join(format!("daemon-{n}.log")),
-        ));
+        self.daemon = Some(self.start_daemon(&self.dir.path().join(format!("daemon-{n}.log"))));
         wait_for_port(self.web, "the console");
         self
     }
+}
+
+/// Runs the huytk binary with a config; panics with its output on failure.
+pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huytk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "huytk {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A daemon configuration reading `desk@test` on a test Dovecot and
+/// sending through a test Postfix; `extra` adds keys to `[desk]`.
+pub fn imap_config(
+    dir: &Path,
+    dovecot: &Dovecot,
+    smtp_port: u16,
+    db: &str,
+    web_port: u16,
+    extra: &str,
+) -> PathBuf {
+    let conf = format!(
+        r#"[database]
+url = "{db}"
+[desk]
+address = "desk@test"
+message_id_domain = "desk.test"
+{extra}
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = {imap}
+security = "plain"
+username = "desk@test"
+password = "{PASSWORD}"
+poll_seconds = 5
+[mail_out]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+retry_base_seconds = 1
+[templates]
+dir = "{templates}"
+[web]
+bind = "127.0.0.1:{web}"
+"#,
+        web = web_port,
+        imap = dovecot.imap_port,
+        templates = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("templates")
+            .display(),
+    );
+    let path = dir.join("huytk.toml");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Starts `huytk serve` with a config, logging to a file.
+pub fn start_daemon(config: &Path, log: &Path) -> Daemon {
+    start_daemon_with(config, log, |_| {})
+}
+
+/// `start_daemon`, with its command changed by `prepare` first (put on a
+/// [`super::FakeClock`], say).
+pub fn start_daemon_with(config: &Path, log: &Path, prepare: impl FnOnce(&mut Command)) -> Daemon {
+    let log = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_huytk"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(log);
+    prepare(&mut cmd);
+    Daemon(cmd.spawn().unwrap())
+}
+
+/// The store at `url`, unlocked with the key file `key`.
+pub async fn open_store_with(url: &str, key: &Path) -> huytk::store::Store {
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&huytk::store::keys::KeySource::File(key.to_owned()))
+        .await
+        .unwrap()
+        .0
+}
+
+/// The store at `url`, unlocked as the daemon unlocks it (the master key
+/// beside a SQLite file, or the default key file for PostgreSQL).
+pub async fn open_store(url: &str) -> huytk::store::Store {
+    let db = huytk::config::DatabaseConfig {
+        url: url.to_owned(),
+        ..Default::default()
+    };
+    huytk::store::Store::connect(url)
+        .await
+        .unwrap()
+        .unlock(&db.key_source())
+        .await
+        .unwrap()
+        .0
 }

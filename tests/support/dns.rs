@@ -13,21 +13,20 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{free_port, run, TempDir};
+use super::{free_port, run, wait_for_blocking, wait_until_blocking, TempDir};
 
 /// Waits for a milter's port; says what it printed if it never opens.
 fn wait_for_port_of(dir: &TempDir, port: u16, what: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what} did not start on port {port}: {}",
-            std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_blocking(
+        &format!("{what} to listen on port {port}"),
+        Duration::from_secs(30),
+        || match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()),
+        },
+    );
 }
 
 /// A loopback address of this test's own (127.53.P.N: P from the process,
@@ -39,14 +38,11 @@ pub fn own_loopback() -> Ipv4Addr {
 }
 
 fn wait_for(ip: IpAddr, port: u16, what: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect((ip, port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what} did not start on {ip}:{port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_blocking(
+        &format!("{what} to listen on {ip}:{port}"),
+        Duration::from_secs(30),
+        || std::net::TcpStream::connect((ip, port)).is_ok(),
+    );
 }
 
 /// A DKIM key pair made by `opendkim-genkey`.

@@ -72,6 +72,14 @@ impl Mail {
         self
     }
 
+    /// The same with EXIF (camera model, GPS position) in every photo.
+    pub fn exif(mut self) -> Mail {
+        for (_, bytes) in &mut self.files {
+            *bytes = with_exif(bytes);
+        }
+        self
+    }
+
     /// The same with a header added.
     pub fn header(mut self, name: &str, value: &str) -> Mail {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -121,4 +129,96 @@ fn wrap(s: &str) -> String {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join("\r\n")
+}
+
+/// A shipped demo message with its sender replaced.
+pub fn demo(name: &str, from: &str, to: &str) -> Vec<u8> {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("demo")
+            .join(name),
+    )
+    .unwrap();
+    String::from_utf8_lossy(&raw).replace(from, to).into_bytes()
+}
+
+/// The camera model written into the EXIF of [`with_exif`].
+pub const EXIF_MODEL: &str = "Huytk Test Phone 12";
+
+/// `jpeg` with an EXIF block (APP1) right after its start: the camera's
+/// make and model and a GPS position (10°46'N 106°42'E, Saigon), as a phone
+/// writes them. The pixels are untouched, so the photo reads as before.
+pub fn with_exif(jpeg: &[u8]) -> Vec<u8> {
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+    let tiff = exif_tiff();
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&u16::try_from(2 + 6 + tiff.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A big-endian TIFF structure: IFD0 (Make, Model, the GPS IFD's offset)
+/// then the GPS IFD (latitude and longitude with their references).
+fn exif_tiff() -> Vec<u8> {
+    const ASCII: u16 = 2;
+    const LONG: u16 = 4;
+    const RATIONAL: u16 = 5;
+    let make = b"Huytk\0".to_vec();
+    let model = format!("{EXIF_MODEL}\0").into_bytes();
+    let rationals = |v: [(u32, u32); 3]| -> Vec<u8> {
+        v.iter()
+            .flat_map(|(n, d)| [n.to_be_bytes(), d.to_be_bytes()].concat())
+            .collect()
+    };
+    let (lat, lon) = (
+        rationals([(10, 1), (46, 1), (0, 1)]),
+        rationals([(106, 1), (42, 1), (0, 1)]),
+    );
+    // Offsets from the TIFF header: IFD0 at 8, then its data, then the
+    // GPS IFD, then the GPS data.
+    let ifd_len = |entries: u32| 2 + 12 * entries + 4;
+    let make_at = 8 + ifd_len(3);
+    let model_at = make_at + make.len() as u32;
+    let gps_at = model_at + model.len() as u32;
+    let lat_at = gps_at + ifd_len(4);
+    let lon_at = lat_at + lat.len() as u32;
+    let entry = |tag: u16, kind: u16, count: u32, value: [u8; 4]| -> Vec<u8> {
+        [
+            &tag.to_be_bytes()[..],
+            &kind.to_be_bytes(),
+            &count.to_be_bytes(),
+            &value,
+        ]
+        .concat()
+    };
+    let mut t = b"MM\0\x2A\0\0\0\x08".to_vec();
+    t.extend_from_slice(&3u16.to_be_bytes());
+    t.extend(entry(
+        0x010F,
+        ASCII,
+        make.len() as u32,
+        make_at.to_be_bytes(),
+    ));
+    t.extend(entry(
+        0x0110,
+        ASCII,
+        model.len() as u32,
+        model_at.to_be_bytes(),
+    ));
+    t.extend(entry(0x8825, LONG, 1, gps_at.to_be_bytes()));
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend(make);
+    t.extend(model);
+    t.extend_from_slice(&4u16.to_be_bytes());
+    t.extend(entry(0x0001, ASCII, 2, *b"N\0\0\0"));
+    t.extend(entry(0x0002, RATIONAL, 3, lat_at.to_be_bytes()));
+    t.extend(entry(0x0003, ASCII, 2, *b"E\0\0\0"));
+    t.extend(entry(0x0004, RATIONAL, 3, lon_at.to_be_bytes()));
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend(lat);
+    t.extend(lon);
+    t
 }
