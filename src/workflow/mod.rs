@@ -11,6 +11,7 @@ mod inspection;
 mod jobs;
 mod letters;
 mod outbox_worker;
+pub mod reports;
 mod retention;
 mod sms;
 
