@@ -10,6 +10,7 @@ mod grace;
 pub mod keys;
 mod operators;
 mod outbox;
+mod reports;
 mod requests;
 pub mod sealed;
 
@@ -27,6 +28,7 @@ pub use operators::{ApiTokenInfo, OperatorRow, SessionRow};
 pub use outbox::{
     enqueue, mark_failed_tx, mark_sent_tx, queued_since, JobRow, OutboxItem, OutboxKind,
 };
+pub use reports::{ActorCount, DayCount, DecisionCount};
 pub use requests::{
     add_photo, add_request_message, insert_request, set_holder_risk, touch_request, update_request,
     AuditEntry, NewRequest, PhotoRow, RequestRow, RequestUpdate, StoredPhoto,

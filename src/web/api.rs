@@ -20,7 +20,7 @@ use super::{auth, Console, WebError};
 use crate::domain::Role;
 use crate::store::OperatorRow;
 use crate::workflow::operators::{Actor, Operators};
-use crate::workflow::WorkflowError;
+use crate::workflow::{reports, WorkflowError};
 
 /// The OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -36,6 +36,7 @@ pub fn routes() -> Router<Console> {
         .route("/requests/{reference}/photos/{sha}", get(photo))
         .route("/requests/{reference}/{action}", post(act))
         .route("/dashboard", get(dashboard))
+        .route("/reports", get(reports))
         .route("/audit", get(audit))
         .route("/reject-reasons", get(reject_reasons))
         .route("/sms/dlr", get(sms_dlr))
@@ -352,9 +353,20 @@ async fn dashboard(State(c): State<Console>, headers: HeaderMap) -> Response {
     if let Err(r) = operator(&c, &headers).await {
         return r;
     }
-    match pages::dashboard_numbers(&c).await {
+    match reports::dashboard_numbers(c.desk()).await {
         Ok(d) => Json(d).into_response(),
-        Err(e) => error(&e),
+        Err(e) => error(&e.into()),
+    }
+}
+
+/// The reports behind the dashboard's charts (any operator, as the page).
+async fn reports(State(c): State<Console>, headers: HeaderMap) -> Response {
+    if let Err(r) = operator(&c, &headers).await {
+        return r;
+    }
+    match reports::reports(c.desk()).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => error(&e.into()),
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod charts;
 pub mod labels;
 pub mod locks;
 pub mod pages;
@@ -328,6 +329,7 @@ pub fn router(console: Console) -> Router {
         .route("/account/tokens/revoke", post(pages::revoke_token))
         .route("/queue", get(pages::queue))
         .route("/dashboard", get(pages::dashboard))
+        .route("/dashboard/{file}", get(pages::dashboard_csv))
         .route("/hotline", get(pages::hotline))
         .route("/audit", get(audit::audit))
         .route("/audit.csv", get(audit::audit_csv))

@@ -39,6 +39,7 @@ mod letters;
 mod needs_info;
 pub mod operators;
 mod outcome;
+pub mod reports;
 mod retention;
 pub mod review;
 mod sms;

@@ -1,27 +1,28 @@
 //! The console's pages, one file per page: sign-in and password
-//! ([`login`]), API tokens ([`account`]), the queue, hotline and dashboard
-//! ([`queue`]), a request and its photos ([`request`]), operators
-//! ([`operators`]). Every page takes a [`Signed`] operator (a live
-//! session, else the login page); every form post a [`Posted`] form (the
-//! session's CSRF token and a same-origin `Origin`, else refused), so a
-//! handler is its business only.
+//! ([`login`]), API tokens ([`account`]), the queue and hotline
+//! ([`queue`]), the dashboard and its CSV downloads ([`dashboard`]), a
+//! request and its photos ([`request`]), operators ([`operators`]). Every
+//! page takes a [`Signed`] operator (a live session, else the login page);
+//! every form post a [`Posted`] form (the session's CSRF token and a
+//! same-origin `Origin`, else refused), so a handler is its business only.
 
 // Handlers return a finished response (a redirect or an error page) as
 // their error: that is axum's way, and it is built once per request.
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod dashboard;
 mod login;
 mod operators;
 mod queue;
 mod request;
 
 pub use account::{account, create_token, revoke_token};
+pub use dashboard::{dashboard, dashboard_csv, report_csv, CHARTS};
 pub use login::{home, login, login_page, logout, logout_everywhere, password, password_page};
 pub use operators::{manage_operator, operator_action, operators};
 pub use queue::{
-    dashboard, dashboard_numbers, hotline, parse_search, queue, queue_filter, queue_page,
-    Dashboard, QueuePage, QueueParams, QueueRow,
+    hotline, parse_search, queue, queue_filter, queue_page, QueuePage, QueueParams, QueueRow,
 };
 pub use request::{act, perform, photo, photo_response, request, ActInput, Done};
 

@@ -1,4 +1,4 @@
-//! The queue, the hotline's search, and the dashboard.
+//! The queue and the hotline's search.
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -220,68 +220,4 @@ pub async fn hotline(op: Signed, Query(h): Query<HotlineQuery>) -> Page {
     };
     let ctx = context! { q, rows, done => h.done, done_ref => h.reference };
     op.render("hotline.html", StatusCode::OK, ctx)
-}
-
-/// Dashboard numbers.
-#[derive(Debug, serde::Serialize)]
-pub struct Dashboard {
-    /// Requests per state.
-    pub by_state: Vec<(String, i64)>,
-    /// Open requests due within 3 working days.
-    pub due_soon: i64,
-    /// Open requests past their due date.
-    pub overdue: i64,
-    /// Messages that failed processing.
-    pub failed_messages: i64,
-    /// Mails that failed for good.
-    pub failed_mails: i64,
-    /// Side effects (account calls, SMS, mails) failing and being retried.
-    pub retrying: Vec<(String, i64)>,
-    /// Requests with the warning `sender_unauthenticated`.
-    pub sender_unauthenticated: i64,
-    /// Requests with a follow-up failing where the first mail passed.
-    pub followup_unauthenticated: i64,
-}
-
-/// Reads the dashboard numbers.
-pub async fn dashboard_numbers(c: &Console) -> Result<Dashboard, WebError> {
-    let store = c.store();
-    let counts = store.group_counts("requests", "state").await?;
-    let by_state = ALL_STATES
-        .iter()
-        .map(|s| {
-            let n = counts
-                .iter()
-                .find(|(k, _)| k == s.as_str())
-                .map_or(0, |(_, n)| *n);
-            (s.as_str().to_owned(), n)
-        })
-        .collect();
-    let today = c.desk().clock.today();
-    let soon = c.desk().calendar.add_working_days(today, 3);
-    let (due_soon, overdue) = store
-        .due_counts(&soon.to_string(), &today.to_string())
-        .await?;
-    Ok(Dashboard {
-        by_state,
-        due_soon,
-        overdue,
-        failed_messages: store.count("raw_messages", "status = 'failed'").await?,
-        failed_mails: store
-            .count("outbox", "kind = 'email' AND state = 'failed'")
-            .await?,
-        retrying: store.retrying_jobs().await?,
-        sender_unauthenticated: store
-            .count("requests", "warnings LIKE '%sender_unauthenticated%'")
-            .await?,
-        followup_unauthenticated: store
-            .count("requests", "warnings LIKE '%followup_unauthenticated%'")
-            .await?,
-    })
-}
-
-/// The dashboard page.
-pub async fn dashboard(op: Signed) -> Page {
-    let d = dashboard_numbers(&op.c).await.map_err(|e| op.fail(e))?;
-    op.render("dashboard.html", StatusCode::OK, context! { d })
 }
