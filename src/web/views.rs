@@ -9,9 +9,10 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::accounts::PortalAccount;
 use crate::domain::text::same_name;
 use crate::intake::mime;
-use crate::store::{AuditEntry, PortalAccount, RequestRow, StoredPhoto};
+use crate::store::{AuditEntry, RequestRow, StoredPhoto};
 use crate::workflow::{holder_risks, stored_qr, Desk, HolderRisk, StoredQr, WorkflowError};
 
 /// How far a field is confirmed.

@@ -9,10 +9,10 @@ use minijinja::context;
 
 use super::ingest::Desk;
 use super::WorkflowError;
-use crate::accounts::AccountStore;
+use crate::accounts::{AccountStore, PortalAccount};
 use crate::domain::time::now_ms;
 use crate::domain::{RequestState, Role};
-use crate::store::{self, OperatorRow, PortalAccount, RequestRow};
+use crate::store::{self, OperatorRow, RequestRow};
 
 /// What an operator decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
