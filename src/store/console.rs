@@ -453,3 +453,48 @@ impl DirectoryTable for Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{AccountStore, EmbeddedDirectory};
+
+    #[tokio::test]
+    async fn the_embedded_directory_reads_its_table_typed() {
+        let dir = std::env::temp_dir().join(format!("huytk-embedded-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}/d.db", dir.display()))
+            .await
+            .unwrap();
+        let n = vec!["079203001234".to_owned()];
+        store
+            .put_portal_account(&PortalAccount {
+                account_id: "DVC-1".into(),
+                id_number: n[0].clone(),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: None,
+                phone: Some("+84912345678".into()),
+                email: None,
+                vneid_linked: 1,
+                state: AccountState::Active,
+            })
+            .await
+            .unwrap();
+        let d = EmbeddedDirectory::new(store.clone());
+        d.lock("DVC-1").await.unwrap();
+        assert_eq!(d.find(&n).await.unwrap()[0].state, AccountState::Locked);
+        d.unlock("DVC-1").await.unwrap();
+        assert_eq!(d.find(&n).await.unwrap()[0].state, AccountState::Active);
+        // A hand-edited row in a state the desk does not know is refused,
+        // naming the value, not read as some state.
+        sqlx::query("UPDATE portal_accounts SET state = 'suspended'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let e = d.find(&n).await.unwrap_err().to_string();
+        assert!(e.contains("suspended"), "{e}");
+        d.delete("DVC-1").await.unwrap();
+        assert!(d.find(&n).await.unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
