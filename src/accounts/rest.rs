@@ -152,3 +152,70 @@ impl AccountStore for RestDirectory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Answers the real API (json-server, tests/grace.rs) will not give:
+    //! an unknown state and a refusal, from a one-shot loopback server.
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn answer_once(status: &str, body: &str) -> RestDirectory {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(reply.as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+        RestDirectory::new(AccountsConfig {
+            kind: crate::config::AccountsKind::Rest,
+            url,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unknown_state_is_refused_with_its_value() {
+        let d = answer_once(
+            "200 OK",
+            r#"[{"id": 7, "id_number": "079203001234", "state": "suspended"}]"#,
+        )
+        .await;
+        let e = d.find(&["079203001234".into()]).await.unwrap_err();
+        assert!(
+            matches!(&e, AccountError::Unreadable { account_id, source }
+                if account_id == "7" && source.0 == "suspended"),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_its_status_and_names_no_id_number() {
+        let d = answer_once("503 Service Unavailable", "maintenance").await;
+        let e = d.find(&["079203001234".into()]).await.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                AccountError::Api {
+                    source: HttpError::Status { status: 503, .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let shown = e.to_string();
+        assert_eq!(
+            shown,
+            "account API GET /accounts: answered 503: maintenance"
+        );
+    }
+}
