@@ -46,12 +46,13 @@ BUILD_PACKAGES=(cmake g++ pkg-config libheif-dev libnuma-dev)
 # The real servers the integration tests start on loopback, the browser the
 # console tests drive, the SMS gateway, the directory of accounts, and
 # faketime, which runs the clock-sensitive tests at other hours of the day,
+# the platform root certificates the TLS clients trust (src/net/tls.rs),
 # and what checks the Debian package (scripts/test-package): lintian,
 # systemd-analyze (package systemd; it need not be PID 1), dpkg-shlibdeps
 # (dpkg-dev, for cargo-deb), curl, strace; and for the sender-authentication
 # test (tests/sender_auth_e2e.rs) an authoritative DNS server (nsd) and the
 # DKIM signer/verifier and DMARC milters (opendkim, opendkim-tools, opendmarc).
-TEST_PACKAGES=(dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime lintian systemd dpkg-dev curl strace prometheus nsd opendkim opendkim-tools opendmarc)
+TEST_PACKAGES=(ca-certificates dovecot-core dovecot-imapd dovecot-lmtpd postfix postgresql openssl chromium chromium-driver fonts-dejavu-core kannel kannel-extras slapd ldap-utils faketime lintian systemd dpkg-dev curl strace prometheus nsd opendkim opendkim-tools opendmarc)
 
 # schemathesis checks the API against docs/openapi.json (scripts/schemathesis).
 SCHEMATHESIS_VERSION=4.32.5

@@ -243,7 +243,7 @@ impl App {
             files += self
                 .sms
                 .forget(&p.outbox_ids)
-                .map_err(|e| AppError::MailOut(e.0))?;
+                .map_err(|e| AppError::MailOut(e.to_string()))?;
             self.desk.store.set_files_removed(p.request_id).await?;
         }
         if n > 0 {
@@ -647,7 +647,7 @@ pub fn fill_demo(spool: &Path, demo: &Path) -> Result<usize, MailboxError> {
 /// The demo directory of portal accounts (`demo/accounts.toml`).
 #[derive(Debug, serde::Deserialize)]
 struct DemoAccounts {
-    account: Vec<crate::store::PortalAccount>,
+    account: Vec<crate::accounts::PortalAccount>,
 }
 
 /// Reads a TOML list of portal accounts (`[[account]]` tables) and puts

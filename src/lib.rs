@@ -15,6 +15,7 @@ pub mod domain;
 pub mod intake;
 pub mod logs;
 pub mod mailbox;
+pub mod net;
 pub mod notify;
 pub mod private;
 pub mod store;

@@ -6,7 +6,7 @@ use ldap3::{ldap_escape, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntr
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{AccountError, AccountStore, PortalAccount};
+use super::{AccountError, AccountState, AccountStore, PortalAccount};
 use crate::config::AccountsConfig;
 
 /// The LDAP account store.
@@ -40,7 +40,10 @@ impl LdapDirectory {
     }
 
     async fn connect(&self) -> Result<ldap3::Ldap, AccountError> {
+        // ldaps:// shares the desk's one TLS setup (roots loaded once).
+        let tls = crate::net::tls::client_config().map_err(unavailable)?;
         let settings = LdapConnSettings::new()
+            .set_config(tls)
             .set_conn_timeout(Duration::from_secs(self.c.timeout_seconds.max(1)));
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.c.url)
             .await
@@ -104,7 +107,11 @@ impl LdapDirectory {
                     matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
                 }),
             ),
-            state: if locked { "locked" } else { "active" }.into(),
+            state: if locked {
+                AccountState::Locked
+            } else {
+                AccountState::Active
+            },
         })
     }
 

@@ -6,19 +6,21 @@
 //! `Sql` runs statements from config against the portal's database; `Rest`
 //! calls the portal's account API.
 
+mod account;
 mod embedded;
 mod ldap;
 mod rest;
 mod sql;
 
-pub use embedded::EmbeddedDirectory;
+pub use account::{AccountState, PortalAccount, UnknownAccountState};
+pub use embedded::{DirectoryTable, EmbeddedDirectory};
 pub use ldap::LdapDirectory;
 pub use rest::RestDirectory;
 pub use sql::SqlDirectory;
 
 use std::future::Future;
 
-pub use crate::store::PortalAccount;
+use crate::net::http::HttpError;
 
 /// Why an account store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,15 +28,30 @@ pub enum AccountError {
     /// The store did not answer or refused for now: retry later.
     #[error("account store unavailable: {0}")]
     Unavailable(String),
+    /// A call to the portal's account API had no usable answer: retry
+    /// later. The cause (status, timeout, TLS, oversized…) is kept.
+    #[error("account API {call}: {source}")]
+    Api {
+        /// Which call, e.g. `PATCH /accounts/42`.
+        call: String,
+        /// What went wrong.
+        source: HttpError,
+    },
+    /// The embedded directory's table could not be read or written.
+    #[error("embedded directory: {0}")]
+    Embedded(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store answered with an account the desk cannot read (a state
+    /// it does not know; see [`AccountState`]).
+    #[error("account store answered {account_id:?}: {source}")]
+    Unreadable {
+        /// The account.
+        account_id: String,
+        /// What did not parse.
+        source: UnknownAccountState,
+    },
     /// The configuration cannot work (retrying will not help).
     #[error("account store configuration: {0}")]
     Config(String),
-}
-
-impl From<crate::store::StoreError> for AccountError {
-    fn from(e: crate::store::StoreError) -> Self {
-        AccountError::Unavailable(e.to_string())
-    }
 }
 
 /// What the desk needs of an account store.
@@ -66,14 +83,17 @@ pub enum Accounts {
 }
 
 impl Accounts {
-    /// Builds the store named by `[accounts]`.
-    pub fn from_config(
+    /// Builds the store named by `[accounts]`; `embedded` is the desk's
+    /// own table, used when the kind is `embedded`.
+    pub fn from_config<T: DirectoryTable + Clone + 'static>(
         c: &crate::config::AccountsConfig,
-        store: &crate::store::Store,
+        embedded: &T,
     ) -> Result<Accounts, AccountError> {
         use crate::config::AccountsKind;
         match c.kind {
-            AccountsKind::Embedded => Ok(Accounts::Embedded(EmbeddedDirectory::new(store.clone()))),
+            AccountsKind::Embedded => {
+                Ok(Accounts::Embedded(EmbeddedDirectory::new(embedded.clone())))
+            }
             AccountsKind::Ldap => Ok(Accounts::Ldap(Box::new(LdapDirectory::new(c.clone())?))),
             AccountsKind::Sql => Ok(Accounts::Sql(Box::new(SqlDirectory::new(c.clone())?))),
             AccountsKind::Rest => Ok(Accounts::Rest(Box::new(RestDirectory::new(c.clone())?))),

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use super::{AccountError, AccountStore, PortalAccount};
+use super::{AccountError, AccountState, AccountStore, PortalAccount};
 use crate::config::AccountsConfig;
-use crate::notify::http::{self, encode};
+use crate::net::http::{encode, HttpClient, HttpError, HttpReply};
 
 /// The REST account store.
 #[derive(Debug, Clone)]
@@ -51,12 +51,13 @@ impl RestDirectory {
         &self.c.url
     }
 
+    /// One call to `path` under the base URL.
     async fn call(
         &self,
         method: &str,
         path: &str,
         body: Option<&str>,
-    ) -> Result<http::HttpReply, AccountError> {
+    ) -> Result<HttpReply, AccountError> {
         let url = format!("{}{path}", self.c.url.trim_end_matches('/'));
         let auth = format!("Bearer {}", self.c.token.expose());
         let mut headers = vec![("Accept", "application/json")];
@@ -66,35 +67,29 @@ impl RestDirectory {
         if !self.c.token.is_empty() {
             headers.push(("Authorization", auth.as_str()));
         }
-        http::request(
-            method,
-            &url,
-            &headers,
-            body.unwrap_or("").as_bytes(),
-            Duration::from_secs(self.c.timeout_seconds.max(1)),
-        )
-        .await
-        .map_err(|e| AccountError::Unavailable(e.0))
+        HttpClient::new(Duration::from_secs(self.c.timeout_seconds.max(1)))
+            .request(method, &url, &headers, body.unwrap_or("").as_bytes())
+            .await
+            .map_err(|source| api_error(method, path, source))
     }
 
-    async fn set_state(&self, account_id: &str, state: &str) -> Result<(), AccountError> {
+    async fn set_state(&self, account_id: &str, state: AccountState) -> Result<(), AccountError> {
         let body = serde_json::json!({ "state": state }).to_string();
-        let r = self
-            .call(
-                "PATCH",
-                &format!("/accounts/{}", encode(account_id)),
-                Some(&body),
-            )
-            .await?;
-        if (200..300).contains(&r.status) {
-            Ok(())
-        } else {
-            Err(AccountError::Unavailable(format!(
-                "PATCH /accounts/{account_id}: {} {}",
-                r.status,
-                r.body.trim()
-            )))
-        }
+        let path = format!("/accounts/{}", encode(account_id));
+        self.call("PATCH", &path, Some(&body))
+            .await?
+            .success()
+            .map_err(|e| api_error("PATCH", &path, e))?;
+        Ok(())
+    }
+}
+
+/// Names the call without its query: an ID number is no log material.
+fn api_error(method: &str, path: &str, source: HttpError) -> AccountError {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    AccountError::Api {
+        call: format!("{method} {path}"),
+        source,
     }
 }
 
@@ -102,16 +97,12 @@ impl AccountStore for RestDirectory {
     async fn find(&self, numbers: &[String]) -> Result<Vec<PortalAccount>, AccountError> {
         let mut out: Vec<PortalAccount> = Vec::new();
         for n in numbers {
+            let path = format!("/accounts?id_number={}", encode(n));
             let r = self
-                .call("GET", &format!("/accounts?id_number={}", encode(n)), None)
-                .await?;
-            if r.status != 200 {
-                return Err(AccountError::Unavailable(format!(
-                    "GET /accounts: {} {}",
-                    r.status,
-                    r.body.trim()
-                )));
-            }
+                .call("GET", &path, None)
+                .await?
+                .success()
+                .map_err(|e| api_error("GET", &path, e))?;
             let list: Vec<ApiAccount> = serde_json::from_str(&r.body)
                 .map_err(|e| AccountError::Unavailable(format!("GET /accounts: {e}")))?;
             for a in list {
@@ -122,6 +113,13 @@ impl AccountStore for RestDirectory {
                 if out.iter().any(|o| o.account_id == id) || a.id_number != *n {
                     continue;
                 }
+                let state = match a.state.as_deref() {
+                    None => AccountState::Active,
+                    Some(s) => s.parse().map_err(|source| AccountError::Unreadable {
+                        account_id: id.clone(),
+                        source,
+                    })?,
+                };
                 out.push(PortalAccount {
                     account_id: id,
                     id_number: a.id_number,
@@ -132,30 +130,92 @@ impl AccountStore for RestDirectory {
                     vneid_linked: i64::from(a.vneid_linked.is_some_and(|v| {
                         v == serde_json::Value::Bool(true) || v == serde_json::json!(1)
                     })),
-                    state: a.state.unwrap_or_else(|| "active".into()),
+                    state,
                 });
             }
         }
         Ok(out)
     }
     async fn lock(&self, account_id: &str) -> Result<(), AccountError> {
-        self.set_state(account_id, "locked").await
+        self.set_state(account_id, AccountState::Locked).await
     }
     async fn unlock(&self, account_id: &str) -> Result<(), AccountError> {
-        self.set_state(account_id, "active").await
+        self.set_state(account_id, AccountState::Active).await
     }
     async fn delete(&self, account_id: &str) -> Result<(), AccountError> {
-        let r = self
-            .call("DELETE", &format!("/accounts/{}", encode(account_id)), None)
-            .await?;
-        if (200..300).contains(&r.status) || r.status == 404 {
-            Ok(())
-        } else {
-            Err(AccountError::Unavailable(format!(
-                "DELETE /accounts/{account_id}: {} {}",
-                r.status,
-                r.body.trim()
-            )))
+        let path = format!("/accounts/{}", encode(account_id));
+        let r = self.call("DELETE", &path, None).await?;
+        if r.status == 404 {
+            return Ok(());
         }
+        r.success().map_err(|e| api_error("DELETE", &path, e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Answers the real API (json-server, tests/grace.rs) will not give:
+    //! an unknown state and a refusal, from a one-shot loopback server.
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn answer_once(status: &str, body: &str) -> RestDirectory {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(reply.as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+        RestDirectory::new(AccountsConfig {
+            kind: crate::config::AccountsKind::Rest,
+            url,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unknown_state_is_refused_with_its_value() {
+        let d = answer_once(
+            "200 OK",
+            r#"[{"id": 7, "id_number": "079203001234", "state": "suspended"}]"#,
+        )
+        .await;
+        let e = d.find(&["079203001234".into()]).await.unwrap_err();
+        assert!(
+            matches!(&e, AccountError::Unreadable { account_id, source }
+                if account_id == "7" && source.0 == "suspended"),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_its_status_and_names_no_id_number() {
+        let d = answer_once("503 Service Unavailable", "maintenance").await;
+        let e = d.find(&["079203001234".into()]).await.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                AccountError::Api {
+                    source: HttpError::Status { status: 503, .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let shown = e.to_string();
+        assert_eq!(
+            shown,
+            "account API GET /accounts: answered 503: maintenance"
+        );
     }
 }

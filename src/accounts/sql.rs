@@ -9,7 +9,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
-use super::{AccountError, AccountStore, PortalAccount};
+use super::{AccountError, AccountState, AccountStore, PortalAccount};
 use crate::config::AccountsConfig;
 
 /// The SQL account store.
@@ -67,19 +67,23 @@ impl AccountStore for SqlDirectory {
                 .await
                 .map_err(unavailable)?;
             for r in rows {
+                let account_id: String = r.try_get("account_id").map_err(unavailable)?;
+                let state = match r.try_get::<Option<String>, _>("state").ok().flatten() {
+                    None => AccountState::Active,
+                    Some(s) => s.parse().map_err(|source| AccountError::Unreadable {
+                        account_id: account_id.clone(),
+                        source,
+                    })?,
+                };
                 let a = PortalAccount {
-                    account_id: r.try_get("account_id").map_err(unavailable)?,
+                    account_id,
                     id_number: r.try_get("id_number").map_err(unavailable)?,
                     full_name: r.try_get("full_name").map_err(unavailable)?,
                     birth_date: r.try_get("birth_date").ok().flatten(),
                     phone: r.try_get("phone").ok().flatten(),
                     email: r.try_get("email").ok().flatten(),
                     vneid_linked: r.try_get("vneid_linked").unwrap_or(0),
-                    state: r
-                        .try_get::<Option<String>, _>("state")
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| "active".into()),
+                    state,
                 };
                 if !out.iter().any(|o| o.account_id == a.account_id) {
                     out.push(a);

@@ -6,7 +6,6 @@
 use async_imap::{Client, Session};
 use futures::StreamExt;
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -80,90 +79,12 @@ pub fn oauth2_token(c: &MailboxConfig) -> Result<zeroize::Zeroizing<String>, Mai
     Ok(zeroize::Zeroizing::new(token.to_owned()))
 }
 
-/// Accepts any certificate: only for self-signed loopback test servers,
-/// and only when the configuration says `insecure_tls = true`.
-#[derive(Debug)]
-struct AcceptAny(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
-
-impl tokio_rustls::rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        _: &[tokio_rustls::rustls::pki_types::CertificateDer<'_>],
-        _: &tokio_rustls::rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: tokio_rustls::rustls::pki_types::UnixTime,
-    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error>
-    {
-        Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        d: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls12_signature(
-            m,
-            c,
-            d,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        d: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn tls_connector(insecure: bool) -> Result<tokio_rustls::TlsConnector, MailboxError> {
-    use tokio_rustls::rustls;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| MailboxError::Tls(e.to_string()))?;
-    let config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
 async fn tls_wrap(
     stream: TcpStream,
     host: &str,
     insecure: bool,
 ) -> Result<Box<dyn Io>, MailboxError> {
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| MailboxError::Tls(e.to_string()))?;
-    let tls = tls_connector(insecure)?
-        .connect(name, stream)
+    let tls = crate::net::tls::connect(stream, host, insecure)
         .await
         .map_err(|e| MailboxError::Tls(e.to_string()))?;
     Ok(Box::new(tls))

@@ -4,6 +4,7 @@
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -74,6 +75,17 @@ impl lettre::message::header::Header for AutoSubmitted {
     }
 }
 
+/// lettre builds its own rustls configuration, but from the desk's one
+/// set of platform roots (`net::tls`), not the bundled webpki list, so
+/// SMTP trusts what IMAP, LDAP and HTTP trust.
+fn smtp_tls(host: &str) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut b = TlsParameters::builder(host.to_owned()).certificate_store(CertificateStore::None);
+    for der in crate::net::tls::root_certificates() {
+        b = b.add_root_certificate(Certificate::from_der(der.to_vec())?);
+    }
+    b.build_rustls()
+}
+
 impl Mailer {
     /// The mailer the configuration asks for.
     pub fn from_config(c: &MailOutConfig) -> Result<Mailer, SendError> {
@@ -82,14 +94,11 @@ impl Mailer {
                 message: format!("SMTP {}: {e}", c.host),
                 permanent: true,
             };
+            let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host);
             let builder = match c.security {
-                Security::Tls => {
-                    AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(fail)?
-                }
-                Security::Starttls => {
-                    AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(fail)?
-                }
-                Security::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+                Security::Tls => builder.tls(Tls::Wrapper(smtp_tls(&c.host).map_err(fail)?)),
+                Security::Starttls => builder.tls(Tls::Required(smtp_tls(&c.host).map_err(fail)?)),
+                Security::Plain => builder,
             };
             let mut builder = builder
                 .port(c.port)
@@ -227,6 +236,14 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_tls_takes_every_platform_root() {
+        // lettre refuses the whole list for one root it cannot add: the
+        // shared list must hold only usable ones, and hold some.
+        assert!(!crate::net::tls::root_certificates().is_empty());
+        smtp_tls("smtp.example.org").unwrap();
+    }
 
     #[test]
     fn headers_of_a_reply() {

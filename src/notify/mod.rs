@@ -3,7 +3,6 @@
 
 pub mod email;
 pub mod gsm7;
-pub mod http;
 pub mod sms;
 pub mod templates;
 

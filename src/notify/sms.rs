@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::http::{self, encode};
 use crate::config::{SmsConfig, SmsKind};
+use crate::net::http::{encode, HttpClient, HttpError, HttpReply};
 
 /// What the gateway said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,30 @@ pub enum SmsOutcome {
 
 /// The gateway could not be reached or asked us to come back: retry.
 #[derive(Debug, thiserror::Error)]
-#[error("SMS gateway: {0}")]
-pub struct SmsUnavailable(pub String);
+pub enum SmsUnavailable {
+    /// No usable HTTP answer (connect, TLS, timeout, oversized, garbled).
+    #[error("SMS gateway: {0}")]
+    Http(#[from] HttpError),
+    /// The gateway answered with a status that means "later".
+    #[error("SMS gateway: answered {status}: {body}")]
+    Answer {
+        /// Status code.
+        status: u16,
+        /// What it said.
+        body: String,
+    },
+    /// The file gateway could not be written.
+    #[error("SMS file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
+/// Each gateway call ends after this long: the outbox retries later.
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One SMS to send.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -75,7 +97,10 @@ impl SmsGateway {
         let SmsGateway::File(path) = self else {
             return Ok(0);
         };
-        let fail = |e: std::io::Error| SmsUnavailable(format!("{}: {e}", path.display()));
+        let fail = |source| SmsUnavailable::File {
+            path: path.clone(),
+            source,
+        };
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -123,7 +148,10 @@ impl SmsGateway {
                     writeln!(f, "{line}")?;
                     f.sync_data()
                 };
-                write().map_err(|e| SmsUnavailable(format!("{}: {e}", path.display())))?;
+                write().map_err(|source| SmsUnavailable::File {
+                    path: path.clone(),
+                    source,
+                })?;
                 Ok(SmsOutcome::Accepted)
             }
             SmsGateway::Kannel(c) => {
@@ -147,9 +175,9 @@ impl SmsGateway {
                     );
                     url.push_str(&format!("&dlr-mask=31&dlr-url={}", encode(&dlr)));
                 }
-                let r = http::request("GET", &url, &[], b"", Duration::from_secs(20))
-                    .await
-                    .map_err(|e| SmsUnavailable(e.0))?;
+                let r = HttpClient::new(GATEWAY_TIMEOUT)
+                    .request("GET", &url, &[], b"")
+                    .await?;
                 // Kannel refuses a number its white/black lists deny with a
                 // 403 that says so; a 403 for our credentials is
                 // configuration, which a retry after a fix can cure.
@@ -165,15 +193,9 @@ impl SmsGateway {
                 if !c.token.is_empty() {
                     headers.push(("Authorization", auth.as_str()));
                 }
-                let r = http::request(
-                    "POST",
-                    &c.url,
-                    &headers,
-                    body.as_bytes(),
-                    Duration::from_secs(20),
-                )
-                .await
-                .map_err(|e| SmsUnavailable(e.0))?;
+                let r = HttpClient::new(GATEWAY_TIMEOUT)
+                    .request("POST", &c.url, &headers, body.as_bytes())
+                    .await?;
                 judge(&r, false)
             }
         }
@@ -183,13 +205,16 @@ impl SmsGateway {
 /// What a gateway's HTTP answer means: 2xx accepted; 400, 404, 413, 422
 /// (or `refused` for a gateway-specific answer) refused for good, never
 /// retried; anything else unavailable, to retry.
-fn judge(r: &http::HttpReply, refused: bool) -> Result<SmsOutcome, SmsUnavailable> {
+fn judge(r: &HttpReply, refused: bool) -> Result<SmsOutcome, SmsUnavailable> {
     let what = format!("{} {}", r.status, r.body.trim());
     match r.status {
         200..=299 => Ok(SmsOutcome::Accepted),
         400 | 404 | 413 | 422 => Ok(SmsOutcome::Rejected(what)),
         _ if refused => Ok(SmsOutcome::Rejected(what)),
-        _ => Err(SmsUnavailable(what)),
+        _ => Err(SmsUnavailable::Answer {
+            status: r.status,
+            body: r.body.trim().to_owned(),
+        }),
     }
 }
 

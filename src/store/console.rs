@@ -2,10 +2,12 @@
 //! the audit log, claims on requests, and the embedded directory of portal
 //! accounts.
 
+use futures::future::BoxFuture;
 use sqlx::{FromRow, Row};
 
 use super::requests::{request_row, REQUEST_COLUMNS};
 use super::{AuditEntry, RequestRow, Store, StoreError, Tx};
+use crate::accounts::{AccountError, AccountState, DirectoryTable, PortalAccount};
 use crate::domain::time::now_ms;
 use crate::domain::RequestState;
 
@@ -83,36 +85,6 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// At most this many.
     pub limit: i64,
-}
-
-/// A portal account in the embedded directory.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, FromRow)]
-pub struct PortalAccount {
-    /// The portal's account id.
-    pub account_id: String,
-    /// CCCD (12 digits) or CMND (9 digits).
-    pub id_number: String,
-    /// Name on the account.
-    pub full_name: String,
-    /// YYYY-MM-DD.
-    #[serde(default)]
-    pub birth_date: Option<String>,
-    /// E.164.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// Email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Linked to VNeID (0/1).
-    #[serde(default)]
-    pub vneid_linked: i64,
-    /// active | locked | deleted.
-    #[serde(default = "active")]
-    pub state: String,
-}
-
-fn active() -> String {
-    "active".into()
 }
 
 /// Why a claim was not taken.
@@ -367,7 +339,7 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
             for r in &rows {
-                let a = PortalAccount::from_row(r)?;
+                let a = portal_account(r)?;
                 if !out.iter().any(|o| o.account_id == a.account_id) {
                     out.push(a);
                 }
@@ -392,7 +364,7 @@ impl Store {
         .bind(&a.phone)
         .bind(&a.email)
         .bind(a.vneid_linked)
-        .bind(&a.state)
+        .bind(a.state.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -429,4 +401,100 @@ pub async fn clear_claim(tx: &mut Tx, id: i64) -> Result<(), StoreError> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// A `portal_accounts` row, its state parsed here at the edge.
+fn portal_account(r: &sqlx::any::AnyRow) -> Result<PortalAccount, StoreError> {
+    let state: String = r.try_get("state")?;
+    let account_id: String = r.try_get("account_id")?;
+    let state = state
+        .parse::<AccountState>()
+        .map_err(|e| StoreError::Corrupt(format!("portal account {account_id}: {e}")))?;
+    Ok(PortalAccount {
+        account_id,
+        id_number: r.try_get("id_number")?,
+        full_name: r.try_get("full_name")?,
+        birth_date: r.try_get("birth_date")?,
+        phone: r.try_get("phone")?,
+        email: r.try_get("email")?,
+        vneid_linked: r.try_get("vneid_linked")?,
+        state,
+    })
+}
+
+fn embedded_error(e: StoreError) -> AccountError {
+    AccountError::Embedded(Box::new(e))
+}
+
+/// The embedded directory's table is this database's `portal_accounts`.
+impl DirectoryTable for Store {
+    fn accounts<'a>(
+        &'a self,
+        numbers: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<PortalAccount>, AccountError>> {
+        Box::pin(async move { self.portal_accounts(numbers).await.map_err(embedded_error) })
+    }
+    fn set_state<'a>(
+        &'a self,
+        account_id: &'a str,
+        state: AccountState,
+    ) -> BoxFuture<'a, Result<(), AccountError>> {
+        Box::pin(async move {
+            self.set_portal_account_state(account_id, state.as_str())
+                .await
+                .map_err(embedded_error)
+        })
+    }
+    fn remove<'a>(&'a self, account_id: &'a str) -> BoxFuture<'a, Result<(), AccountError>> {
+        Box::pin(async move {
+            self.delete_portal_account(account_id)
+                .await
+                .map_err(embedded_error)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{AccountStore, EmbeddedDirectory};
+
+    #[tokio::test]
+    async fn the_embedded_directory_reads_its_table_typed() {
+        let dir = std::env::temp_dir().join(format!("huytk-embedded-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}/d.db", dir.display()))
+            .await
+            .unwrap();
+        let n = vec!["079203001234".to_owned()];
+        store
+            .put_portal_account(&PortalAccount {
+                account_id: "DVC-1".into(),
+                id_number: n[0].clone(),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: None,
+                phone: Some("+84912345678".into()),
+                email: None,
+                vneid_linked: 1,
+                state: AccountState::Active,
+            })
+            .await
+            .unwrap();
+        let d = EmbeddedDirectory::new(store.clone());
+        d.lock("DVC-1").await.unwrap();
+        assert_eq!(d.find(&n).await.unwrap()[0].state, AccountState::Locked);
+        d.unlock("DVC-1").await.unwrap();
+        assert_eq!(d.find(&n).await.unwrap()[0].state, AccountState::Active);
+        // A hand-edited row in a state the desk does not know is refused,
+        // naming the value, not read as some state.
+        sqlx::query("UPDATE portal_accounts SET state = 'suspended'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let e = d.find(&n).await.unwrap_err().to_string();
+        assert!(e.contains("suspended"), "{e}");
+        d.delete("DVC-1").await.unwrap();
+        assert!(d.find(&n).await.unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

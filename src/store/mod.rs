@@ -16,8 +16,7 @@ pub mod sealed;
 
 pub use audit::{audit, row_hash, ChainBreak, ChainHead, ChainReport, GENESIS};
 pub use console::{
-    clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, PortalAccount, QueueFilter,
-    Search, COUNT_CAP,
+    clear_claim, set_decision, AuditFilter, AuditLine, ClaimOutcome, QueueFilter, Search, COUNT_CAP,
 };
 pub use grace::{
     claim_digest, purge_request, request_in, reset_grace, set_sms_to, sms_to, start_window,

@@ -9,8 +9,9 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::accounts::PortalAccount;
 use crate::domain::text::same_name;
-use crate::store::{AuditEntry, PortalAccount, RequestRow, StoredPhoto};
+use crate::store::{AuditEntry, RequestRow, StoredPhoto};
 use crate::workflow::review::MessageText;
 use crate::workflow::{holder_risks, stored_qr, Desk, HolderRisk, StoredQr, WorkflowError};
 

@@ -10,10 +10,10 @@ use minijinja::context;
 use super::desk::Desk;
 use super::outcome::{Decided, Refusal};
 use super::WorkflowError;
-use crate::accounts::AccountStore;
+use crate::accounts::{AccountStore, PortalAccount};
 use crate::domain::Action;
 use crate::domain::{RequestState, Role};
-use crate::store::{self, AuditEntry, OperatorRow, PortalAccount, RequestRow};
+use crate::store::{self, AuditEntry, OperatorRow, RequestRow};
 
 /// What an operator decides.
 #[derive(Debug, Clone, PartialEq, Eq)]

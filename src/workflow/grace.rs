@@ -27,7 +27,7 @@ impl Desk {
         &self,
         tx: &mut store::Tx,
         r: &RequestRow,
-        account: &crate::store::PortalAccount,
+        account: &crate::accounts::PortalAccount,
         version: i64,
     ) -> Result<(), WorkflowError> {
         // The SMS goes to the phone on the account. The request's phone is
@@ -66,7 +66,7 @@ impl Desk {
         &self,
         tx: &mut store::Tx,
         r: &RequestRow,
-        account: &crate::store::PortalAccount,
+        account: &crate::accounts::PortalAccount,
         version: i64,
     ) -> Result<(), WorkflowError> {
         let Some(to) = account.email.as_deref() else {
@@ -254,9 +254,10 @@ mod tests {
     //! and no request reaches two final states.
 
     use super::*;
+    use crate::accounts::{AccountState, PortalAccount};
     use crate::domain::calendar::Calendar;
     use crate::domain::{Login, Role};
-    use crate::store::{PortalAccount, Store};
+    use crate::store::Store;
     use crate::workflow::Decision;
     use crate::workflow::RetryPolicy;
     use proptest::prelude::*;
@@ -333,7 +334,7 @@ mod tests {
                 phone: Some("+84912345678".into()),
                 email: None,
                 vneid_linked: 0,
-                state: "active".into(),
+                state: AccountState::Active,
             })
             .await
             .unwrap();
