@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::desk::TestDesk;
 use support::mail::Mail;
 use support::{
@@ -1208,4 +1208,66 @@ async fn the_json_sms_gateway_posts_each_sms() {
         api.request("079203001234")["request"]["grace_deadline"].is_i64()
     })
     .await;
+}
+
+/// An approval asks the directory for the request's accounts before its
+/// transaction opens. While OpenLDAP hangs (SIGSTOP: it takes connections
+/// and never answers) the approval waits out the directory's timeout, and
+/// the desk's other writers go on meanwhile instead of queueing behind a
+/// write lock held across the call. Fails when the lookup moves inside the
+/// transaction: the note then lands only after the approval gave up.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_waiting_on_a_hung_directory_holds_back_no_other_writer() {
+    let desk = RealDesk::start(&["an@test"], 60, "", false).await;
+    let reference = desk.an_pending().await;
+    let (port, token) = (desk.api.port, desk.api.token.clone());
+    let post = move |path: String, body: Value| {
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let r = http(
+            port,
+            "POST",
+            &format!("/api/v1{path}"),
+            &headers,
+            body.to_string().as_bytes(),
+        );
+        (r.status, r.text(), Instant::now())
+    };
+    desk.slapd.pause();
+    let approve = {
+        let post = post.clone();
+        let path = format!("/requests/{reference}/approve");
+        std::thread::spawn(move || post(path, json!({ "account": "DVC-AN" })))
+    };
+    // The approval is waiting on the directory now.
+    std::thread::sleep(Duration::from_millis(500));
+    let note = post(
+        format!("/requests/{reference}/note"),
+        json!({ "text": "Đã gọi điện cho công dân" }),
+    );
+    let approved = approve.join().unwrap();
+    desk.slapd.resume();
+    assert!(note.0 < 300, "the note: {} {}", note.0, note.1);
+    assert!(
+        approved.0 == 503,
+        "the approval did not wait on the hung directory: {} {}",
+        approved.0,
+        approved.1
+    );
+    assert!(
+        note.2 < approved.2,
+        "the note waited for the approval's call to the directory to end"
+    );
+    // With the directory back, the approval goes through.
+    let v = desk.api.request("079203001234");
+    let version = v["request"]["version"].clone();
+    let r = desk.api.call(
+        "POST",
+        &format!("/requests/{reference}/approve"),
+        Some(json!({ "account": "DVC-AN", "version": version })),
+    );
+    assert_eq!(r["result"]["state"], "grace_period", "{r}");
 }

@@ -111,6 +111,17 @@ impl Slapd {
         let _ = self.child.wait();
     }
 
+    /// Freezes the server (SIGSTOP): it still takes connections, the
+    /// kernel queues them, but it answers nothing: a directory that hangs.
+    pub fn pause(&self) {
+        signal(self.child.id(), libc::SIGSTOP);
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.id(), libc::SIGCONT);
+    }
+
     /// Starts it again on the same port and data.
     pub fn restart(&mut self) {
         self.stop();
@@ -142,4 +153,11 @@ impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Sends `sig` to process `pid`.
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) takes any pid and signal number; it only fails.
+    let done = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(done, 0, "kill({pid}, {sig})");
 }
