@@ -86,7 +86,7 @@ pub struct Mail<'m> {
 
 /// Parses raw bytes into a mail-parser message. Never fails: an empty or
 /// headerless input still gives a message with no fields. Callers check
-/// the shape first ([`super::scan::check`]) and pass bytes through
+/// the shape first (`scan::check`, which this module does not call) and pass bytes through
 /// [`normalise_line_endings`].
 pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
     MessageParser::default().parse(raw)

@@ -222,11 +222,11 @@ async fn requests(
     }
     let run = async {
         let f = pages::queue_filter(&c, &p)?;
-        let pages::QueuePage {
+        let crate::workflow::queue::QueuePage {
             rows: items,
             total,
             next_after,
-        } = pages::queue_page(&c, &f).await?;
+        } = c.desk().queue_page(&f).await?;
         Ok::<_, WebError>(json!({
             "total": total, "total_capped": total > crate::store::COUNT_CAP,
             "page": f.offset / f.limit + 1, "limit": f.limit,

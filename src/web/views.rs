@@ -6,7 +6,6 @@
 //! found only through the QR apart), the photos, the mail thread as text
 //! with the messages kept but not used flagged, and the history.
 
-use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::accounts::PortalAccount;
@@ -148,13 +147,6 @@ pub struct SmsPreview {
     pub text: String,
     /// How many SMS it takes.
     pub segments: usize,
-}
-
-/// Working days from today to a due date (YYYY-MM-DD).
-pub fn days_left(desk: &Desk, due: &str) -> i64 {
-    NaiveDate::parse_from_str(due, "%Y-%m-%d")
-        .map(|d| desk.calendar.working_days_between(desk.clock.today(), d))
-        .unwrap_or(0)
 }
 
 fn field(
@@ -358,7 +350,7 @@ pub async fn request_view(desk: &Desk, r: RequestRow) -> Result<RequestView, Wor
         flagged_messages: thread.iter().filter(|m| m.flag.is_some()).count(),
         linked,
         sms_preview,
-        working_days_left: days_left(desk, &r.due_date),
+        working_days_left: desk.working_days_left(&r.due_date),
         holder: r.holder(now).map(str::to_owned),
         photos: store.photos_of(r.id).await?,
         history: store.audit_for(r.id).await?,

@@ -10,6 +10,7 @@
 //!   secret; and their delivery;
 //! - `needs_info`: a request waiting for the citizen, closed when the
 //!   answer never comes;
+//! - `queue`: the requests waiting, as operators work them;
 //! - `decide`: an operator's decisions (claim, approve, reject, ask,
 //!   note, four eyes), each one transaction on the version they saw;
 //!   `outcome` says what one did or why it was refused;
@@ -39,6 +40,7 @@ mod letters;
 mod needs_info;
 pub mod operators;
 mod outcome;
+pub mod queue;
 pub mod reports;
 mod retention;
 pub mod review;

@@ -21,9 +21,7 @@ pub use account::{account, create_token, revoke_token};
 pub use dashboard::{dashboard, dashboard_csv, report_csv, CHARTS};
 pub use login::{home, login, login_page, logout, logout_everywhere, password, password_page};
 pub use operators::{manage_operator, operator_action, operators};
-pub use queue::{
-    hotline, parse_search, queue, queue_filter, queue_page, QueuePage, QueueParams, QueueRow,
-};
+pub use queue::{hotline, parse_search, queue, queue_filter, QueueParams};
 pub use request::{act, perform, photo, photo_response, request, ActInput, Done};
 
 use axum::extract::{Form, FromRequest, FromRequestParts, Request};

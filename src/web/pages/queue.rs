@@ -6,10 +6,10 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{Page, Signed};
-use crate::domain::time::now_ms;
 use crate::domain::{Phone, RequestState};
 use crate::store::{QueueFilter, Search};
-use crate::web::{views, Console, WebError};
+use crate::web::{Console, WebError};
+use crate::workflow::queue::{Due, QueuePage};
 use crate::workflow::ALL_STATES;
 
 /// Queue filters from the query string.
@@ -66,13 +66,9 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
             false,
         ),
     };
-    let today = c.desk().clock.today();
     let (due_by, open_only) = match p.due.as_deref() {
-        Some("soon") => (
-            Some(c.desk().calendar.add_working_days(today, 3).to_string()),
-            true,
-        ),
-        Some("overdue") => (Some((today - chrono::Days::new(1)).to_string()), true),
+        Some("soon") => (Some(c.desk().due_by(Due::Soon)), true),
+        Some("overdue") => (Some(c.desk().due_by(Due::Overdue)), true),
         None | Some("") => (None, open_only),
         Some(other) => {
             return Err(WebError::BadRequest(format!(
@@ -119,57 +115,6 @@ pub fn queue_filter(c: &Console, p: &QueueParams) -> Result<QueueFilter, WebErro
     })
 }
 
-/// One queue row as shown.
-#[derive(Debug, serde::Serialize)]
-pub struct QueueRow {
-    /// The request.
-    #[serde(flatten)]
-    pub request: crate::store::RequestRow,
-    /// Working days left.
-    pub working_days_left: i64,
-    /// Who holds it.
-    pub holder: Option<String>,
-}
-
-/// A page of the queue as pages and API show it.
-pub struct QueuePage {
-    /// The rows.
-    pub rows: Vec<QueueRow>,
-    /// How many match (capped).
-    pub total: i64,
-    /// The `after` of the next page, if there is one.
-    pub next_after: Option<String>,
-}
-
-/// Reads a page of the queue with each row's working days left and holder.
-pub async fn queue_page(c: &Console, f: &QueueFilter) -> Result<QueuePage, WebError> {
-    let (rows, total) = c.store().queue(f).await?;
-    let now = now_ms();
-    let rows: Vec<QueueRow> = rows
-        .into_iter()
-        .map(|r| QueueRow {
-            working_days_left: views::days_left(c.desk(), &r.due_date),
-            holder: r.holder(now).map(str::to_owned),
-            request: r,
-        })
-        .collect();
-    let next_after = if rows.len() as i64 == f.limit {
-        rows.last().map(|r| {
-            format!(
-                "{}.{}.{}",
-                r.request.due_date, r.request.received_at, r.request.id
-            )
-        })
-    } else {
-        None
-    };
-    Ok(QueuePage {
-        rows,
-        total,
-        next_after,
-    })
-}
-
 /// The queue page.
 pub async fn queue(op: Signed, Query(p): Query<QueueParams>) -> Page {
     let f = queue_filter(&op.c, &p).map_err(|e| op.fail(e))?;
@@ -177,7 +122,7 @@ pub async fn queue(op: Signed, Query(p): Query<QueueParams>) -> Page {
         rows,
         total,
         next_after,
-    } = queue_page(&op.c, &f).await.map_err(|e| op.fail(e))?;
+    } = op.c.desk().queue_page(&f).await.map_err(|e| op.fail(e))?;
     let first_page = f.after.is_none() && f.offset == 0;
     let states: Vec<(&str, &str)> = ALL_STATES
         .iter()
