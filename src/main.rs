@@ -1,5 +1,7 @@
 //! The `huytk` command line.
 
+#![warn(clippy::too_many_lines)]
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
