@@ -4,7 +4,8 @@
 //! cross-site form can reach it. Roles apply exactly as in the pages.
 //! The contract is `/api/v1/openapi.json` (kept in `docs/openapi.json`).
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -124,11 +125,19 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-async fn operator(c: &Console, headers: &HeaderMap) -> Result<OperatorRow, Response> {
-    match c.bearer(headers).await {
-        Ok(Some(op)) => Ok(op),
-        Ok(None) => Err(unauthorized()),
-        Err(e) => Err(error(&e)),
+/// The operator an API call is made by, from its bearer token: a call
+/// without a valid one is answered 401 before its handler runs.
+pub struct ApiOperator(pub OperatorRow);
+
+impl FromRequestParts<Console> for ApiOperator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Response> {
+        match c.bearer(&parts.headers).await {
+            Ok(Some(op)) => Ok(ApiOperator(op)),
+            Ok(None) => Err(unauthorized()),
+            Err(e) => Err(error(&e)),
+        }
     }
 }
 
@@ -205,21 +214,15 @@ async fn login(
     }
 }
 
-async fn me(State(c): State<Console>, headers: HeaderMap) -> Response {
-    match operator(&c, &headers).await {
-        Ok(op) => Json(op).into_response(),
-        Err(r) => r,
-    }
+async fn me(ApiOperator(op): ApiOperator) -> Response {
+    Json(op).into_response()
 }
 
 async fn requests(
     State(c): State<Console>,
-    headers: HeaderMap,
+    _: ApiOperator,
     Query(p): Query<QueueParams>,
 ) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
     let run = async {
         let f = pages::queue_filter(&c, &p)?;
         let crate::workflow::queue::QueuePage {
@@ -241,13 +244,9 @@ async fn requests(
 
 async fn request(
     State(c): State<Console>,
-    headers: HeaderMap,
+    ApiOperator(op): ApiOperator,
     Path(reference): Path<String>,
 ) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let run = async {
         let r = c
             .store()
@@ -269,13 +268,9 @@ async fn request(
 
 async fn photo(
     State(c): State<Console>,
-    headers: HeaderMap,
+    ApiOperator(op): ApiOperator,
     Path((reference, sha)): Path<(String, String)>,
 ) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     match pages::photo_response(&c, op.login.as_str(), &reference, &sha).await {
         Ok(r) => r,
         Err(e) => error(&e),
@@ -297,14 +292,10 @@ pub struct ActBody {
 
 async fn act(
     State(c): State<Console>,
-    headers: HeaderMap,
+    ApiOperator(op): ApiOperator,
     Path((reference, action)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     // claim, release and take-over need no body.
     let b: ActBody = if body.iter().all(u8::is_ascii_whitespace) {
         ActBody::default()
@@ -349,10 +340,7 @@ async fn act(
     }
 }
 
-async fn dashboard(State(c): State<Console>, headers: HeaderMap) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
+async fn dashboard(State(c): State<Console>, _: ApiOperator) -> Response {
     match reports::dashboard_numbers(c.desk()).await {
         Ok(d) => Json(d).into_response(),
         Err(e) => error(&e.into()),
@@ -360,10 +348,7 @@ async fn dashboard(State(c): State<Console>, headers: HeaderMap) -> Response {
 }
 
 /// The reports behind the dashboard's charts (any operator, as the page).
-async fn reports(State(c): State<Console>, headers: HeaderMap) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
+async fn reports(State(c): State<Console>, _: ApiOperator) -> Response {
     match reports::reports(c.desk()).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => error(&e.into()),
@@ -372,13 +357,10 @@ async fn reports(State(c): State<Console>, headers: HeaderMap) -> Response {
 
 async fn audit(
     State(c): State<Console>,
+    ApiOperator(op): ApiOperator,
     headers: HeaderMap,
     Query(p): Query<AuditParams>,
 ) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     if !op.role.allows(Role::Supervisor) {
         return error(&WebError::Forbidden);
     }
@@ -402,10 +384,7 @@ async fn audit(
     }
 }
 
-async fn reject_reasons(State(c): State<Console>, headers: HeaderMap) -> Response {
-    if let Err(r) = operator(&c, &headers).await {
-        return r;
-    }
+async fn reject_reasons(State(c): State<Console>, _: ApiOperator) -> Response {
     let v: Vec<_> = c
         .desk()
         .templates
@@ -437,11 +416,7 @@ async fn sms_dlr(State(c): State<Console>, Query(q): Query<DlrQuery>) -> Respons
     }
 }
 
-async fn list_operators(State(c): State<Console>, headers: HeaderMap) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn list_operators(State(c): State<Console>, ApiOperator(op): ApiOperator) -> Response {
     let service = Operators::new(c.store(), c.passwords());
     match service.list(&Actor::Operator(&op)).await {
         Ok(list) => Json(list).into_response(),
@@ -461,13 +436,9 @@ pub struct OperatorBody {
 
 async fn manage_operator(
     State(c): State<Console>,
-    headers: HeaderMap,
+    ApiOperator(op): ApiOperator,
     Json(b): Json<OperatorBody>,
 ) -> Response {
-    let op = match operator(&c, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     if b.login.trim() != b.login {
         return error(&WebError::BadRequest(
             "login: no spaces around it".to_owned(),
