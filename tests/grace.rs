@@ -199,7 +199,11 @@ async fn back_to_operator(api: &Api, number: &str) -> Value {
         Duration::from_secs(30),
         || async {
             let v = api.request(number);
-            if actions(&v).contains(&"back_to_operator".to_owned()) {
+            // The view reads the request and its history one after the
+            // other: wait until both show the move, not the first of them.
+            if actions(&v).contains(&"back_to_operator".to_owned())
+                && v["request"]["state"] == "pending_review"
+            {
                 Ok(v)
             } else {
                 Err(v["history"].to_string())
