@@ -287,12 +287,11 @@ impl App {
     }
 
     /// The outbox worker: delivers letters as they come due.
-    fn spawn_mail_worker(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    fn spawn_mail_worker(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let store = self.desk.store.clone();
         let mailer = self.mailer.clone();
         let from = self.from.clone();
         let retry = self.retry();
-        let mut stop = stop;
         tokio::spawn(async move {
             loop {
                 match deliver_emails(&store, &mailer, &from, retry, 20).await {
@@ -313,9 +312,8 @@ impl App {
 
     /// The grace period's worker: account calls, SMS, deadlines, and every
     /// ten minutes retention and the daily digest.
-    fn spawn_grace_worker(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    fn spawn_grace_worker(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let app = self.clone_for_worker();
-        let mut stop = stop;
         tokio::spawn(async move {
             let mut last_purge: Option<std::time::Instant> = None;
             loop {
@@ -348,7 +346,7 @@ impl App {
     /// The console, `/api/v1` and the probes, when `[web] bind` is set.
     async fn start_console(
         &self,
-        stop: watch::Receiver<bool>,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, AppError> {
         Ok(if self.config.web.bind.is_empty() {
             None
@@ -367,7 +365,6 @@ impl App {
             .map_err(|e| AppError::Web(e.to_string()))?;
             tracing::info!(bind = %self.config.web.bind, "serving the console, /api/v1, /healthz, /readyz, /metrics");
             let router = crate::web::router(console);
-            let mut stop = stop;
             let web = self.config.web.clone();
             Some(tokio::spawn(async move {
                 let shutdown = async move {

@@ -7,29 +7,13 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use support::desk::{TestDesk, OPERATOR_PASSWORD};
-use support::huytk_cli;
+use support::{huytk_cli, huytk_run};
 
 /// Runs `huytk` expecting it to fail; returns its standard error.
 fn huytk_refused(desk: &TestDesk, args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_huytk"))
-        .arg("--config")
-        .arg(&desk.config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = huytk_run(&desk.config, args, stdin);
     assert!(
         !out.status.success(),
         "huytk {args:?} should have been refused: {}",

@@ -27,7 +27,7 @@ impl Desk {
     pub async fn send_digest(&self, day: &str) -> Result<bool, WorkflowError> {
         let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
             .map_err(|e| WorkflowError::BadDay(format!("{day}: {e}")))?;
-        let soon = self.calendar.add_working_days(today, 3).to_string();
+        let soon = self.due_soon_by(today).to_string();
         let list = |due_by: String| QueueFilter {
             due_by: Some(due_by),
             open_only: true,

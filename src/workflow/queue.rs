@@ -40,13 +40,22 @@ pub struct QueuePage {
     pub next_after: Option<String>,
 }
 
+/// Working days ahead that count as "due soon": the queue's filter, the
+/// dashboard's card and the supervisors' digest all say it with this.
+const DUE_SOON_WORKING_DAYS: u32 = 3;
+
 impl Desk {
+    /// The last due date a request may have to be due soon, seen from `day`.
+    pub fn due_soon_by(&self, day: NaiveDate) -> NaiveDate {
+        self.calendar.add_working_days(day, DUE_SOON_WORKING_DAYS)
+    }
+
     /// The last due date (`YYYY-MM-DD`) a request may have to count as due
     /// `how`, today.
     pub fn due_by(&self, how: Due) -> String {
         let today = self.clock.today();
         match how {
-            Due::Soon => self.calendar.add_working_days(today, 3).to_string(),
+            Due::Soon => self.due_soon_by(today).to_string(),
             Due::Overdue => (today - chrono::Days::new(1)).to_string(),
         }
     }

@@ -82,7 +82,7 @@ pub async fn dashboard_numbers(desk: &Desk) -> Result<Dashboard, WorkflowError> 
         })
         .collect();
     let today = desk.clock.today();
-    let soon = desk.calendar.add_working_days(today, 3);
+    let soon = desk.due_soon_by(today);
     let (due_soon, overdue) = store
         .due_counts(&soon.to_string(), &today.to_string())
         .await?;

@@ -599,8 +599,8 @@ impl TestDesk {
     }
 }
 
-/// Runs the huytk binary with a config; panics with its output on failure.
-pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
+/// Runs the huytk binary with a config and `stdin`; its whole output.
+pub fn huytk_run(config: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_huytk"))
         .arg("--config")
@@ -617,7 +617,12 @@ pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the huytk binary with a config; panics with its output on failure.
+pub fn huytk_cli(config: &Path, args: &[&str], stdin: &str) -> String {
+    let out = huytk_run(config, args, stdin);
     assert!(
         out.status.success(),
         "huytk {args:?} failed: {}{}",

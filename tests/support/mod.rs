@@ -46,7 +46,10 @@ pub mod wait;
 pub use {
     chromium::*,
     clock::*,
-    desk::{huytk_cli, imap_config, open_store, open_store_with, start_daemon, start_daemon_with},
+    desk::{
+        huytk_cli, huytk_run, imap_config, open_store, open_store_with, start_daemon,
+        start_daemon_with,
+    },
     dovecot::*,
     http::*,
     kannel::*,
